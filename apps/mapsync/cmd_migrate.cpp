@@ -1,0 +1,37 @@
+// mapsync migrate - bring the database schema to the version this mapsync needs.
+#include <iostream>
+
+#include "apps/mapsync/commands.h"
+#include "libmapsync/log.h"
+#include "libmapsync/schema.h"
+#include "libmapsync/source_mysql.h"
+
+namespace mapsync_cli {
+namespace {
+
+struct MigrateCli {
+  bool dry_run = false;
+};
+
+int run(const Global& g, const MigrateCli& o) {
+  const mapsync::Config cfg = load(g);
+  const mapsync::MigrationReport r = mapsync::migrate_schema(cfg.database, o.dry_run);
+  if (r.applied.empty()) {
+    mapsync::log::info("schema is at version " + std::to_string(r.from) + ", nothing to do");
+    return 0;
+  }
+  for (const auto& name : r.applied) mapsync::log::info(std::string(o.dry_run ? "would apply " : "applied ") + name);
+  mapsync::log::info("schema version " + std::to_string(r.from) + " -> " + std::to_string(r.to));
+  return 0;
+}
+
+}  // namespace
+
+void setup_migrate(CLI::App& app, Global& g) {
+  auto o = std::make_shared<MigrateCli>();
+  CLI::App* sub = app.add_subcommand("migrate", "apply the schema migrations this mapsync carries");
+  sub->add_flag("-n,--dry-run", o->dry_run, "only say which migrations would run");
+  sub->callback([&g, o] { g.action = [&g, o] { return run(g, *o); }; });
+}
+
+}  // namespace mapsync_cli

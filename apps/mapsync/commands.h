@@ -1,0 +1,32 @@
+// commands.h - the mapsync subcommands, one file each (CLI11's subcom_in_files shape).
+//
+// Each setup_* adds its subcommand and options to the app and binds them to a plain
+// options struct; the callback stores the action to run. main.cpp runs it and is the
+// one place where errors are reported.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "libmapsync/config.h"
+
+namespace mapsync_cli {
+
+struct Global {
+  std::string config_path = "/etc/mapsync/mapsync.yaml";
+  bool verbose = false;
+  bool quiet = false;
+  std::function<int()> action;  // set by the chosen subcommand
+};
+
+void setup_build(CLI::App& app, Global& g);
+void setup_query(CLI::App& app, Global& g);
+void setup_dump(CLI::App& app, Global& g);
+void setup_migrate(CLI::App& app, Global& g);
+
+// Loads the config named by -c and sets up logging from it (-v, -q applied).
+mapsync::Config load(const Global& g);
+
+}  // namespace mapsync_cli

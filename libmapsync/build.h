@@ -1,0 +1,47 @@
+// build.h - the map build job: read one snapshot, render, validate, publish.
+//
+// Shaped like every mapsync job: inspect (the database), compute what the maps should
+// hold, check it, and only then change anything. Nothing is published unless every
+// enabled map rendered without error and was written completely.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "libmapsync/config.h"
+#include "libmapsync/map_backend.h"
+#include "libmapsync/render.h"
+
+namespace mapsync {
+
+struct BuildOptions {
+  bool dry_run = false;  // render and validate, write nothing
+};
+
+struct BuiltMap {
+  std::string name;
+  std::string path;  // the indexed file
+  std::size_t entries = 0;
+};
+
+struct BuildReport {
+  std::uint64_t serial = 0;
+  std::vector<BuiltMap> maps;
+  Findings findings;
+  double seconds = 0;
+};
+
+// Throws mapsync::Error: Exit::data when validation found errors (the findings are in
+// the message's report too, see report_findings), tempfail/config for source trouble.
+BuildReport run_build(const Config& config, const BuildOptions& options);
+
+// Logs every finding (errors first) through log.h; returns the number of errors.
+std::size_t report_findings(const Findings& findings);
+
+// Opens the published file of one map for reading (query, dump).
+std::unique_ptr<MapReader> open_published(const MapsConfig& maps, const MapConfig& map);
+std::string published_path(const MapsConfig& maps, const MapConfig& map);
+
+}  // namespace mapsync

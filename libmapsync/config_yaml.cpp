@@ -1,0 +1,297 @@
+// config_yaml.cpp - turns the YAML config file into mapsync::Config.
+//
+// The only module that includes yaml-cpp. Every problem is reported as
+// "FILE:LINE: KEY: what is wrong" with Exit::config, because a postmaster reading a
+// cron mail at 3 a.m. should not have to guess which of forty lines is meant.
+// Unknown keys are errors, not warnings: a misspelt "pasword_file" must not silently
+// fall back to a default.
+#include <grp.h>
+#include <pwd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "libmapsync/config.h"
+#include "libmapsync/error.h"
+#include "libmapsync/map_backend.h"
+
+namespace mapsync {
+
+const std::vector<std::string>& known_map_names() {
+  static const std::vector<std::string> names = {"virtual",  "transport",        "canonical",
+                                                 "relay_recipients", "relay_domains", "aliases"};
+  return names;
+}
+
+const MapConfig* MapsConfig::find(const std::string& name) const {
+  for (const auto& m : maps)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+namespace {
+
+// yaml-cpp throws InvalidNode when asked the type of a key that is not there.
+bool is_map(const YAML::Node& n) { return n.IsDefined() && n.IsMap(); }
+YAML::Node at(const YAML::Node& n, const char* key) { return is_map(n) ? n[key] : YAML::Node(); }
+
+class Reader {
+ public:
+  explicit Reader(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void error(const YAML::Node& node, const std::string& key, const std::string& what) const {
+    std::ostringstream msg;
+    msg << file_;
+    if (node.IsDefined() && node.Mark().line >= 0) msg << ':' << node.Mark().line + 1;
+    msg << ": " << key << ": " << what;
+    fail(Exit::config, msg.str());
+  }
+
+  // Refuses keys that the section does not know.
+  void only_keys(const YAML::Node& map, const std::string& path, std::initializer_list<const char*> allowed) const {
+    if (!map.IsDefined() || map.IsNull()) return;
+    if (!map.IsMap()) error(map, path, "must be a mapping of keys to values");
+    for (const auto& kv : map) {
+      const std::string k = kv.first.as<std::string>();
+      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }))
+        error(kv.first, path.empty() ? k : path + "." + k, "unknown key");
+    }
+  }
+
+  std::string str(const YAML::Node& parent, const char* key, const std::string& path, const std::string& def,
+                  bool required = false) const {
+    const YAML::Node n = is_map(parent) ? parent[key] : YAML::Node();
+    if (!n.IsDefined() || n.IsNull()) {
+      if (required) error(parent, path + "." + key, "required key is missing");
+      return def;
+    }
+    if (!n.IsScalar()) error(n, path + "." + key, "must be a single value");
+    return n.Scalar();
+  }
+
+  unsigned number(const YAML::Node& parent, const char* key, const std::string& path, unsigned def, unsigned lo,
+                  unsigned hi) const {
+    const std::string s = str(parent, key, path, "");
+    if (s.empty()) return def;
+    unsigned long v = 0;
+    std::size_t used = 0;
+    try {
+      v = std::stoul(s, &used, 10);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != s.size() || s[0] == '-' || v < lo || v > hi)
+      error(parent[key], path + "." + key,
+            "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", not \"" + s + "\"");
+    return static_cast<unsigned>(v);
+  }
+
+  bool boolean(const YAML::Node& parent, const char* key, const std::string& path, bool def) const {
+    const std::string s = str(parent, key, path, "");
+    if (s.empty()) return def;
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+    error(parent[key], path + "." + key, "must be true or false, not \"" + s + "\"");
+  }
+
+  mode_t mode(const YAML::Node& parent, const char* key, const std::string& path, mode_t def) const {
+    const std::string s = str(parent, key, path, "");
+    if (s.empty()) return def;
+    unsigned long v = 0;
+    std::size_t used = 0;
+    try {
+      v = std::stoul(s, &used, 8);
+    } catch (...) {
+      used = 0;
+    }
+    if (used != s.size() || v > 0777)
+      error(parent[key], path + "." + key, "must be an octal file mode such as \"0644\", not \"" + s + "\"");
+    if (v & 0022)
+      error(parent[key], path + "." + key, "a map writable by group or others (" + s + ") is refused");
+    return static_cast<mode_t>(v);
+  }
+
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+};
+
+void resolve_owner(const Reader& r, const YAML::Node& node, const std::string& path, MapConfig& m) {
+  if (!m.owner_name.empty()) {
+    struct passwd* pw = getpwnam(m.owner_name.c_str());
+    if (!pw) r.error(at(node, "owner").IsDefined() ? at(node, "owner") : node, path + ".owner", "no such user \"" + m.owner_name + "\"");
+    m.owner = pw->pw_uid;
+  }
+  if (!m.group_name.empty()) {
+    struct group* gr = getgrnam(m.group_name.c_str());
+    if (!gr) r.error(at(node, "group").IsDefined() ? at(node, "group") : node, path + ".group", "no such group \"" + m.group_name + "\"");
+    m.group = gr->gr_gid;
+  }
+}
+
+void read_database(const Reader& r, const YAML::Node& root, DatabaseConfig& db) {
+  const YAML::Node n = root["database"];
+  if (!n.IsDefined()) r.error(root, "database", "required section is missing");
+  r.only_keys(n, "database",
+              {"host", "port", "socket", "user", "password_file", "database", "connect_timeout", "read_timeout", "tls"});
+  db.host = r.str(n, "host", "database", "");
+  db.port = r.number(n, "port", "database", 3306, 1, 65535);
+  db.socket = r.str(n, "socket", "database", "");
+  if (db.host.empty() && db.socket.empty()) r.error(n, "database.host", "set host (and port) or socket");
+  db.user = r.str(n, "user", "database", "", true);
+  db.password_file = r.str(n, "password_file", "database", "");
+  db.database = r.str(n, "database", "database", "", true);
+  db.connect_timeout = r.number(n, "connect_timeout", "database", 10, 1, 3600);
+  db.read_timeout = r.number(n, "read_timeout", "database", 300, 1, 86400);
+  const YAML::Node tls = is_map(n) ? n["tls"] : YAML::Node();
+  r.only_keys(tls, "database.tls", {"mode", "ca_file", "cert_file", "key_file"});
+  const std::string mode = r.str(tls, "mode", "database.tls", "preferred");
+  if (mode == "disabled") db.tls_mode = TlsMode::disabled;
+  else if (mode == "preferred") db.tls_mode = TlsMode::preferred;
+  else if (mode == "required") db.tls_mode = TlsMode::required;
+  else if (mode == "verify_ca") db.tls_mode = TlsMode::verify_ca;
+  else if (mode == "verify_identity") db.tls_mode = TlsMode::verify_identity;
+  else r.error(at(tls, "mode"), "database.tls.mode", "must be disabled, preferred, required, verify_ca or verify_identity, not \"" + mode + "\"");
+  db.tls_ca_file = r.str(tls, "ca_file", "database.tls", "");
+  db.tls_cert_file = r.str(tls, "cert_file", "database.tls", "");
+  db.tls_key_file = r.str(tls, "key_file", "database.tls", "");
+  if ((db.tls_mode == TlsMode::verify_ca || db.tls_mode == TlsMode::verify_identity) && db.tls_ca_file.empty())
+    r.error(tls, "database.tls.ca_file", "required when mode is " + mode);
+  if (!db.socket.empty() && !db.host.empty()) r.error(at(n, "socket"), "database.socket", "set either host or socket, not both");
+}
+
+void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
+  const YAML::Node n = root["maps"];
+  if (!n.IsDefined()) r.error(root, "maps", "required section is missing");
+  std::vector<const char*> allowed = {"directory", "default_type", "owner", "group", "mode"};
+  for (const auto& name : known_map_names()) allowed.push_back(name.c_str());
+  if (!n.IsMap()) r.error(n, "maps", "must be a mapping of keys to values");
+  for (const auto& kv : n) {
+    const std::string k = kv.first.as<std::string>();
+    if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }))
+      r.error(kv.first, "maps." + k, "unknown key (maps are: virtual, transport, canonical, relay_recipients, relay_domains, aliases)");
+  }
+  maps.directory = r.str(n, "directory", "maps", "", true);
+  if (maps.directory.empty() || maps.directory[0] != '/') r.error(at(n, "directory"), "maps.directory", "must be an absolute path");
+  const std::string default_type = r.str(n, "default_type", "maps", "hash");
+  const std::string default_owner = r.str(n, "owner", "maps", "root");
+  const std::string default_group = r.str(n, "group", "maps", "root");
+  const mode_t default_mode = r.mode(n, "mode", "maps", 0644);
+
+  auto check_type = [&](const YAML::Node& where, const std::string& path, const std::string& type) {
+    const MapType* t = find_map_type(type);
+    if (!t || type == "text") {
+      std::string known;
+      for (auto name : map_type_names())
+        if (name != "text") known += (known.empty() ? "" : ", ") + std::string(name);
+      r.error(where, path, "unknown map type \"" + type + "\" (known: " + known + ")");
+    }
+  };
+  check_type(at(n, "default_type").IsDefined() ? at(n, "default_type") : n, "maps.default_type", default_type);
+
+  for (const auto& name : known_map_names()) {
+    const std::string path = "maps." + name;
+    const YAML::Node m = n[name];  // n is a map (checked above)
+    r.only_keys(m, path, {"enabled", "type", "file", "owner", "group", "mode"});
+    MapConfig mc;
+    mc.name = name;
+    mc.enabled = r.boolean(m, "enabled", path, true);
+    mc.type = r.str(m, "type", path, default_type);
+    check_type(at(m, "type").IsDefined() ? at(m, "type") : n, path + ".type", mc.type);
+    mc.file = r.str(m, "file", path, name);
+    if (mc.file.empty() || mc.file.find('/') != std::string::npos || mc.file[0] == '.')
+      r.error(at(m, "file").IsDefined() ? at(m, "file") : n, path + ".file",
+              "must be a plain file name inside maps.directory (no '/', not starting with '.')");
+    mc.owner_name = r.str(m, "owner", path, default_owner);
+    mc.group_name = r.str(m, "group", path, default_group);
+    mc.mode = r.mode(m, "mode", path, default_mode);
+    resolve_owner(r, m.IsDefined() ? m : n, path, mc);
+    maps.maps.push_back(std::move(mc));
+  }
+  std::set<std::string> files;
+  for (const auto& m : maps.maps)
+    if (m.enabled && !files.insert(m.file).second)
+      r.error(n, "maps." + m.name + ".file", "file name \"" + m.file + "\" is used by two maps");
+}
+
+void read_render(const Reader& r, const YAML::Node& root, RenderConfig& rc) {
+  const YAML::Node n = root["render"];
+  r.only_keys(n, "render", {"local_alias_domain", "canonical", "min_accounts"});
+  rc.local_alias_domain = r.str(n, "local_alias_domain", "render", rc.local_alias_domain);
+  rc.min_accounts = r.number(n, "min_accounts", "render", rc.min_accounts, 0, 100000000);
+  const YAML::Node c = is_map(n) ? n["canonical"] : YAML::Node();
+  r.only_keys(c, "render.canonical", {"generate", "key", "value"});
+  rc.canonical_generate = r.boolean(c, "generate", "render.canonical", rc.canonical_generate);
+  rc.canonical_key = r.str(c, "key", "render.canonical", rc.canonical_key);
+  rc.canonical_value = r.str(c, "value", "render.canonical", rc.canonical_value);
+  static const std::set<std::string> placeholders = {"uid", "domain", "primary", "primary_local", "given", "surname"};
+  for (const auto* tmpl : {&rc.canonical_key, &rc.canonical_value}) {
+    const std::string key = tmpl == &rc.canonical_key ? "key" : "value";
+    for (std::size_t i = tmpl->find('{'); i != std::string::npos; i = tmpl->find('{', i + 1)) {
+      const std::size_t j = tmpl->find('}', i);
+      const std::string ph = j == std::string::npos ? "" : tmpl->substr(i + 1, j - i - 1);
+      if (!placeholders.count(ph))
+        r.error(at(c, key.c_str()), "render.canonical." + key,
+                "unknown placeholder in \"" + *tmpl + "\" (known: {uid} {domain} {primary} {primary_local} {given} {surname})");
+    }
+  }
+}
+
+void read_logging(const Reader& r, const YAML::Node& root, LoggingConfig& lc) {
+  const YAML::Node n = root["logging"];
+  r.only_keys(n, "logging", {"level", "syslog", "facility", "stderr"});
+  const std::string level = r.str(n, "level", "logging", "info");
+  if (level == "debug") lc.level = LogLevel::debug;
+  else if (level == "info") lc.level = LogLevel::info;
+  else if (level == "notice") lc.level = LogLevel::notice;
+  else if (level == "warning") lc.level = LogLevel::warning;
+  else if (level == "error") lc.level = LogLevel::error;
+  else r.error(at(n, "level"), "logging.level", "must be debug, info, notice, warning or error, not \"" + level + "\"");
+  lc.syslog = r.boolean(n, "syslog", "logging", true);
+  lc.syslog_facility = r.str(n, "facility", "logging", "mail");
+  static const std::set<std::string> facilities = {"mail", "daemon", "user", "local0", "local1", "local2",
+                                                   "local3", "local4", "local5", "local6", "local7"};
+  if (!facilities.count(lc.syslog_facility))
+    r.error(at(n, "facility"), "logging.facility", "must be mail, daemon, user or local0..local7");
+  lc.stderr_output = r.boolean(n, "stderr", "logging", true);
+}
+
+}  // namespace
+
+Config parse_config(const std::string& text, const std::string& name) {
+  Reader r(name);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(Exit::config, name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (!root.IsMap()) fail(Exit::config, name + ": the config must be a YAML mapping (database:, maps:, ...)");
+  Config c;
+  c.path = name;
+  try {
+    r.only_keys(root, "", {"database", "maps", "render", "logging"});
+    read_database(r, root, c.database);
+    read_maps(r, root, c.maps);
+    read_render(r, root, c.render);
+    read_logging(r, root, c.logging);
+  } catch (const YAML::Exception& e) {
+    fail(Exit::config, name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return c;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail(Exit::config, errno_text("cannot read config " + path, errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) fail(Exit::config, errno_text("cannot read config " + path, errno));
+  return parse_config(text.str(), path);
+}
+
+}  // namespace mapsync

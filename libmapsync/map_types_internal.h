@@ -1,0 +1,70 @@
+// map_types_internal.h - what the map backends share with the registry and each other.
+//
+// Not part of the library's interface. Each backend .cpp exposes its MapType through a
+// function declared here, so that map_registry.cpp can list it without including the
+// backend's library header (db.h, lmdb.h, cdb.h); and the backends share the way they
+// create their output file and classify write errors.
+#pragma once
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <string>
+
+#include "libmapsync/error.h"
+#include "libmapsync/map_backend.h"
+
+namespace mapsync {
+
+const MapType& bdb_hash_map_type();   // map_bdb.cpp
+const MapType& bdb_btree_map_type();  // map_bdb.cpp
+
+namespace detail {
+
+// Exit status for a failed write, sync or close of an output file: a full disk, a quota
+// or an I/O error may be gone at the next run, so cron should try again.
+inline Exit write_failure_status(int err) {
+  switch (err) {
+    case EINVAL:
+    case EBADF:
+      return Exit::software;
+    default:
+      return Exit::tempfail;
+  }
+}
+
+// Exit status for a failed creation of an output file: a wrong path or permission
+// will not fix itself, a full disk or file table may.
+inline Exit create_failure_status(int err) {
+  switch (err) {
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case EEXIST:
+    case ENOENT:
+    case ENOTDIR:
+    case EISDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
+      return Exit::cantcreat;
+    default:
+      return write_failure_status(err);
+  }
+}
+
+// Creates path, which must not exist yet (not even as a symlink), mode 0600; the
+// publisher sets the final owner and mode before it renames the file into place.
+inline int create_new_file(const std::string& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    int err = errno;
+    fail(create_failure_status(err), errno_text("create " + path, err));
+  }
+  return fd;
+}
+
+}  // namespace detail
+}  // namespace mapsync

@@ -1,0 +1,59 @@
+// publish.h - crash-safe replacement of published files (qmail-newu's way).
+//
+// Every new file is written under a temp name in the target directory, made durable
+// (fsync), given its owner and mode, and only then renamed over the published name; the
+// directory is fsynced after the renames. A run that fails or is killed at any point
+// leaves each published file either wholly old or wholly new. Temp files of a failed
+// run are removed by the destructor; those of a killed run (kill -9) by the next run,
+// which holds the directory lock and so knows that no one else is writing.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace mapsync {
+
+class Publisher {
+ public:
+  // Creates the directory if needed and takes its lock (non-blocking): a second run
+  // fails at once with Exit::tempfail naming the holder.
+  explicit Publisher(std::string directory);
+  ~Publisher();
+  Publisher(const Publisher&) = delete;
+  Publisher& operator=(const Publisher&) = delete;
+
+  const std::string& directory() const { return dir_; }
+
+  // A fresh temp path in the directory for the file that will become final_name.
+  // The file does not exist yet; the caller's writer creates it (O_EXCL).
+  std::string temp_path(const std::string& final_name);
+
+  // The writer has finished temp (complete and fsynced): set owner and mode, make that
+  // durable, and queue the rename to final_name.
+  void stage(const std::string& temp, const std::string& final_name, uid_t owner, gid_t group, mode_t mode);
+
+  // Renames every staged file into place (signals held off meanwhile), then fsyncs the
+  // directory. Throws when a rename fails; files renamed before stay renamed.
+  void commit();
+
+  // Removes temp files not committed (also done by the destructor).
+  void discard();
+
+ private:
+  struct Staged {
+    std::string temp, final_name;
+  };
+  std::string dir_;
+  int dir_fd_ = -1;
+  int lock_fd_ = -1;
+  unsigned seq_ = 0;
+  std::vector<std::string> temps_;  // every temp path handed out and not yet renamed
+  std::vector<Staged> staged_;
+};
+
+// Prefix of temp files in a map directory; never used for a map's own name.
+inline constexpr const char* kTempPrefix = ".mapsync-tmp.";
+
+}  // namespace mapsync

@@ -1,0 +1,339 @@
+// source_mysql.cpp - reads the user database through MySQL Connector/C++ 1.1.
+#include "libmapsync/source_mysql.h"
+
+#include <cppconn/connection.h>
+#include <cppconn/driver.h>
+#include <cppconn/exception.h>
+#include <cppconn/resultset.h>
+#include <cppconn/statement.h>
+#include <mysql_driver.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "libmapsync/error.h"
+#include "libmapsync/log.h"
+#include "libmapsync/schema.h"
+#include "libmapsync/secret.h"
+#include "libmapsync/testhooks.h"
+
+namespace mapsync {
+namespace {
+
+std::string where(const DatabaseConfig& db) {
+  std::string s = db.socket.empty() ? db.host + ":" + std::to_string(db.port) : db.socket;
+  return "database " + s + "/" + db.database;
+}
+
+// Server and client error codes that mean "not now" rather than "not like this".
+bool is_temporary(int code) {
+  switch (code) {
+    case 1040:  // ER_CON_COUNT_ERROR: too many connections
+    case 1053:  // ER_SERVER_SHUTDOWN
+    case 1205:  // ER_LOCK_WAIT_TIMEOUT
+    case 1213:  // ER_LOCK_DEADLOCK
+    case 1927:  // ER_CONNECTION_KILLED
+    case 2002:  // CR_CONNECTION_ERROR (socket)
+    case 2003:  // CR_CONN_HOST_ERROR
+    case 2005:  // CR_UNKNOWN_HOST (DNS may be down)
+    case 2006:  // CR_SERVER_GONE_ERROR
+    case 2013:  // CR_SERVER_LOST
+    case 2055:  // CR_SERVER_LOST_EXTENDED
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_config(int code) {
+  switch (code) {
+    case 1044:  // ER_DBACCESS_DENIED_ERROR
+    case 1045:  // ER_ACCESS_DENIED_ERROR
+    case 1049:  // ER_BAD_DB_ERROR
+    case 1142:  // ER_TABLEACCESS_DENIED_ERROR
+    case 1143:  // ER_COLUMNACCESS_DENIED_ERROR
+    case 1146:  // ER_NO_SUCH_TABLE
+    case 1054:  // ER_BAD_FIELD_ERROR: schema does not match
+    case 1698:  // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+      return true;
+    default:
+      return false;
+  }
+}
+
+[[noreturn]] void rethrow(const DatabaseConfig& db, const std::string& doing, const sql::SQLException& e) {
+  const int code = e.getErrorCode();
+  std::string msg = where(db) + ": " + doing + ": " + e.what() + " (error " + std::to_string(code) + ")";
+  Exit status = Exit::tempfail;  // unknown trouble: let cron try again rather than publish nothing
+  if (is_config(code)) status = Exit::config;
+  else if (!is_temporary(code) && code >= 1000 && code < 2000) status = Exit::software;
+  if (code == 1045) msg += "; check database.user and the password in " + db.password_file;
+  if (code == 1146) msg += "; is the mapsync schema loaded? (mapsync migrate)";
+  throw Error(status, msg);
+}
+
+class Connection {
+ public:
+  explicit Connection(const DatabaseConfig& db) : db_(db) {
+    sql::ConnectOptionsMap opts;
+    if (!db.socket.empty()) opts["hostName"] = sql::SQLString("unix://" + db.socket);
+    else opts["hostName"] = sql::SQLString("tcp://" + db.host + ":" + std::to_string(db.port));
+    opts["userName"] = sql::SQLString(db.user);
+    std::string password;
+    if (!db.password_file.empty()) password = read_secret_file(db.password_file, "database.password_file");
+    opts["password"] = sql::SQLString(password);
+    opts["schema"] = sql::SQLString(db.database);
+    opts["OPT_CHARSET_NAME"] = sql::SQLString("utf8mb4");
+    opts["OPT_CONNECT_TIMEOUT"] = static_cast<int>(db.connect_timeout);
+    opts["OPT_READ_TIMEOUT"] = static_cast<int>(db.read_timeout);
+    opts["OPT_WRITE_TIMEOUT"] = static_cast<int>(db.read_timeout);
+    opts["OPT_RECONNECT"] = false;  // a reconnect in mid-snapshot would silently lose the snapshot
+    if (db.socket.empty()) {
+      int mode = sql::SSL_MODE_PREFERRED;
+      switch (db.tls_mode) {
+        case TlsMode::disabled: mode = sql::SSL_MODE_DISABLED; break;
+        case TlsMode::preferred: mode = sql::SSL_MODE_PREFERRED; break;
+        case TlsMode::required: mode = sql::SSL_MODE_REQUIRED; break;
+        case TlsMode::verify_ca: mode = sql::SSL_MODE_VERIFY_CA; break;
+        case TlsMode::verify_identity: mode = sql::SSL_MODE_VERIFY_IDENTITY; break;
+      }
+      opts["OPT_SSL_MODE"] = mode;
+      if (!db.tls_ca_file.empty()) opts["sslCA"] = sql::SQLString(db.tls_ca_file);
+      if (!db.tls_cert_file.empty()) opts["sslCert"] = sql::SQLString(db.tls_cert_file);
+      if (!db.tls_key_file.empty()) opts["sslKey"] = sql::SQLString(db.tls_key_file);
+    }
+    try {
+      sql::mysql::MySQL_Driver* driver = sql::mysql::get_mysql_driver_instance();
+      conn_.reset(driver->connect(opts));
+    } catch (const sql::SQLException& e) {
+      wipe(password);
+      rethrow(db, "cannot connect", e);
+    }
+    wipe(password);
+  }
+
+  void execute(const std::string& q, const std::string& doing) {
+    try {
+      std::unique_ptr<sql::Statement> st(conn_->createStatement());
+      st->execute(q);
+    } catch (const sql::SQLException& e) {
+      rethrow(db_, doing, e);
+    }
+  }
+
+  // Streams the rows of q to fn (forward-only: a million rows cost no client memory).
+  template <class Fn>
+  std::size_t each_row(const std::string& q, const std::string& doing, Fn fn) {
+    std::size_t n = 0;
+    try {
+      std::unique_ptr<sql::Statement> st(conn_->createStatement());
+      st->setResultSetType(sql::ResultSet::TYPE_FORWARD_ONLY);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery(q));
+      while (rs->next()) {
+        fn(*rs);
+        ++n;
+      }
+    } catch (const sql::SQLException& e) {
+      rethrow(db_, doing, e);
+    }
+    return n;
+  }
+
+  // Single value of a one-row query; returns false when there is no row.
+  bool scalar(const std::string& q, const std::string& doing, std::uint64_t& out) {
+    bool found = false;
+    each_row(q, doing, [&](sql::ResultSet& rs) {
+      out = rs.isNull(1) ? 0 : rs.getUInt64(1);
+      found = true;
+    });
+    return found;
+  }
+
+  // 0 when the schema_version table is missing.
+  unsigned schema_version() {
+    std::uint64_t exists = 0;
+    scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'schema_version'",
+           "looking for the schema_version table", exists);
+    if (!exists) return 0;
+    std::uint64_t v = 0;
+    scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version", "reading the schema version", v);
+    return static_cast<unsigned>(v);
+  }
+
+ private:
+  const DatabaseConfig& db_;
+  std::unique_ptr<sql::Connection> conn_;
+};
+
+std::string_view col(StringPool& pool, sql::ResultSet& rs, int i) {
+  if (rs.isNull(i)) return {};
+  const sql::SQLString s = rs.getString(i);
+  return pool.add(std::string_view(s.c_str(), s.length()));
+}
+
+std::uint32_t id(sql::ResultSet& rs, int i) { return rs.isNull(i) ? 0 : rs.getUInt(i); }
+
+template <class T>
+T enum_of(std::string_view s, std::initializer_list<std::pair<const char*, T>> values, const char* what) {
+  for (const auto& [name, v] : values)
+    if (s == name) return v;
+  fail(Exit::software, std::string("unexpected ") + what + " value \"" + std::string(s) + "\"");
+}
+
+void check_version(const DatabaseConfig& db, unsigned found) {
+  const unsigned need = required_schema_version();
+  if (found == need) return;
+  if (found == 0)
+    fail(Exit::config, where(db) + ": no mapsync schema found; create it with `mapsync migrate`");
+  if (found < need)
+    fail(Exit::config, where(db) + ": schema version " + std::to_string(found) + " is older than this mapsync needs (" +
+                           std::to_string(need) + "); run `mapsync migrate`");
+  fail(Exit::config, where(db) + ": schema version " + std::to_string(found) + " is newer than this mapsync knows (" +
+                         std::to_string(need) + "); upgrade mapsync on this host");
+}
+
+}  // namespace
+
+unsigned database_schema_version(const DatabaseConfig& db) {
+  Connection c(db);
+  return c.schema_version();
+}
+
+void read_snapshot(const DatabaseConfig& db, Snapshot& s) {
+  Connection c(db);
+  std::uint64_t conn_id = 0;
+  c.scalar("SELECT CONNECTION_ID()", "asking for the connection id", conn_id);
+  c.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
+  c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", "starting the snapshot");
+  s.schema_version = c.schema_version();
+  check_version(db, s.schema_version);
+  if (!c.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", s.serial))
+    fail(Exit::data, where(db) + ": table change_serial has no row id=1");
+  StringPool& p = s.pool;
+
+  c.each_row("SELECT id, name, kind, target_domain_id, transport, enabled FROM domains ORDER BY id", "reading domains",
+             [&](sql::ResultSet& r) {
+               Domain d;
+               d.id = id(r, 1);
+               d.name = col(p, r, 2);
+               d.kind = enum_of<DomainKind>(col(p, r, 3), {{"local", DomainKind::local}, {"alias", DomainKind::alias},
+                                                          {"relay", DomainKind::relay}}, "domains.kind");
+               d.target_domain_id = id(r, 4);
+               d.transport = col(p, r, 5);
+               d.enabled = r.getBoolean(6);
+               s.domains.push_back(d);
+             });
+  c.each_row("SELECT id, name, lmtp_host, lmtp_port, imap_host, imap_port, partitions, enabled FROM backends ORDER BY id",
+             "reading backends", [&](sql::ResultSet& r) {
+               Backend b;
+               b.id = id(r, 1);
+               b.name = col(p, r, 2);
+               b.lmtp_host = col(p, r, 3);
+               b.lmtp_port = static_cast<std::uint16_t>(r.getUInt(4));
+               b.imap_host = col(p, r, 5);
+               b.imap_port = static_cast<std::uint16_t>(r.getUInt(6));
+               b.partitions = col(p, r, 7);
+               b.enabled = r.getBoolean(8);
+               s.backends.push_back(b);
+             });
+  c.each_row("SELECT id, uid, given_name, surname, primary_address, status, delivery, backend_id, cyrus_partition, "
+             "smtp_nexthop FROM accounts ORDER BY id",
+             "reading accounts", [&](sql::ResultSet& r) {
+               Account a;
+               a.id = id(r, 1);
+               a.uid = col(p, r, 2);
+               a.given_name = col(p, r, 3);
+               a.surname = col(p, r, 4);
+               a.primary_address = col(p, r, 5);
+               const sql::SQLString st = r.getString(6);
+               a.status = enum_of<AccountStatus>(std::string_view(st.c_str(), st.length()),
+                                                 {{"active", AccountStatus::active}, {"disabled", AccountStatus::disabled},
+                                                  {"pending-delete", AccountStatus::pending_delete}}, "accounts.status");
+               const sql::SQLString dl = r.getString(7);
+               a.delivery = enum_of<Delivery>(std::string_view(dl.c_str(), dl.length()),
+                                              {{"cyrus", Delivery::cyrus}, {"smtp", Delivery::smtp},
+                                               {"forward", Delivery::forward}, {"none", Delivery::none}}, "accounts.delivery");
+               a.backend_id = id(r, 8);
+               a.partition = col(p, r, 9);
+               a.smtp_nexthop = col(p, r, 10);
+               s.accounts.push_back(a);
+             });
+  testhook::pause_point("source.after_accounts", std::to_string(conn_id));
+  c.each_row("SELECT id, account_id, address FROM addresses ORDER BY id", "reading addresses", [&](sql::ResultSet& r) {
+    s.addresses.push_back({id(r, 1), id(r, 2), col(p, r, 3)});
+  });
+  c.each_row("SELECT id, account_id, target FROM account_forwards ORDER BY id", "reading account_forwards",
+             [&](sql::ResultSet& r) { s.forwards.push_back({id(r, 1), id(r, 2), col(p, r, 3)}); });
+  c.each_row("SELECT id, address, enabled FROM group_aliases ORDER BY id", "reading group_aliases",
+             [&](sql::ResultSet& r) { s.groups.push_back({id(r, 1), col(p, r, 2), r.getBoolean(3)}); });
+  c.each_row("SELECT id, group_id, member_account_id, member_group_id, member_address FROM group_members ORDER BY id",
+             "reading group_members", [&](sql::ResultSet& r) {
+               s.group_members.push_back({id(r, 1), id(r, 2), id(r, 3), id(r, 4), col(p, r, 5)});
+             });
+  c.each_row("SELECT id, address, manager, transport, local_name, pipe_command, enabled FROM mailing_lists ORDER BY id",
+             "reading mailing_lists", [&](sql::ResultSet& r) {
+               MailingList l;
+               l.id = id(r, 1);
+               l.address = col(p, r, 2);
+               const sql::SQLString m = r.getString(3);
+               l.manager = enum_of<ListManager>(std::string_view(m.c_str(), m.length()),
+                                                {{"transport", ListManager::transport}, {"pipe", ListManager::pipe}},
+                                                "mailing_lists.manager");
+               l.transport = col(p, r, 4);
+               l.local_name = col(p, r, 5);
+               l.pipe_command = col(p, r, 6);
+               l.enabled = r.getBoolean(7);
+               s.lists.push_back(l);
+             });
+  c.each_row("SELECT id, source, target, enabled FROM canonical_rewrites ORDER BY id", "reading canonical_rewrites",
+             [&](sql::ResultSet& r) { s.canonical.push_back({id(r, 1), col(p, r, 2), col(p, r, 3), r.getBoolean(4)}); });
+  c.each_row("SELECT id, pattern, transport, enabled FROM transport_overrides ORDER BY id", "reading transport_overrides",
+             [&](sql::ResultSet& r) { s.transports.push_back({id(r, 1), col(p, r, 2), col(p, r, 3), r.getBoolean(4)}); });
+  c.each_row("SELECT id, name, targets, all_domains FROM system_aliases ORDER BY id", "reading system_aliases",
+             [&](sql::ResultSet& r) { s.system_aliases.push_back({id(r, 1), col(p, r, 2), col(p, r, 3), r.getBoolean(4)}); });
+  // Ending the read-only transaction proves the connection survived to the last row:
+  // a result cut short by a dying server would otherwise look like a shorter table.
+  c.execute("COMMIT", "ending the snapshot");
+  log::info(where(db) + ": read serial " + std::to_string(s.serial) + ": " + std::to_string(s.accounts.size()) +
+            " accounts, " + std::to_string(s.addresses.size()) + " addresses, " + std::to_string(s.groups.size()) +
+            " groups");
+}
+
+MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run) {
+  Connection c(db);
+  // Two hosts migrating at once would interleave DDL; a named lock serialises them.
+  std::uint64_t got = 0;
+  c.scalar("SELECT GET_LOCK('mapsync.migrate', 30)", "taking the migration lock", got);
+  if (got != 1) fail(Exit::tempfail, where(db) + ": another mapsync migrate holds the lock 'mapsync.migrate'");
+  MigrationReport rep;
+  rep.from = c.schema_version();
+  rep.to = rep.from;
+  if (rep.from > required_schema_version())
+    fail(Exit::config, where(db) + ": schema version " + std::to_string(rep.from) + " is newer than this mapsync knows (" +
+                           std::to_string(required_schema_version()) + ")");
+  for (const Migration& m : embedded_migrations()) {
+    if (m.version <= rep.from) continue;
+    rep.applied.push_back(m.name);
+    if (dry_run) {
+      rep.to = m.version;
+      continue;
+    }
+    log::info(where(db) + ": applying " + m.name);
+    // DDL commits implicitly in MariaDB, so a migration is not atomic; the version row
+    // is written last, and migrations are written to be re-runnable after a failure
+    // where they can be (a half-applied one names the statement that failed).
+    std::size_t n = 0;
+    for (const std::string& stmt : split_sql(m.sql)) {
+      ++n;
+      c.execute(stmt, std::string("migration ") + m.name + " statement " + std::to_string(n) + " (" +
+                          stmt.substr(0, std::min<std::size_t>(stmt.find('\n'), 80)) + ")");
+    }
+    c.execute("INSERT INTO schema_version (version, name) VALUES (" + std::to_string(m.version) + ", '" + m.name + "')",
+              std::string("recording migration ") + m.name);
+    rep.to = m.version;
+  }
+  c.execute("DO RELEASE_LOCK('mapsync.migrate')", "releasing the migration lock");
+  return rep;
+}
+
+}  // namespace mapsync

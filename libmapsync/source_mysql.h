@@ -1,0 +1,34 @@
+// source_mysql.h - the e-mail user database (MySQL/MariaDB): snapshots and migrations.
+//
+// source_mysql.cpp is the only module that includes MySQL Connector/C++. Every server
+// error is turned into a mapsync::Error whose status tells cron what to do: a server
+// that is down, restarting or killed our connection is temporary (75); a wrong
+// password, a missing database or a schema version we do not know is configuration (78).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "libmapsync/config.h"
+#include "libmapsync/model.h"
+
+namespace mapsync {
+
+// Reads every table in ONE consistent snapshot (InnoDB, REPEATABLE READ, START
+// TRANSACTION WITH CONSISTENT SNAPSHOT). Refuses (Exit::config) a schema version other
+// than required_schema_version().
+void read_snapshot(const DatabaseConfig& db, Snapshot& out);
+
+struct MigrationReport {
+  unsigned from = 0;
+  unsigned to = 0;
+  std::vector<std::string> applied;  // names of the migrations run (or that would run)
+};
+
+// Brings the schema up to required_schema_version(). dry_run: only report.
+MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run);
+
+// The schema version recorded in the database (0: no mapsync schema yet).
+unsigned database_schema_version(const DatabaseConfig& db);
+
+}  // namespace mapsync
