@@ -217,14 +217,15 @@ if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
   mem_gb=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
   postfix_version=$(postconf -h mail_version 2>/dev/null || echo unknown)
   mariadb_version=$(echo 'SELECT VERSION()' | "$FIXTURE" sql "$WORK/db" -N 2>/dev/null || echo unknown)
-  revision=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "no commit")
+  revision=$("$MAPSYNC" --version 2>/dev/null | head -n 1 || true)
+  revision="${revision:-mapsync} ($(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "uncommitted tree"))"
   command="BENCH_ADDRESSES=$N BENCH_RUNS=$RUNS${BENCH_SEED:+ BENCH_SEED=$BENCH_SEED} bench/bench_build.sh ${1:-build}"
   section=$(
     printf '## Build benchmark (bench/bench_build.sh)\n\n'
     printf 'Written by bench/bench_build.sh; a new run replaces this section.\n\n'
     printf -- '- date: %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
     printf -- '- machine: %s CPUs (nproc), %s GB memory, %s\n' "$(nproc)" "$mem_gb" "${cpu:-unknown CPU}"
-    printf -- '- software: mapsync %s, Postfix %s, MariaDB %s (buffer pool 512M)\n' \
+    printf -- '- software: %s, Postfix %s, MariaDB %s (buffer pool 512M)\n' \
       "$revision" "$postfix_version" "$mariadb_version"
     # shellcheck disable=SC2016  # backquotes are Markdown
     printf -- '- command: `%s`\n' "$command"

@@ -321,7 +321,7 @@ void Generator::remember(std::string_view address) {
 // other and from the primary First.Last<id> even after case folding (given and surname
 // lists share no name with each other where it matters: Last.First needs given != surname,
 // which is checked by the caller).
-//   0: uid@example.edu            s1000042@example.edu
+//   0: uid@example.edu            e1000042@example.edu (not for Cyrus accounts, see accounts())
 //   1: initial.surname<id>        J.Meyer42@example.edu
 //   2: Surname.Given<id>          Meyer.Julia42@example.edu
 //   3: given_surname<id>          julia_meyer42@example.edu
@@ -403,6 +403,10 @@ void Generator::accounts() {
     want = std::min<std::uint64_t>(want, opt_.addresses - total);
 
     // Pick distinct patterns: the native one first for non-ASCII people, then from 0-3.
+    // uid@example.edu only for accounts not on Cyrus: for a Cyrus account mapsync itself
+    // accepts uid@<primary domain> (the login address Cyrus delivers to), so the row would
+    // define it twice.
+    const bool on_cyrus = kind == Kind::student || kind == Kind::disabled;
     std::array<int, 4> patterns{0, 1, 2, 3};
     for (std::size_t i = patterns.size() - 1; i > 0; --i)
       std::swap(patterns[i], patterns[rng_.below(i + 1)]);
@@ -410,6 +414,7 @@ void Generator::accounts() {
     if (native && want > 0) chosen.push_back(4);
     for (int pat : patterns) {
       if (chosen.size() >= want) break;
+      if (pat == 0 && on_cyrus) continue;
       if (pat == 2 && p.given == p.surname) continue;  // Last.First would equal First.Last
       chosen.push_back(pat);
     }

@@ -29,23 +29,6 @@ namespace {
 // Postfix's ISSPACE: ASCII isspace() in the C locale.
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
 
-// For error messages: keys can hold anything, terminals should not see it raw.
-std::string printable(std::string_view s) {
-  static const char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == 0x7f || c == '\\' || c == '"') {
-      out += '\\';
-      out += 'x';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 // postmap ends the key at the first whitespace outside double quotes, and a backslash
 // hides the character after it. A key with an odd quote (line ignored) or a final
 // backslash (the separator would be swallowed) does not come back as written.
@@ -161,10 +144,11 @@ class TextWriter final : public MapWriter {
   void add(std::string_view key, std::string_view value) override {
     if (fd_ < 0) fail(Exit::software, "write " + path_ + ": add() after finish() or after a write error");
     if (const char* why = key_problem(key, alias_))
-      fail(Exit::software, "write " + path_ + ": key \"" + printable(key) + "\": " + why);
+      fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
     if (const char* why = value_problem(value))
-      fail(Exit::software, "write " + path_ + ": key \"" + printable(key) + "\": " + why);
-    if (!keys_.insert(key)) fail(Exit::software, "write " + path_ + ": duplicate key \"" + printable(key) + "\"");
+      fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
+    if (!keys_.insert(key))
+      fail(Exit::software, "write " + path_ + ": duplicate key \"" + detail::printable(key) + "\"");
     buf_.append(key);
     buf_.append(alias_ ? ": " : "\t");
     buf_.append(value);

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <string>
+#include <string_view>
 
 #include "libmapsync/error.h"
 #include "libmapsync/map_backend.h"
@@ -50,6 +51,22 @@ inline Exit create_failure_status(int err) {
     default:
       return write_failure_status(err);
   }
+}
+
+// For error messages: keys can hold anything, terminals should not see it raw.
+inline std::string printable(std::string_view s) {
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f || c == '\\' || c == '"') {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
 // Creates path, which must not exist yet (not even as a symlink), mode 0600; the

@@ -4,10 +4,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
 namespace mapsync::testhook {
@@ -56,13 +56,27 @@ void crash_point(const char* what) {
 void pause_point(const char* point, const std::string& info) {
   const Settings& s = settings();
   if (s.pause_point.empty() || s.pause_point != point) return;
-  {
-    std::ofstream out(s.pause_fifo);
-    out << info << '\n';
+  // Raw syscalls, retried on EINTR: the test sends signals while we wait here, and a
+  // wait cut short would leave the test blocked on a FIFO nobody reads.
+  auto open_retry = [](const std::string& path, int flags) {
+    int fd;
+    while ((fd = ::open(path.c_str(), flags | O_CLOEXEC)) < 0 && errno == EINTR) {
+    }
+    return fd;
+  };
+  const std::string line = info + "\n";
+  if (int fd = open_retry(s.pause_fifo, O_WRONLY); fd >= 0) {
+    while (::write(fd, line.data(), line.size()) < 0 && errno == EINTR) {
+    }
+    ::close(fd);
   }
-  std::ifstream in(s.pause_fifo + ".resume");
-  std::string line;
-  std::getline(in, line);
+  if (int fd = open_retry(s.pause_fifo + ".resume", O_RDONLY); fd >= 0) {
+    char c;
+    ssize_t n;
+    while ((n = ::read(fd, &c, 1)) != 0 && (n > 0 ? c != '\n' : errno == EINTR)) {
+    }
+    ::close(fd);
+  }
 }
 
 }  // namespace mapsync::testhook

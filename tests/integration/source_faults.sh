@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# source_faults: when the source or the disk fails, published maps stay byte-identical,
+# no temp file is left, and the exit status tells cron what to do.
+#   wrong password (78), password file too open (78), schema version unknown (78),
+#   connection killed mid-read with KILL CONNECTION (75), SIGTERM mid-build (75),
+#   another run holding the lock (75), validation error (65, names both rows),
+#   disk full (75, on a small tmpfs), database stopped (75).
+# It starts its own MariaDB, because it stops it.
+TEST_NAME=source_faults
+source "$(dirname "$0")/lib.sh"
+DB="$WS/db"
+bash "$FIXTURE" start "$DB" >/dev/null
+stop_db() { bash "$FIXTURE" stop "$DB" >/dev/null 2>&1 || true; }
+trap 'stop_db; umount "$WS/small" 2>/dev/null || true; cleanup_ws' EXIT
+
+MAPS="$WS/maps"
+write_config "$DB" faults "$MAPS" > "$WS/ok.yaml"
+campus_db "$DB" faults "$WS/ok.yaml"
+expect_exit 0 "$MAPSYNC" -c "$WS/ok.yaml" build
+# From here on the database differs from what is published: any publish would show.
+db_root "$DB" faults < "$TESTS_DIR/integration/campus_b.sql"
+map_fingerprint "$MAPS" > "$WS/before"
+unchanged() {
+  map_fingerprint "$MAPS" > "$WS/after"
+  diff -u "$WS/before" "$WS/after" >&2 || die "$1: published maps changed"
+  no_temp_files "$MAPS"
+}
+
+note "wrong password"
+printf 'not-the-password\n' > "$WS/wrong.pw"; chmod 600 "$WS/wrong.pw"
+sed "s|password_file: .*|password_file: $WS/wrong.pw|" "$WS/ok.yaml" > "$WS/wrongpw.yaml"
+expect_exit 78 "$MAPSYNC" -c "$WS/wrongpw.yaml" build
+expect_output "Access denied"
+expect_output "$WS/wrong.pw"
+if grep -q not-the-password "$WS/out"; then die "the password appears in the output"; fi
+unchanged "wrong password"
+
+note "password file readable by others"
+cp "$DB/mapsync.password" "$WS/open.pw"; chmod 644 "$WS/open.pw"
+sed "s|password_file: .*|password_file: $WS/open.pw|" "$WS/ok.yaml" > "$WS/openpw.yaml"
+expect_exit 78 "$MAPSYNC" -c "$WS/openpw.yaml" build
+expect_output "too open"
+unchanged "open password file"
+
+note "schema version newer than we know"
+db_root "$DB" faults <<< "INSERT INTO schema_version (version, name) VALUES (999, '999_future');"
+expect_exit 78 "$MAPSYNC" -c "$WS/ok.yaml" build
+expect_output "newer than this mapsync knows"
+db_root "$DB" faults <<< "DELETE FROM schema_version WHERE version = 999;"
+unchanged "schema version"
+
+note "connection killed in the middle of the read"
+mkfifo "$WS/pause" "$WS/pause.resume"
+MAPSYNC_TEST_PAUSE="source.after_accounts:$WS/pause" "$MAPSYNC" -c "$WS/ok.yaml" build >"$WS/out" 2>&1 &
+pid=$!
+read -r conn < "$WS/pause"
+db_root "$DB" <<< "KILL CONNECTION $conn;"
+echo go > "$WS/pause.resume"
+rc=0; wait "$pid" || rc=$?
+[[ $rc == 75 ]] || { cat "$WS/out"; die "killed connection: exit $rc, want 75"; }
+expect_output() { grep -q -- "$1" "$WS/out" || { cat "$WS/out" >&2; die "output does not mention: $1"; }; }
+expect_output "reading addresses"
+unchanged "connection killed"
+
+note "SIGTERM in the middle of the build"
+MAPSYNC_TEST_PAUSE="source.after_accounts:$WS/pause" "$MAPSYNC" -c "$WS/ok.yaml" build >"$WS/out" 2>&1 &
+pid=$!
+read -r conn < "$WS/pause"
+kill -TERM "$pid"
+echo go > "$WS/pause.resume"
+rc=0; wait "$pid" || rc=$?
+[[ $rc == 75 ]] || { cat "$WS/out"; die "SIGTERM: exit $rc, want 75"; }
+expect_output "interrupted by signal"
+unchanged "SIGTERM"
+
+note "another run holds the lock"
+exec 9>>"$MAPS/.mapsync.lock"
+flock -n 9 || die "cannot take the lock for the test"
+expect_exit 75 "$MAPSYNC" -c "$WS/ok.yaml" build
+expect_output "another mapsync run"
+exec 9>&-
+unchanged "lock held"
+
+note "validation error: an address defined twice"
+db_root "$DB" faults <<< "INSERT INTO addresses (id, account_id, address) VALUES (900, 3, 'jdoe@example.edu');"
+expect_exit 65 "$MAPSYNC" -c "$WS/ok.yaml" build
+expect_output 'address "jdoe@example.edu" is defined twice: accounts id=1 and addresses id=900'
+expect_output "nothing published"
+db_root "$DB" faults <<< "DELETE FROM addresses WHERE id = 900;"
+unchanged "validation error"
+
+note "validation error: an invalid address and a broken transport"
+db_root "$DB" faults <<< "INSERT INTO addresses (id, account_id, address) VALUES (901, 3, 'bad address@example.edu');
+UPDATE accounts SET smtp_nexthop = '[exchange.example.edu' WHERE id = 5;"
+expect_exit 65 "$MAPSYNC" -c "$WS/ok.yaml" build
+expect_output 'addresses id=901: address "bad address@example.edu": local part has a blank'
+expect_output 'accounts id=5: smtp_nexthop'
+db_root "$DB" faults <<< "DELETE FROM addresses WHERE id = 901; UPDATE accounts SET smtp_nexthop = '[exchange.example.edu]' WHERE id = 5;"
+unchanged "invalid values"
+
+note "empty read: no active accounts"
+db_root "$DB" faults <<< "CREATE TABLE accounts_saved AS SELECT * FROM accounts; UPDATE accounts SET status = 'disabled';"
+expect_exit 75 "$MAPSYNC" -c "$WS/ok.yaml" build
+expect_output "refusing to publish"
+db_root "$DB" faults <<< "UPDATE accounts a JOIN accounts_saved s USING (id) SET a.status = s.status; DROP TABLE accounts_saved;"
+unchanged "empty read"
+
+note "disk full"
+mkdir -p "$WS/small"
+mount -t tmpfs -o size=160k tmpfs "$WS/small" || die "cannot mount a tmpfs for the disk-full test"
+write_config "$DB" faults "$WS/small/maps" > "$WS/small.yaml"
+db_root "$DB" faults <<< "CREATE TABLE pad AS SELECT 1;"  # keep the B generation; publish it once
+expect_exit 0 "$MAPSYNC" -c "$WS/small.yaml" build
+map_fingerprint "$WS/small/maps" > "$WS/small.before"
+# A few hundred more addresses do not fit any more.
+db_root "$DB" faults <<< "INSERT INTO addresses (account_id, address)
+  SELECT 3, CONCAT('filler', seq, '@example.edu') FROM seq_1_to_1500;"
+expect_exit 75 "$MAPSYNC" -c "$WS/small.yaml" build
+expect_output "No space left on device"
+map_fingerprint "$WS/small/maps" > "$WS/small.after"
+diff -u "$WS/small.before" "$WS/small.after" >&2 || die "disk full: published maps changed"
+no_temp_files "$WS/small/maps"
+umount "$WS/small"
+
+note "database stopped"
+stop_db
+expect_exit 75 "$MAPSYNC" -c "$WS/ok.yaml" build
+expect_output "cannot connect"
+unchanged "database stopped"
+
+echo "source_faults: ok"
