@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,7 +28,12 @@ struct WriterOptions {
   // aliases(5) map: text is written as "name: value", and Berkeley DB files get the
   // "@" -> "@" record that postalias adds for sendmail compatibility.
   bool alias_syntax = false;
-  // Cache for libraries that have one (libdb): 64 MB writes 1M keys without thrashing.
+  // Sum of the sizes of all keys and values to come (0 = unknown): with the entry count
+  // it tells a hash table how many entries fit a page.
+  std::size_t payload_bytes = 0;
+  // Cache for libraries that have one (libdb). Entries added in insert_rank order touch
+  // pages one after another, so a small cache does; in any other order a hash table
+  // bigger than its cache is rewritten page by page many times over.
   std::size_t cache_bytes = 64u << 20;
 };
 
@@ -70,6 +76,11 @@ struct MapType {
   // Opens a published file for reading. Throws mapsync::Error: noinput when it does not
   // exist, tempfail when it cannot be read now.
   std::unique_ptr<MapReader> (*open)(const std::string& path, bool alias_syntax);
+  // The order in which this type builds fastest, or nullptr for ascending key order:
+  // callers that can should add entries by ascending rank (ties in key order). For
+  // hash tables the rank is the bucket, so that libdb fills one page after another.
+  // Only speed depends on it, never the content of the file.
+  std::uint64_t (*insert_rank)(std::string_view key, const WriterOptions& options) = nullptr;
 };
 
 // nullptr when the name is unknown.

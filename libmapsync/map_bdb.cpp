@@ -32,11 +32,46 @@ namespace {
 // system's block size, 4096. Fixing it keeps our files alike on every file system.
 constexpr std::uint32_t page_size = 4096;
 
-// Entries per hash bucket before libdb splits it; about what fits a 4 KB page with
-// mail-address keys and values (~60 bytes a pair). libdb ignores set_h_nelem without
-// it. Measured with 1M such entries and a 64 MB cache: 64..128 build as fast as
-// libdb's own growth; 40..56 make the pre-sized table outgrow the cache, 1.7x slower.
-constexpr std::uint32_t hash_fill_factor = 64;
+// A hash table sized up front, from the number and size of the entries to come.
+// libdb (hash/hash_meta.c __ham_init_meta) starts with 2^ceil(log2(nelem / ffactor))
+// buckets of one page each, and splits one when the table holds more than ffactor
+// entries a bucket. We aim at ~85% full pages: emptier pages make a bigger file and more
+// I/O, fuller ones spill into overflow pages. Postfix's own mkmap_db.c leaves all this
+// to libdb, which then grows the table by splitting as it goes (slower, same lookups).
+struct HashGeometry {
+  u_int32_t ffactor = 0;  // 0: let libdb grow the table
+  u_int32_t buckets = 0;
+};
+
+HashGeometry hash_geometry(const WriterOptions& o) {
+  HashGeometry g;
+  if (o.expected_entries == 0) return g;
+  const double n = static_cast<double>(o.expected_entries);
+  // Key and value each get a NUL; on the page each pair costs two 2-byte index slots
+  // and two 1-byte item headers.
+  const double pair = (o.payload_bytes ? static_cast<double>(o.payload_bytes) / n : 60.0) + 2.0 + 6.0;
+  const double per_page = (page_size - 26.0) / pair;  // 26: the page header
+  g.ffactor = static_cast<u_int32_t>(std::clamp(per_page * 0.85, 1.0, 65535.0));
+  const std::size_t wanted = (o.expected_entries - 1) / g.ffactor + 1;
+  std::size_t b = 1;
+  while (b < std::max<std::size_t>(wanted, 2)) b <<= 1;
+  g.buckets = static_cast<u_int32_t>(std::min<std::size_t>(b, std::size_t{1} << 30));
+  return g;
+}
+
+// libdb's default hash function (hash/hash_func.c __ham_func5, Fowler/Noll/Vo): the
+// bucket of a key is its hash masked to the table size. If this ever differed from
+// libdb's, files would stay correct; only the build would be slower.
+std::uint64_t hash_insert_rank(std::string_view key, const WriterOptions& options) {
+  const HashGeometry g = hash_geometry(options);
+  std::uint32_t h = 0;
+  for (unsigned char c : key) {
+    h *= 16777619u;
+    h ^= c;
+  }
+  h *= 16777619u;  // the trailing NUL that every key is stored with
+  return g.buckets ? (h & (g.buckets - 1)) : 0;
+}
 
 // libdb writes its own diagnostics (which say more than the error number, e.g. "unexpected
 // file type or format") through this callback; they end up in our exception text instead
@@ -145,12 +180,10 @@ class BdbWriter final : public MapWriter {
       auto bytes = static_cast<u_int32_t>(options.cache_bytes & ((std::size_t{1} << 30) - 1));
       if ((rc = db->set_cachesize(db, gbytes, bytes, 1)) != 0) fail_db("set cache size for", rc);
     }
-    // libdb ignores the element count unless the fill factor is set too. A table sized
-    // up front needs no bucket splits and has fewer overflow pages (1M entries: 2,540
-    // against 4,887 when libdb grows it).
-    if (type == DB_HASH && options.expected_entries > 0) {
+    // libdb ignores the element count unless the fill factor is set too.
+    if (const HashGeometry g = hash_geometry(options); type == DB_HASH && g.ffactor) {
       auto nelem = static_cast<u_int32_t>(std::min<std::size_t>(options.expected_entries, UINT32_MAX));
-      if ((rc = db->set_h_ffactor(db, hash_fill_factor)) != 0) fail_db("set fill factor for", rc);
+      if ((rc = db->set_h_ffactor(db, g.ffactor)) != 0) fail_db("set fill factor for", rc);
       if ((rc = db->set_h_nelem(db, nelem)) != 0) fail_db("set element count for", rc);
     }
     // DB_TRUNCATE makes libdb take our empty file as new (plain DB_CREATE works too but
@@ -338,7 +371,7 @@ std::unique_ptr<MapReader> open_btree(const std::string& path, bool /*alias_synt
   return std::make_unique<BdbReader>(path, DB_BTREE);
 }
 
-constexpr MapType hash_type{"hash", ".db", &create_hash, &open_hash};
+constexpr MapType hash_type{"hash", ".db", &create_hash, &open_hash, &hash_insert_rank};
 constexpr MapType btree_type{"btree", ".db", &create_btree, &open_btree};
 
 }  // namespace

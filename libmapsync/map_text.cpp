@@ -131,7 +131,11 @@ class KeySet {
 class TextWriter final : public MapWriter {
  public:
   TextWriter(const std::string& path, const WriterOptions& options)
-      : path_(path), alias_(options.alias_syntax), keys_(options.expected_entries), fd_(detail::create_new_file(path)) {
+      : path_(path),
+        alias_(options.alias_syntax),
+        sorted_(options.sorted_input),
+        keys_(options.sorted_input ? 0 : options.expected_entries),
+        fd_(detail::create_new_file(path)) {
     buf_.reserve(flush_at + 4096);
   }
   TextWriter(const TextWriter&) = delete;
@@ -147,8 +151,15 @@ class TextWriter final : public MapWriter {
       fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
     if (const char* why = value_problem(value))
       fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
-    if (!keys_.insert(key))
+    // Sorted input needs no key set (a million keys would cost ~100 MB): a duplicate
+    // sits next to its twin.
+    if (sorted_ ? (count_ > 0 && key <= std::string_view(last_)) : !keys_.insert(key)) {
+      if (sorted_ && key < std::string_view(last_))
+        fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\" out of order (sorted input promised)");
       fail(Exit::software, "write " + path_ + ": duplicate key \"" + detail::printable(key) + "\"");
+    }
+    if (sorted_) last_.assign(key);
+    ++count_;
     buf_.append(key);
     buf_.append(alias_ ? ": " : "\t");
     buf_.append(value);
@@ -195,8 +206,11 @@ class TextWriter final : public MapWriter {
 
   std::string path_;
   bool alias_;
+  bool sorted_;
   KeySet keys_;
   int fd_;
+  std::string last_;
+  std::size_t count_ = 0;
   std::string buf_;
 };
 

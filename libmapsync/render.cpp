@@ -31,6 +31,8 @@ namespace {
 
 enum class NodeKind : std::uint8_t { account, group, list, system_alias };
 
+// A row that receives mail. id is the row's position in its Snapshot vector (not its
+// database id): a million lookups need no search.
 struct Node {
   NodeKind kind;
   std::uint32_t id;
@@ -38,8 +40,7 @@ struct Node {
 };
 
 struct IndexEntry {
-  std::string_view key;       // folded
-  std::string_view original;  // as stored
+  std::string_view key;  // folded
   Node node;
   Origin origin;
 };
@@ -47,6 +48,11 @@ struct IndexEntry {
 constexpr std::size_t kExpansionLimit = 1000;  // Postfix virtual_alias_expansion_limit default
 
 std::string q(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+template <class T>
+std::uint32_t pos(const std::vector<T>& rows, const T& row) {
+  return static_cast<std::uint32_t>(&row - rows.data());
+}
 
 template <class T>
 const T* find_by_id(const std::vector<T>& rows, std::uint32_t id) {
@@ -72,14 +78,30 @@ struct Renderer::Impl {
   std::vector<IndexEntry> index;                                  // sorted by key
   std::vector<std::pair<std::uint32_t, std::size_t>> forwards_by_account;  // (account id, row index)
   std::vector<std::pair<std::uint32_t, std::size_t>> members_by_group;
-  std::unordered_map<std::uint32_t, std::string_view> account_final;  // cyrus uid@domain, smtp primary
+  // Final recipient of each account, by position in s.accounts (cyrus: uid@domain, smtp:
+  // the primary address); a vector because a campus has hundreds of thousands.
+  std::vector<std::string_view> account_final;
+  std::vector<bool> account_final_done;
+  // The one final of a cyrus/smtp account: returned by reference like memoized finals.
+  std::vector<std::string_view> single_final;
   std::unordered_map<std::uint64_t, std::vector<std::string_view>> finals_memo;
   std::unordered_set<std::uint64_t> in_progress;
   std::vector<Node> stack;
   std::unordered_set<std::uint64_t> reported;  // nodes already complained about
+  std::unordered_map<std::uint64_t, std::string_view> values;  // virtual value of group/forward nodes
   bool index_built = false;
+  std::unordered_set<std::string> index_users;  // maps still to render from the index
 
-  Impl(const Snapshot& snap, const RenderConfig& c, Findings& f) : s(snap), cfg(c), findings(f) {}
+  // The index is the biggest structure after the snapshot; the maps rendered after the
+  // last one that needs it should not pay for it.
+  void release_index() {
+    std::vector<IndexEntry>().swap(index);
+    values.clear();
+    index_built = false;
+  }
+
+  Impl(const Snapshot& snap, const RenderConfig& c, Findings& f)
+      : s(snap), cfg(c), findings(f), account_final(snap.accounts.size()), account_final_done(snap.accounts.size()) {}
 
   // Folds into the pool; reports and returns {} on malformed UTF-8.
   std::string_view fold(std::string_view in, const std::string& map, const Origin& o) {
@@ -148,48 +170,63 @@ struct Renderer::Impl {
   void index_add(std::string_view address, Node node, const Origin& o) {
     if (!acceptable(address, o)) return;
     const std::string_view key = fold(address, "virtual", o);
-    if (!key.empty()) index.push_back({key, address, node, o});
+    if (!key.empty()) index.push_back({key, node, o});
   }
 
   static bool deliverable(const Account& a) { return a.status == AccountStatus::active && a.delivery != Delivery::none; }
 
+  // An upper bound of the index size, close enough to reserve once: at a million
+  // addresses each doubling of a vector of 40-byte entries costs tens of megabytes.
+  std::size_t index_size_bound() const {
+    std::size_t own = s.addresses.size() + s.groups.size() + s.lists.size(), local = 0, alias = 0;
+    for (const Account& a : s.accounts) own += deliverable(a) ? (a.delivery == Delivery::cyrus ? 2 : 1) : 0;
+    for (const Domain& d : s.domains) {
+      local += d.enabled && d.kind == DomainKind::local;
+      alias += d.enabled && d.kind == DomainKind::alias;
+    }
+    for (const SystemAlias& sa : s.system_aliases) own += sa.all_domains ? local : 0;
+    return own * (1 + alias);
+  }
+
   void build_index() {
     if (index_built) return;
     index_built = true;
-    load_domains();
-    for (std::size_t i = 0; i < s.forwards.size(); ++i) forwards_by_account.emplace_back(s.forwards[i].account_id, i);
-    std::sort(forwards_by_account.begin(), forwards_by_account.end());
-    for (std::size_t i = 0; i < s.group_members.size(); ++i) members_by_group.emplace_back(s.group_members[i].group_id, i);
-    std::sort(members_by_group.begin(), members_by_group.end());
+    load_domains_once();
+    if (forwards_by_account.empty() && members_by_group.empty()) {
+      for (std::size_t i = 0; i < s.forwards.size(); ++i) forwards_by_account.emplace_back(s.forwards[i].account_id, i);
+      std::sort(forwards_by_account.begin(), forwards_by_account.end());
+      for (std::size_t i = 0; i < s.group_members.size(); ++i) members_by_group.emplace_back(s.group_members[i].group_id, i);
+      std::sort(members_by_group.begin(), members_by_group.end());
+    }
 
-    index.reserve(s.accounts.size() * 2 + s.addresses.size());
+    index.reserve(index_size_bound());
     for (const Account& a : s.accounts) {
       if (!deliverable(a)) continue;
-      const Node n{NodeKind::account, a.id};
+      const Node n{NodeKind::account, pos(s.accounts, a)};
       const Origin o{Table::accounts, a.id, 0};
       const std::size_t before = index.size();
       index_add(a.primary_address, n, o);
       if (a.delivery == Delivery::cyrus && index.size() > before) {
         // The login address: Cyrus delivers by uid, and senders use it.
         const std::string_view fin = cyrus_final(a);
-        if (!fin.empty() && (index.empty() || index.back().key != fin)) index.push_back({fin, fin, n, o});
+        if (!fin.empty() && (index.empty() || index.back().key != fin)) index.push_back({fin, n, o});
       }
     }
     for (const Address& ad : s.addresses) {
       const Account* a = find_by_id(s.accounts, ad.account_id);
       if (!a || !deliverable(*a)) continue;
-      index_add(ad.address, {NodeKind::account, a->id}, {Table::addresses, ad.id, 0});
+      index_add(ad.address, {NodeKind::account, pos(s.accounts, *a)}, {Table::addresses, ad.id, 0});
     }
     for (const Group& g : s.groups)
-      if (g.enabled) index_add(g.address, {NodeKind::group, g.id}, {Table::group_aliases, g.id, 0});
+      if (g.enabled) index_add(g.address, {NodeKind::group, pos(s.groups, g)}, {Table::group_aliases, g.id, 0});
     for (const MailingList& l : s.lists)
-      if (l.enabled) index_add(l.address, {NodeKind::list, l.id}, {Table::mailing_lists, l.id, 0});
+      if (l.enabled) index_add(l.address, {NodeKind::list, pos(s.lists, l)}, {Table::mailing_lists, l.id, 0});
     for (const SystemAlias& sa : s.system_aliases) {
       if (!sa.all_domains) continue;
       for (const Domain& d : s.domains) {
         if (!d.enabled || d.kind != DomainKind::local) continue;
         const std::string addr = std::string(sa.name) + "@" + std::string(d.name);
-        index_add(pool.add(addr), {NodeKind::system_alias, sa.id}, {Table::system_aliases, sa.id, 0});
+        index_add(pool.add(addr), {NodeKind::system_alias, pos(s.system_aliases, sa)}, {Table::system_aliases, sa.id, 0});
       }
     }
     // Alias domains: x@alias.edu exists for every x@example.edu.
@@ -207,12 +244,14 @@ struct Renderer::Impl {
         const std::string_view local = e.key.substr(0, e.key.size() - target_folded.size() - 1);
         const std::string_view key = pool.add(std::string(local) + "@" + alias_folded);
         Origin o = e.origin;
-        o.via_domain = ad.id;
-        index.push_back({key, key, e.node, o});
+        o.via_domain = static_cast<std::uint16_t>(ad.id);
+        index.push_back({key, e.node, o});
       }
     }
     std::sort(index.begin(), index.end(), [](const IndexEntry& a, const IndexEntry& b) {
-      return a.key != b.key ? a.key < b.key : a.origin.via_domain < b.origin.via_domain;
+      if (a.key != b.key) return a.key < b.key;
+      if (a.origin.via_domain != b.origin.via_domain) return a.origin.via_domain < b.origin.via_domain;
+      return a.origin.table != b.origin.table ? a.origin.table < b.origin.table : a.origin.id < b.origin.id;
     });
     for (std::size_t i = 1; i < index.size(); ++i)
       if (index[i].key == index[i - 1].key)
@@ -228,8 +267,8 @@ struct Renderer::Impl {
 
   // ---- finals --------------------------------------------------------------------
   std::string_view cyrus_final(const Account& a) {
-    auto it = account_final.find(a.id);
-    if (it != account_final.end()) return it->second;
+    const std::size_t pos = static_cast<std::size_t>(&a - s.accounts.data());
+    if (account_final_done[pos]) return account_final[pos];
     std::string_view fin;
     const Origin o{Table::accounts, a.id, 0};
     if (auto why = check_local_part(a.uid); !why.empty()) {
@@ -241,28 +280,25 @@ struct Renderer::Impl {
       casefold(a.uid, u);
       fin = pool.add(u + "@" + d);
     }
-    account_final.emplace(a.id, fin);
-    return fin;
+    account_final_done[pos] = true;
+    return account_final[pos] = fin;
   }
 
   std::string_view smtp_final(const Account& a) {
-    auto it = account_final.find(a.id);
-    if (it != account_final.end()) return it->second;
-    const std::string_view fin = pool.add(lowercase_domain(a.primary_address));
-    account_final.emplace(a.id, fin);
-    return fin;
+    const std::size_t pos = static_cast<std::size_t>(&a - s.accounts.data());
+    if (account_final_done[pos]) return account_final[pos];
+    account_final_done[pos] = true;
+    return account_final[pos] = pool.add(lowercase_domain(a.primary_address));
   }
 
   std::string node_name(Node n) const {
     switch (n.kind) {
       case NodeKind::account:
-        if (const Account* a = find_by_id(s.accounts, n.id)) return "account " + std::string(a->uid) + " (accounts id=" + std::to_string(n.id) + ")";
-        break;
+        return "account " + std::string(s.accounts[n.id].uid) + " (accounts id=" + std::to_string(s.accounts[n.id].id) + ")";
       case NodeKind::group:
-        if (const Group* g = find_by_id(s.groups, n.id)) return "group " + std::string(g->address) + " (group_aliases id=" + std::to_string(n.id) + ")";
-        break;
-      case NodeKind::list: return "mailing_lists id=" + std::to_string(n.id);
-      case NodeKind::system_alias: return "system_aliases id=" + std::to_string(n.id);
+        return "group " + std::string(s.groups[n.id].address) + " (group_aliases id=" + std::to_string(s.groups[n.id].id) + ")";
+      case NodeKind::list: return "mailing_lists id=" + std::to_string(s.lists[n.id].id);
+      case NodeKind::system_alias: return "system_aliases id=" + std::to_string(s.system_aliases[n.id].id);
     }
     return "?";
   }
@@ -296,6 +332,17 @@ struct Renderer::Impl {
 
   const std::vector<std::string_view>& finals(Node n) {
     static const std::vector<std::string_view> none;
+    if (n.kind == NodeKind::account) {
+      // Most nodes are plain mailboxes: one final, nothing to memoize or loop through.
+      const Account* a = &s.accounts[n.id];
+      if (!a || !deliverable(*a)) return none;
+      if (a->delivery == Delivery::cyrus || a->delivery == Delivery::smtp) {
+        const std::string_view f = a->delivery == Delivery::cyrus ? cyrus_final(*a) : smtp_final(*a);
+        if (f.empty()) return none;
+        single_final.assign(1, f);
+        return single_final;
+      }
+    }
     if (auto it = finals_memo.find(n.code()); it != finals_memo.end()) return it->second;
     if (in_progress.count(n.code())) {
       std::string path;
@@ -313,7 +360,7 @@ struct Renderer::Impl {
     std::vector<std::string_view> out;
     switch (n.kind) {
       case NodeKind::account: {
-        const Account* a = find_by_id(s.accounts, n.id);
+        const Account* a = &s.accounts[n.id];
         if (!a || !deliverable(*a)) break;
         if (a->delivery == Delivery::cyrus) {
           if (auto f = cyrus_final(*a); !f.empty()) out.push_back(f);
@@ -333,7 +380,7 @@ struct Renderer::Impl {
         break;
       }
       case NodeKind::group: {
-        const Group* g = find_by_id(s.groups, n.id);
+        const Group* g = &s.groups[n.id];
         if (!g || !g->enabled) break;
         auto [b, e] = std::equal_range(members_by_group.begin(), members_by_group.end(), std::make_pair(g->id, std::size_t{0}),
                                        [](const auto& x, const auto& y) { return x.first < y.first; });
@@ -347,10 +394,12 @@ struct Renderer::Impl {
                                               q(g->address) + " receives no mail (disabled or delivery none); left out");
               continue;
             }
-            const auto& f = finals({NodeKind::account, a->id});
+            const auto& f = finals({NodeKind::account, pos(s.accounts, *a)});
             out.insert(out.end(), f.begin(), f.end());
           } else if (m.member_group_id) {
-            const auto& f = finals({NodeKind::group, m.member_group_id});
+            const Group* sub = find_by_id(s.groups, m.member_group_id);
+            if (!sub) continue;  // the foreign key makes this impossible
+            const auto& f = finals({NodeKind::group, pos(s.groups, *sub)});
             out.insert(out.end(), f.begin(), f.end());
           } else {
             resolve(m.address, o, out);
@@ -359,14 +408,14 @@ struct Renderer::Impl {
         break;
       }
       case NodeKind::list: {
-        const MailingList* l = find_by_id(s.lists, n.id);
+        const MailingList* l = &s.lists[n.id];
         if (!l || !l->enabled) break;
         if (l->manager == ListManager::transport) out.push_back(pool.add(lowercase_domain(l->address)));
         else out.push_back(pool.add(std::string(l->local_name) + "@" + cfg.local_alias_domain));
         break;
       }
       case NodeKind::system_alias: {
-        const SystemAlias* sa = find_by_id(s.system_aliases, n.id);
+        const SystemAlias* sa = &s.system_aliases[n.id];
         if (sa) out.push_back(pool.add(std::string(sa->name) + "@" + cfg.local_alias_domain));
         break;
       }
@@ -395,8 +444,12 @@ struct Renderer::Impl {
 
   // ---- maps ----------------------------------------------------------------------
   // The virtual value of an index node, computed once (warnings too).
-  std::unordered_map<std::uint64_t, std::string_view> values;
   std::string_view value_of(Node n) {
+    if (n.kind == NodeKind::account) {
+      const Account* a = &s.accounts[n.id];
+      if (a && deliverable(*a) && a->delivery == Delivery::cyrus) return cyrus_final(*a);
+      if (a && deliverable(*a) && a->delivery == Delivery::smtp) return smtp_final(*a);
+    }
     auto it = values.find(n.code());
     if (it != values.end()) return it->second;
     const std::string_view v = finals(n).empty() ? std::string_view() : joined(n);
@@ -407,9 +460,17 @@ struct Renderer::Impl {
     return values.emplace(n.code(), v).first->second;
   }
 
+  // Index keys that become map entries (first of each key, with a recipient).
+  std::size_t accepted_count() {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < index.size(); ++i)
+      n += (i == 0 || index[i].key != index[i - 1].key) && !value_of(index[i].node).empty();
+    return n;
+  }
+
   void render_virtual(MapEntries& m) {
     build_index();
-    m.entries.reserve(index.size());
+    m.entries.reserve(accepted_count());
     // A key defined twice was reported by build_index(); keep one so the map stays a map.
     for (std::size_t i = 0; i < index.size(); ++i)
       if (i == 0 || index[i].key != index[i - 1].key)
@@ -418,7 +479,7 @@ struct Renderer::Impl {
 
   void render_relay_recipients(MapEntries& m) {
     build_index();
-    m.entries.reserve(index.size());
+    m.entries.reserve(accepted_count() + s.domains.size());
     for (std::size_t i = 0; i < index.size(); ++i)
       if (i == 0 || index[i].key != index[i - 1].key)
         if (!value_of(index[i].node).empty()) m.add(index[i].key, "OK", index[i].origin);
@@ -442,12 +503,15 @@ struct Renderer::Impl {
     }
   }
 
+  bool domains_loaded = false;
   void load_domains_once() {
-    if (!index_built) build_index();
+    if (domains_loaded) return;
+    domains_loaded = true;
+    load_domains();
   }
 
   void render_transport(MapEntries& m) {
-    build_index();
+    load_domains_once();
     std::unordered_map<std::uint32_t, std::string_view> lmtp;  // backend id -> transport
     for (const Account& a : s.accounts) {
       if (!deliverable(a)) continue;
@@ -667,8 +731,13 @@ struct Renderer::Impl {
 
   // Sorts by key and reports every key defined more than once, naming both rows.
   void sort_and_check(MapEntries& m) {
-    std::stable_sort(m.entries.begin(), m.entries.end(),
-                     [](const MapEntries::Entry& a, const MapEntries::Entry& b) { return a.key < b.key; });
+    // Not stable_sort: its buffer would cost as much as the map. Ties are broken by
+    // origin so that messages come out the same every run.
+    std::sort(m.entries.begin(), m.entries.end(), [](const MapEntries::Entry& a, const MapEntries::Entry& b) {
+      if (a.key != b.key) return a.key < b.key;
+      if (a.origin.table != b.origin.table) return a.origin.table < b.origin.table;
+      return a.origin.id != b.origin.id ? a.origin.id < b.origin.id : a.origin.via_domain < b.origin.via_domain;
+    });
     for (std::size_t i = 1; i < m.entries.size(); ++i)
       if (m.entries[i].key == m.entries[i - 1].key)
         findings.error(m.name, "key " + q(m.entries[i].key) + " is defined twice: " + describe(m.entries[i - 1].origin) +
@@ -676,8 +745,12 @@ struct Renderer::Impl {
   }
 };
 
-Renderer::Renderer(const Snapshot& snapshot, const RenderConfig& config, Findings& findings)
-    : impl_(new Impl(snapshot, config, findings)) {}
+Renderer::Renderer(const Snapshot& snapshot, const RenderConfig& config, Findings& findings,
+                   std::vector<std::string> maps)
+    : impl_(new Impl(snapshot, config, findings)) {
+  for (const auto& m : maps)
+    if (m == "virtual" || m == "relay_recipients") impl_->index_users.insert(m);
+}
 
 Renderer::~Renderer() { delete impl_; }
 
@@ -693,6 +766,7 @@ MapEntries Renderer::render(const std::string& name) {
     m.alias_syntax = true;
     impl_->render_aliases(m);
   }
+  if (impl_->index_users.erase(name) && impl_->index_users.empty()) impl_->release_index();
   // virtual comes out of the sorted, checked index; the others are checked here.
   if (name == "relay_recipients" || name == "relay_domains") impl_->sort_and_check(m);
   return m;

@@ -61,7 +61,10 @@ class Findings {
 
 class Renderer {
  public:
-  Renderer(const Snapshot& snapshot, const RenderConfig& config, Findings& findings);
+  // maps: the names that will be rendered; once the last one that needs the address
+  // index (virtual, relay_recipients) is done, the index is freed for the maps after it.
+  Renderer(const Snapshot& snapshot, const RenderConfig& config, Findings& findings,
+           std::vector<std::string> maps = known_map_names());
   ~Renderer();
   Renderer(const Renderer&) = delete;
   Renderer& operator=(const Renderer&) = delete;
