@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "libmapsync/casefold.h"
 #include "libmapsync/error.h"
@@ -24,36 +27,65 @@ const MapType& type_of(const MapConfig& m) {
   return *t;
 }
 
-// Writes one map's entries into a new temp file of the given type and stages it.
-void write_one(Publisher& pub, const MapType& type, const MapConfig& mc, const MapEntries& m) {
+// What one output file holds: a map's entries as rendered, or, for relay_recipients,
+// the keys of the virtual map with one value for all plus a few entries of its own
+// (relay domains' "@domain"). Sharing the keys saves a second copy of a million entries.
+struct EntryView {
+  const MapEntries* base = nullptr;
+  std::string_view value;                 // non-empty: replaces every value of base
+  std::vector<MapEntries::Entry> extra;   // sorted by key, no key of base among them
+  std::size_t size() const { return base->entries.size() + extra.size(); }
+  std::pair<std::string_view, std::string_view> at(std::size_t i) const {
+    const MapEntries::Entry& e = i < base->entries.size() ? base->entries[i] : extra[i - base->entries.size()];
+    return {e.key, value.empty() || i >= base->entries.size() ? e.value : value};
+  }
+  // Visits every entry in key order (base and extra are both sorted: a merge).
+  template <class Fn>
+  void for_each_sorted(Fn fn) const {
+    std::size_t i = 0, j = 0;
+    const std::size_t n = base->entries.size();
+    while (i < n || j < extra.size()) {
+      if (j == extra.size() || (i < n && base->entries[i].key < extra[j].key)) fn(at(i++));
+      else fn(at(n + j++));
+    }
+  }
+};
+
+// Writes one output into a new temp file of the given type and stages it.
+void write_one(Publisher& pub, const MapType& type, const MapConfig& mc, const EntryView& view) {
   const std::string final_name = mc.file + std::string(type.suffix);
   const std::string temp = pub.temp_path(final_name);
   WriterOptions wo;
-  wo.expected_entries = m.entries.size();
-  wo.alias_syntax = m.alias_syntax;
-  for (const auto& e : m.entries) wo.payload_bytes += e.key.size() + e.value.size();
-  // Entries are in key order; a type that builds faster in another order gets a
-  // permutation (4 bytes an entry) rather than a reordered copy.
-  // rank << 32 | position: one 8-byte word an entry, sorted by rank, then key order.
+  wo.expected_entries = view.size();
+  wo.alias_syntax = view.base->alias_syntax;
+  for (std::size_t i = 0; i < view.size(); ++i) {
+    const auto [k, v] = view.at(i);
+    wo.payload_bytes += k.size() + v.size();
+  }
+  // A type that builds faster in another order than key order gets a permutation:
+  // rank << 32 | position, one 8-byte word an entry, rather than a reordered copy.
   std::vector<std::uint64_t> order;
   if (type.insert_rank) {
-    wo.cache_bytes = 16u << 20;  // pages are filled one after another: little cache needed
-    order.resize(m.entries.size());
+    wo.cache_bytes = 4u << 20;  // pages are filled one after another: 4 MB builds as fast as 64
+    order.resize(view.size());
     for (std::uint32_t i = 0; i < order.size(); ++i)
-      order[i] = (std::min<std::uint64_t>(type.insert_rank(m.entries[i].key, wo), 0xffffffffu) << 32) | i;
+      order[i] = (std::min<std::uint64_t>(type.insert_rank(view.at(i).first, wo), 0xffffffffu) << 32) | i;
     std::sort(order.begin(), order.end());
   } else {
     wo.sorted_input = true;
   }
   auto w = type.create(temp, wo);
   testhook::crash_point(("created " + final_name).c_str());
-  const std::size_t total = m.entries.size();
-  for (std::size_t n = 0; n < total; ++n) {
-    const auto& e = m.entries[order.empty() ? n : static_cast<std::uint32_t>(order[n])];
-    w->add(e.key, e.value);
-    if ((n + 1) % 65536 == 0) check_interrupted();
-    if (n + 1 == total / 2) testhook::crash_point(("half written " + final_name).c_str());
-  }
+  const std::size_t total = view.size();
+  std::size_t n = 0;
+  auto add = [&](std::pair<std::string_view, std::string_view> e) {
+    w->add(e.first, e.second);
+    if (++n % 65536 == 0) check_interrupted();
+    if (n == total / 2) testhook::crash_point(("half written " + final_name).c_str());
+  };
+  if (order.empty()) view.for_each_sorted(add);
+  else
+    for (std::uint64_t o : order) add(view.at(static_cast<std::uint32_t>(o)));
   testhook::crash_point(("written " + final_name).c_str());
   w->finish();
   testhook::crash_point(("fsynced " + final_name).c_str());
@@ -72,6 +104,63 @@ std::string memory_use() {
   }
   return "rss " + rss + " MB, peak " + peak + " MB";
 }
+
+// Writes a rendered map in threads of its own, so that the next map renders while libdb
+// writes this one: a build keeps both cores busy. A map may feed more than one output
+// (virtual also gives relay_recipients its keys); each output (text source, then the
+// indexed file) is written by its own thread. wait() hands the first failure on.
+class BackgroundWrite {
+ public:
+  struct Output {
+    const MapConfig* config;
+    std::string_view value;  // see EntryView
+    std::vector<MapEntries::Entry> extra;
+  };
+
+  BackgroundWrite(Publisher& pub, MapEntries&& m, std::vector<Output> outputs)
+      : pub_(pub), m_(std::move(m)), outputs_(std::move(outputs)) {
+    for (const Output& o : outputs_) threads_.emplace_back([this, &o] { run(o); });
+  }
+  ~BackgroundWrite() { join(); }
+  BackgroundWrite(const BackgroundWrite&) = delete;
+  BackgroundWrite& operator=(const BackgroundWrite&) = delete;
+
+  void wait() {
+    join();
+    m_ = MapEntries();
+    // glibc keeps freed heap pages otherwise, and RSS would grow map by map.
+    malloc_trim(0);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void join() {
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+  void run(const Output& o) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      EntryView view{&m_, o.value, o.extra};
+      write_one(pub_, text_map_type(), *o.config, view);
+      write_one(pub_, type_of(*o.config), *o.config, view);
+      log::debug("write " + o.config->name + " (text and " + o.config->type + "): " + std::to_string(view.size()) +
+                 " entries, " + std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
+                 " s, " + memory_use());
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+
+  Publisher& pub_;
+  MapEntries m_;
+  const std::vector<Output> outputs_;
+  std::mutex mu_;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;  // last: started once everything above is set
+};
 
 }  // namespace
 
@@ -117,7 +206,13 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
     t = now;
   };
   Snapshot snap;
-  read_snapshot(cfg.database, snap);
+  SnapshotOptions so;
+  // Names are only needed by a generated canonical form that uses them.
+  for (const std::string* t : {&cfg.render.canonical_key, &cfg.render.canonical_value})
+    so.names |= t->find("{given}") != std::string::npos || t->find("{surname}") != std::string::npos;
+  so.names &= cfg.render.canonical_generate;
+  read_snapshot(cfg.database, snap, so);
+  malloc_trim(0);  // the client library's result buffers are gone; give their pages back
   lap("read snapshot");
   rep.serial = snap.serial;
   check_interrupted();
@@ -128,27 +223,35 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
     fail(Exit::tempfail, "the database returned " + std::to_string(active) + " active accounts, fewer than render.min_accounts (" +
                              std::to_string(cfg.render.min_accounts) + "); refusing to publish what looks like a failed or empty read");
 
-  Renderer renderer(snap, cfg.render, rep.findings);
+  // relay_recipients holds exactly virtual's keys: when both are enabled it is written
+  // from virtual's entries (value "OK") instead of being rendered again.
+  const MapConfig* relay = cfg.maps.find("relay_recipients");
+  const MapConfig* virt = cfg.maps.find("virtual");
+  const bool derive_relay = relay && relay->enabled && virt && virt->enabled;
+  std::vector<std::string> to_render;
+  for (const MapConfig& mc : cfg.maps.maps)
+    if (mc.enabled && !(derive_relay && &mc == relay)) to_render.push_back(mc.name);
+  Renderer renderer(snap, cfg.render, rep.findings, to_render);
+  std::unique_ptr<BackgroundWrite> writing;
   for (const MapConfig& mc : cfg.maps.maps) {
-    if (!mc.enabled) continue;
+    if (!mc.enabled || (derive_relay && &mc == relay)) continue;
     MapEntries m = renderer.render(mc.name);
     lap("render " + mc.name);
     check_interrupted();
-    BuiltMap bm{mc.name, published_path(cfg.maps, mc), m.entries.size()};
-    rep.maps.push_back(bm);
+    rep.maps.push_back({mc.name, published_path(cfg.maps, mc), m.entries.size()});
+    std::vector<BackgroundWrite::Output> outputs{{&mc, {}, {}}};
+    if (derive_relay && &mc == virt) {
+      outputs.push_back({relay, "OK", renderer.relay_wildcards()});
+      rep.maps.push_back({relay->name, published_path(cfg.maps, *relay), m.entries.size() + outputs.back().extra.size()});
+    }
     // Once anything is wrong nothing will be published: keep rendering to report every
     // problem in one run, but stop writing files.
     if (rep.findings.errors() || opt.dry_run) continue;
-    write_one(*pub, text_map_type(), mc, m);
-    lap("write " + mc.name + " (text)");
-    write_one(*pub, type_of(mc), mc, m);
-    lap("write " + mc.name + " (" + mc.type + ")");
-    m = MapEntries();
-    // The next map's vectors reuse this memory only if it goes back to the system:
-    // glibc keeps freed heap pages otherwise, and RSS grows map by map.
-    malloc_trim(0);
-    log::debug("map " + mc.name + ": " + std::to_string(m.entries.size()) + " entries written");
+    if (writing) writing->wait();
+    writing = std::make_unique<BackgroundWrite>(*pub, std::move(m), std::move(outputs));
   }
+  if (writing) writing->wait();
+  lap("last write");
   if (rep.findings.errors()) {
     report_findings(rep.findings);
     fail(Exit::data, std::to_string(rep.findings.errors()) + " error(s) in the database; nothing published");

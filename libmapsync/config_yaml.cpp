@@ -21,8 +21,12 @@
 namespace mapsync {
 
 const std::vector<std::string>& known_map_names() {
-  static const std::vector<std::string> names = {"virtual",  "transport",        "canonical",
-                                                 "relay_recipients", "relay_domains", "aliases"};
+  // Build order matters for memory: the small maps first, then virtual and
+  // relay_recipients back to back, so the address index they share is built late and
+  // freed early, and the map being written in the background while the next one renders
+  // is never big at the same time as the index (see build.cpp).
+  static const std::vector<std::string> names = {"transport", "canonical", "relay_domains",
+                                                 "aliases",   "virtual",   "relay_recipients"};
   return names;
 }
 

@@ -80,6 +80,7 @@ Publisher::~Publisher() {
 }
 
 std::string Publisher::temp_path(const std::string& final_name) {
+  std::lock_guard<std::mutex> lock(mu_);
   std::string p = dir_ + "/" + kTempPrefix + std::to_string(::getpid()) + "." + std::to_string(++seq_) + "." + final_name;
   temps_.push_back(p);
   return p;
@@ -99,11 +100,15 @@ void Publisher::stage(const std::string& temp, const std::string& final_name, ui
   if (rc != 0)
     fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat,
          errno_text("cannot set owner/mode of " + temp + " (for " + final_name + ")", err));
-  staged_.push_back({temp, final_name});
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    staged_.push_back({temp, final_name});
+  }
   testhook::crash_point(("staged " + final_name).c_str());
 }
 
 void Publisher::commit() {
+  std::lock_guard<std::mutex> lock(mu_);
   {
     // A signal between two renames would leave a mixed set for no reason: hold them off.
     SignalBlock block;
@@ -122,6 +127,7 @@ void Publisher::commit() {
 }
 
 void Publisher::discard() {
+  std::lock_guard<std::mutex> lock(mu_);
   for (const std::string& t : temps_)
     if (::unlink(t.c_str()) != 0 && errno != ENOENT) log::warning(errno_text("cannot remove temp file " + t, errno));
   temps_.clear();

@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ class Publisher {
   int dir_fd_ = -1;
   int lock_fd_ = -1;
   unsigned seq_ = 0;
+  std::mutex mu_;                   // temp_path() and stage() may run in a writer thread
   std::vector<std::string> temps_;  // every temp path handed out and not yet renamed
   std::vector<Staged> staged_;
 };

@@ -39,11 +39,10 @@ struct Node {
   std::uint64_t code() const { return (static_cast<std::uint64_t>(kind) << 32) | id; }
 };
 
-struct IndexEntry {
-  std::string_view key;  // folded
-  Node node;
-  Origin origin;
-};
+// The index of accepted addresses holds map entries whose value is not set yet: the
+// row an address belongs to follows from its origin (node_of), and the last map built
+// from the index (relay_recipients) takes its memory over instead of copying it.
+using IndexEntry = MapEntries::Entry;
 
 constexpr std::size_t kExpansionLimit = 1000;  // Postfix virtual_alias_expansion_limit default
 
@@ -54,8 +53,15 @@ std::uint32_t pos(const std::vector<T>& rows, const T& row) {
   return static_cast<std::uint32_t>(&row - rows.data());
 }
 
+// rows are sorted by id. AUTO_INCREMENT ids are mostly dense, so the row is usually
+// where its id says; a million lookups then need no search.
 template <class T>
 const T* find_by_id(const std::vector<T>& rows, std::uint32_t id) {
+  if (rows.empty()) return nullptr;
+  if (id >= rows.front().id) {
+    const std::size_t guess = id - rows.front().id;
+    if (guess < rows.size() && rows[guess].id == id) return &rows[guess];
+  }
   auto it = std::lower_bound(rows.begin(), rows.end(), id, [](const T& r, std::uint32_t v) { return r.id < v; });
   return it != rows.end() && it->id == id ? &*it : nullptr;
 }
@@ -103,14 +109,15 @@ struct Renderer::Impl {
   Impl(const Snapshot& snap, const RenderConfig& c, Findings& f)
       : s(snap), cfg(c), findings(f), account_final(snap.accounts.size()), account_final_done(snap.accounts.size()) {}
 
-  // Folds into the pool; reports and returns {} on malformed UTF-8.
+  // Folds into the pool; reports and returns {} on malformed UTF-8. A string that is
+  // folded already (most addresses) is not copied: in stays valid as long as we do.
   std::string_view fold(std::string_view in, const std::string& map, const Origin& o) {
     std::string err;
     if (!casefold(in, fold_buf, &err)) {
       findings.error(map, describe(o) + ": " + q(in) + ": " + err);
       return {};
     }
-    return pool.add(fold_buf);
+    return fold_buf == in ? in : pool.add(fold_buf);
   }
 
   const Domain* domain(std::string_view folded_name) const {
@@ -167,10 +174,24 @@ struct Renderer::Impl {
     return true;
   }
 
-  void index_add(std::string_view address, Node node, const Origin& o) {
+  void index_add(std::string_view address, const Origin& o) {
     if (!acceptable(address, o)) return;
     const std::string_view key = fold(address, "virtual", o);
-    if (!key.empty()) index.push_back({key, node, o});
+    if (!key.empty()) index.push_back({key, {}, o});
+  }
+
+  // The row that receives the mail of an index entry.
+  Node node_of(const Origin& o) const {
+    switch (o.table) {
+      case Table::addresses: {
+        const Address* ad = find_by_id(s.addresses, o.id);
+        return {NodeKind::account, pos(s.accounts, *find_by_id(s.accounts, ad->account_id))};
+      }
+      case Table::group_aliases: return {NodeKind::group, pos(s.groups, *find_by_id(s.groups, o.id))};
+      case Table::mailing_lists: return {NodeKind::list, pos(s.lists, *find_by_id(s.lists, o.id))};
+      case Table::system_aliases: return {NodeKind::system_alias, pos(s.system_aliases, *find_by_id(s.system_aliases, o.id))};
+      default: return {NodeKind::account, pos(s.accounts, *find_by_id(s.accounts, o.id))};
+    }
   }
 
   static bool deliverable(const Account& a) { return a.status == AccountStatus::active && a.delivery != Delivery::none; }
@@ -202,31 +223,30 @@ struct Renderer::Impl {
     index.reserve(index_size_bound());
     for (const Account& a : s.accounts) {
       if (!deliverable(a)) continue;
-      const Node n{NodeKind::account, pos(s.accounts, a)};
       const Origin o{Table::accounts, a.id, 0};
       const std::size_t before = index.size();
-      index_add(a.primary_address, n, o);
+      index_add(a.primary_address, o);
       if (a.delivery == Delivery::cyrus && index.size() > before) {
         // The login address: Cyrus delivers by uid, and senders use it.
         const std::string_view fin = cyrus_final(a);
-        if (!fin.empty() && (index.empty() || index.back().key != fin)) index.push_back({fin, n, o});
+        if (!fin.empty() && (index.empty() || index.back().key != fin)) index.push_back({fin, {}, o});
       }
     }
     for (const Address& ad : s.addresses) {
       const Account* a = find_by_id(s.accounts, ad.account_id);
       if (!a || !deliverable(*a)) continue;
-      index_add(ad.address, {NodeKind::account, pos(s.accounts, *a)}, {Table::addresses, ad.id, 0});
+      index_add(ad.address, {Table::addresses, ad.id, 0});
     }
     for (const Group& g : s.groups)
-      if (g.enabled) index_add(g.address, {NodeKind::group, pos(s.groups, g)}, {Table::group_aliases, g.id, 0});
+      if (g.enabled) index_add(g.address, {Table::group_aliases, g.id, 0});
     for (const MailingList& l : s.lists)
-      if (l.enabled) index_add(l.address, {NodeKind::list, pos(s.lists, l)}, {Table::mailing_lists, l.id, 0});
+      if (l.enabled) index_add(l.address, {Table::mailing_lists, l.id, 0});
     for (const SystemAlias& sa : s.system_aliases) {
       if (!sa.all_domains) continue;
       for (const Domain& d : s.domains) {
         if (!d.enabled || d.kind != DomainKind::local) continue;
         const std::string addr = std::string(sa.name) + "@" + std::string(d.name);
-        index_add(pool.add(addr), {NodeKind::system_alias, pos(s.system_aliases, sa)}, {Table::system_aliases, sa.id, 0});
+        index_add(pool.add(addr), {Table::system_aliases, sa.id, 0});
       }
     }
     // Alias domains: x@alias.edu exists for every x@example.edu.
@@ -245,7 +265,7 @@ struct Renderer::Impl {
         const std::string_view key = pool.add(std::string(local) + "@" + alias_folded);
         Origin o = e.origin;
         o.via_domain = static_cast<std::uint16_t>(ad.id);
-        index.push_back({key, e.node, o});
+        index.push_back({key, {}, o});
       }
     }
     std::sort(index.begin(), index.end(), [](const IndexEntry& a, const IndexEntry& b) {
@@ -316,7 +336,7 @@ struct Renderer::Impl {
       return;
     }
     if (const IndexEntry* e = lookup(folded)) {
-      const auto& f = finals(e->node);
+      const auto& f = finals(node_of(e->origin));
       out.insert(out.end(), f.begin(), f.end());
       return;
     }
@@ -464,32 +484,71 @@ struct Renderer::Impl {
   std::size_t accepted_count() {
     std::size_t n = 0;
     for (std::size_t i = 0; i < index.size(); ++i)
-      n += (i == 0 || index[i].key != index[i - 1].key) && !value_of(index[i].node).empty();
+      n += (i == 0 || index[i].key != index[i - 1].key) && !value_of(node_of(index[i].origin)).empty();
     return n;
   }
 
-  void render_virtual(MapEntries& m) {
+  // consume: no map after this one needs the index, so its memory becomes this map's.
+  void render_virtual(MapEntries& m, bool consume) {
     build_index();
-    m.entries.reserve(accepted_count());
     // A key defined twice was reported by build_index(); keep one so the map stays a map.
+    if (consume) {
+      std::size_t out = 0;
+      std::string_view prev;
+      for (std::size_t i = 0; i < index.size(); ++i) {
+        const IndexEntry e = index[i];
+        const bool first = i == 0 || e.key != prev;
+        prev = e.key;
+        if (!first) continue;
+        if (const std::string_view v = value_of(node_of(e.origin)); !v.empty()) index[out++] = {e.key, v, e.origin};
+      }
+      index.resize(out);
+      m.entries = std::move(index);
+      release_index();
+      return;
+    }
+    m.entries.reserve(accepted_count());
     for (std::size_t i = 0; i < index.size(); ++i)
       if (i == 0 || index[i].key != index[i - 1].key)
-        if (const std::string_view v = value_of(index[i].node); !v.empty()) m.add(index[i].key, v, index[i].origin);
+        if (const std::string_view v = value_of(node_of(index[i].origin)); !v.empty()) m.add(index[i].key, v, index[i].origin);
   }
 
-  void render_relay_recipients(MapEntries& m) {
+  // consume: no map after this one needs the index, so its memory becomes this map's
+  // (a million addresses: no second vector of the same size).
+  void render_relay_recipients(MapEntries& m, bool consume) {
     build_index();
-    m.entries.reserve(accepted_count() + s.domains.size());
-    for (std::size_t i = 0; i < index.size(); ++i)
-      if (i == 0 || index[i].key != index[i - 1].key)
-        if (!value_of(index[i].node).empty()) m.add(index[i].key, "OK", index[i].origin);
+    if (consume) {
+      std::size_t out = 0;
+      std::string_view prev;
+      for (std::size_t i = 0; i < index.size(); ++i) {
+        const IndexEntry e = index[i];
+        const bool first = i == 0 || e.key != prev;
+        prev = e.key;
+        if (first && !value_of(node_of(e.origin)).empty()) index[out++] = {e.key, "OK", e.origin};
+      }
+      index.resize(out);
+      m.entries = std::move(index);
+      release_index();
+    } else {
+      m.entries.reserve(accepted_count() + s.domains.size());
+      for (std::size_t i = 0; i < index.size(); ++i)
+        if (i == 0 || index[i].key != index[i - 1].key)
+          if (!value_of(node_of(index[i].origin)).empty()) m.add(index[i].key, "OK", index[i].origin);
+    }
+    for (const auto& e : relay_wildcards()) m.entries.push_back(e);
+  }
+
+  // "@domain" accepts every recipient of a domain we only relay for.
+  std::vector<MapEntries::Entry> relay_wildcards() {
+    std::vector<MapEntries::Entry> out;
     for (const Domain& d : s.domains)
       if (d.enabled && d.kind == DomainKind::relay) {
         const Origin o{Table::domains, d.id, 0};
-        // "@domain" accepts every recipient of a domain we only relay for.
         const std::string_view key = fold(pool.add("@" + std::string(d.name)), "relay_recipients", o);
-        if (!key.empty()) m.add(key, "OK", o);
+        if (!key.empty()) out.push_back({key, "OK", o});
       }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+    return out;
   }
 
   void render_relay_domains(MapEntries& m) {
@@ -732,12 +791,14 @@ struct Renderer::Impl {
   // Sorts by key and reports every key defined more than once, naming both rows.
   void sort_and_check(MapEntries& m) {
     // Not stable_sort: its buffer would cost as much as the map. Ties are broken by
-    // origin so that messages come out the same every run.
-    std::sort(m.entries.begin(), m.entries.end(), [](const MapEntries::Entry& a, const MapEntries::Entry& b) {
-      if (a.key != b.key) return a.key < b.key;
-      if (a.origin.table != b.origin.table) return a.origin.table < b.origin.table;
-      return a.origin.id != b.origin.id ? a.origin.id < b.origin.id : a.origin.via_domain < b.origin.via_domain;
-    });
+    // origin so that messages come out the same every run. Most maps arrive sorted.
+    const auto by_key = [](const MapEntries::Entry& a, const MapEntries::Entry& b) { return a.key < b.key; };
+    if (!std::is_sorted(m.entries.begin(), m.entries.end(), by_key))
+      std::sort(m.entries.begin(), m.entries.end(), [](const MapEntries::Entry& a, const MapEntries::Entry& b) {
+        if (a.key != b.key) return a.key < b.key;
+        if (a.origin.table != b.origin.table) return a.origin.table < b.origin.table;
+        return a.origin.id != b.origin.id ? a.origin.id < b.origin.id : a.origin.via_domain < b.origin.via_domain;
+      });
     for (std::size_t i = 1; i < m.entries.size(); ++i)
       if (m.entries[i].key == m.entries[i - 1].key)
         findings.error(m.name, "key " + q(m.entries[i].key) + " is defined twice: " + describe(m.entries[i - 1].origin) +
@@ -754,19 +815,22 @@ Renderer::Renderer(const Snapshot& snapshot, const RenderConfig& config, Finding
 
 Renderer::~Renderer() { delete impl_; }
 
+std::vector<MapEntries::Entry> Renderer::relay_wildcards() { return impl_->relay_wildcards(); }
+
 MapEntries Renderer::render(const std::string& name) {
+  const bool last_index_user = impl_->index_users.erase(name) && impl_->index_users.empty();
   MapEntries m;
   m.name = name;
-  if (name == "virtual") impl_->render_virtual(m);
+  if (name == "virtual") impl_->render_virtual(m, last_index_user);
   else if (name == "transport") impl_->render_transport(m);
   else if (name == "canonical") impl_->render_canonical(m);
-  else if (name == "relay_recipients") impl_->render_relay_recipients(m);
+  else if (name == "relay_recipients") impl_->render_relay_recipients(m, last_index_user);
   else if (name == "relay_domains") impl_->render_relay_domains(m);
   else if (name == "aliases") {
     m.alias_syntax = true;
     impl_->render_aliases(m);
   }
-  if (impl_->index_users.erase(name) && impl_->index_users.empty()) impl_->release_index();
+  if (last_index_user) impl_->release_index();
   // virtual comes out of the sorted, checked index; the others are checked here.
   if (name == "relay_recipients" || name == "relay_domains") impl_->sort_and_check(m);
   return m;

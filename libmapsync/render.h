@@ -73,6 +73,10 @@ class Renderer {
   // invalid values reported to findings (the map is still returned, for diagnostics).
   MapEntries render(const std::string& map_name);
 
+  // The entries relay_recipients has beyond the keys of virtual: "@domain" -> OK for
+  // every relay domain, sorted. relay_recipients is exactly virtual's keys plus these.
+  std::vector<MapEntries::Entry> relay_wildcards();
+
  private:
   struct Impl;
   Impl* impl_;

@@ -199,7 +199,7 @@ unsigned database_schema_version(const DatabaseConfig& db) {
   return c.schema_version();
 }
 
-void read_snapshot(const DatabaseConfig& db, Snapshot& s) {
+void read_snapshot(const DatabaseConfig& db, Snapshot& s, const SnapshotOptions& options) {
   Connection c(db);
   std::uint64_t conn_id = 0;
   c.scalar("SELECT CONNECTION_ID()", "asking for the connection id", conn_id);
@@ -245,8 +245,8 @@ void read_snapshot(const DatabaseConfig& db, Snapshot& s) {
                b.enabled = r.getBoolean(8);
                s.backends.push_back(b);
              });
-  c.each_row("SELECT id, uid, given_name, surname, primary_address, status, delivery, backend_id, cyrus_partition, "
-             "smtp_nexthop FROM accounts ORDER BY id",
+  c.each_row(std::string("SELECT id, uid, ") + (options.names ? "given_name, surname" : "NULL, NULL") +
+                 ", primary_address, status, delivery, backend_id, cyrus_partition, smtp_nexthop FROM accounts ORDER BY id",
              "reading accounts", [&](sql::ResultSet& r) {
                Account a;
                a.id = id(r, 1);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -36,21 +37,22 @@ const Settings& settings() {
   return s;
 }
 
-long counter = 0;
+// Writer threads reach crash points concurrently.
+std::atomic<long> counter{0};
 
 }  // namespace
 
 void crash_point(const char* what) {
   const Settings& s = settings();
   if (!s.crash_at && !s.trace) return;
-  ++counter;
+  const long n = ++counter;
   if (s.trace) {
     if (FILE* f = std::fopen(s.trace, "a")) {
-      std::fprintf(f, "%ld %s\n", counter, what);
+      std::fprintf(f, "%ld %s\n", n, what);
       std::fclose(f);
     }
   }
-  if (counter == s.crash_at) std::raise(SIGKILL);
+  if (n == s.crash_at) std::raise(SIGKILL);
 }
 
 void pause_point(const char* point, const std::string& info) {
