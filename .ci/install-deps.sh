@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# install-deps.sh - every Debian 12 package mapsync needs to build, test and benchmark.
+# Used by the README's commands and by .ci/run; safe to run again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  libmysqlcppconn-dev libdb5.3-dev liblmdb-dev libcdb-dev libicu-dev libidn2-dev
+  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev doctest-dev libssl-dev
+  # the real services the tests start, and the stock tools they compare with
+  mariadb-server mariadb-client postfix postfix-lmdb postfix-cdb db5.3-util lmdb-utils
+  # test and benchmark helpers
+  python3 time util-linux procps
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  # postfix asks how to configure itself; a test host needs no system mail setup.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps: all ${#packages[@]} packages present"

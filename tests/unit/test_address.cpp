@@ -1,0 +1,71 @@
+// Address, domain, transport and alias syntax as it may appear in a Postfix map.
+#include <doctest/doctest.h>
+
+#include "libmapsync/address.h"
+#include "libmapsync/schema.h"
+
+using namespace mapsync;
+
+TEST_CASE("valid addresses") {
+  for (const char* a : {"jdoe@example.edu", "John.Doe@Example.EDU", "a+tag@example.edu", "o'neil@example.edu",
+                        "jörg.müller@example.edu", "user@bücher.example", "x@localhost", "a_b-c@sub.example.edu"})
+    CHECK_MESSAGE(check_address(a).empty(), a, ": ", check_address(a));
+}
+
+TEST_CASE("invalid addresses say why") {
+  CHECK(check_address("") == "empty address");
+  CHECK(check_address("jdoe") == "no '@' in address");
+  CHECK(check_address("a@b@example.edu") == "more than one '@' in address");
+  CHECK(check_address("@example.edu") == "empty local part");
+  CHECK(check_address("jdoe@") == "empty domain");
+  CHECK(check_address(".jdoe@example.edu") == "local part starts or ends with a dot");
+  CHECK(check_address("j..doe@example.edu") == "local part has two dots in a row");
+  CHECK(check_address("john doe@example.edu") == "local part has a blank or control character");
+  CHECK(check_address("a,b@example.edu") == "local part has the character ','");
+  CHECK(check_address("\"quoted\"@example.edu") == "quoted local parts are not supported");
+  CHECK(check_address("#x@example.edu").find("comment") != std::string::npos);
+  CHECK(check_address("|cmd@example.edu").find("pipe") != std::string::npos);
+  CHECK(check_address("jdoe@example..edu") == "domain has an empty label (two dots)");
+  CHECK(check_address("jdoe@-example.edu") == "domain label starts or ends with '-'");
+  CHECK(check_address("jdoe@exa_mple.edu") == "domain has the character '_'");
+  CHECK(check_address(std::string(65, 'a') + "@example.edu") == "local part longer than 64 bytes");
+  CHECK(check_address("bad\xff@example.edu") == "local part is not valid UTF-8");
+  CHECK(check_address("x@\xe2\x98\x83\xe2\x98\x83.example").find("IDNA") != std::string::npos);  // snowmen: not IDNA2008
+}
+
+TEST_CASE("transports") {
+  for (const char* t : {"smtp:[exchange.example.edu]", "smtp:[exchange.example.edu]:25", "lmtp:[127.0.0.2]:24",
+                        "lmtp:unix:/var/run/cyrus/socket/lmtp", "error:5.1.1 mailbox gone", "relay:", ":[mx.example.edu]"})
+    CHECK_MESSAGE(check_transport(t).empty(), t, ": ", check_transport(t));
+  CHECK(check_transport("smtp") != "");
+  CHECK(check_transport("smtp:[exchange") == "next hop has '[' without ']'");
+  CHECK(check_transport("smtp:[x]:2x") == "next hop port is not a number");
+  CHECK(check_transport("smtp:[x] y").find("blank") != std::string::npos);
+  CHECK(check_transport("sm tp:x").find("not a master.cf service name") != std::string::npos);
+}
+
+TEST_CASE("aliases(5) right-hand sides") {
+  const auto t = split_alias_targets("root, \"|/usr/bin/logger -t x\" ,/var/mail/archive,:include:/etc/list");
+  REQUIRE(t.size() == 4);
+  CHECK(t[0] == "root");
+  CHECK(t[1] == "|/usr/bin/logger -t x");
+  CHECK(t[2] == "/var/mail/archive");
+  CHECK(t[3] == ":include:/etc/list");
+  for (const auto& x : t) CHECK(check_alias_target(x).empty());
+  CHECK(quote_alias_target("|/usr/bin/logger -t x") == "\"|/usr/bin/logger -t x\"");
+  CHECK(quote_alias_target("root") == "root");
+  CHECK(check_alias_target(":include:relative") != "");
+  CHECK(lowercase_domain("John.Doe@Example.EDU") == "John.Doe@example.edu");
+}
+
+TEST_CASE("migrations split at ';' at the end of a line, outside quotes and comments") {
+  const auto s = split_sql("-- comment; not a statement\nCREATE TABLE a (x INT);\n"
+                           "INSERT INTO a VALUES (';\n');\n/* ; */ CREATE TRIGGER t AFTER INSERT ON a FOR EACH ROW "
+                           "UPDATE b SET c = c + 1 WHERE id = 1;\n-- trailing comment\n");
+  REQUIRE(s.size() == 3);
+  CHECK(s[0] == "CREATE TABLE a (x INT)");
+  CHECK(s[1].find("VALUES (';\n')") != std::string::npos);
+  CHECK(s[2].find("CREATE TRIGGER") != std::string::npos);
+  CHECK(required_schema_version() == embedded_migrations().back().version);
+  CHECK(embedded_migrations().front().version == 1);
+}

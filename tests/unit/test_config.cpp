@@ -1,0 +1,119 @@
+// Config errors name the file, the line and the key, and carry exit status 78.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "libmapsync/config.h"
+#include "libmapsync/error.h"
+#include "libmapsync/secret.h"
+
+using namespace mapsync;
+
+namespace {
+
+const char* kGood = R"(database:
+  host: 127.0.0.1
+  port: 3306
+  user: mapsync
+  password_file: /etc/mapsync/db.password
+  database: mailusers
+maps:
+  directory: /var/lib/mapsync/maps
+  default_type: btree
+  aliases:
+    type: hash
+    mode: "0640"
+  canonical:
+    enabled: false
+)";
+
+// The message of the config error that text provokes, or "" when it parses.
+std::string config_error(const std::string& text) {
+  try {
+    parse_config(text, "test.yaml");
+  } catch (const Error& e) {
+    CHECK(e.status() == Exit::config);
+    return e.what();
+  }
+  return "";
+}
+
+std::string with(const std::string& from, const std::string& to) {
+  std::string s = kGood;
+  const auto at = s.find(from);
+  REQUIRE(at != std::string::npos);
+  return s.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("a good config gives defaults and per-map settings") {
+  const Config c = parse_config(kGood, "test.yaml");
+  CHECK(c.database.port == 3306);
+  CHECK(c.database.tls_mode == TlsMode::preferred);
+  CHECK(c.maps.directory == "/var/lib/mapsync/maps");
+  REQUIRE(c.maps.find("aliases"));
+  CHECK(c.maps.find("aliases")->type == "hash");
+  CHECK(c.maps.find("aliases")->mode == 0640);
+  CHECK(c.maps.find("virtual")->type == "btree");
+  CHECK(c.maps.find("virtual")->mode == 0644);
+  CHECK(c.maps.find("virtual")->file == "virtual");
+  CHECK_FALSE(c.maps.find("canonical")->enabled);
+  CHECK(c.maps.maps.size() == known_map_names().size());
+  CHECK(c.render.local_alias_domain == "localhost");
+  CHECK(c.logging.level == LogLevel::info);
+}
+
+TEST_CASE("config errors name file, line and key") {
+  CHECK(config_error(with("  port: 3306", "  prot: 3306")) == "test.yaml:3: database.prot: unknown key");
+  CHECK(config_error(with("  port: 3306", "  port: 70000")).find("test.yaml:3: database.port: must be a whole number from 1 to 65535") == 0);
+  CHECK(config_error(with("  user: mapsync\n", "")).find("database.user: required key is missing") != std::string::npos);
+  CHECK(config_error(with("  default_type: btree", "  default_type: gdbm")) ==
+        "test.yaml:9: maps.default_type: unknown map type \"gdbm\" (known: hash, btree)");
+  CHECK(config_error(with("    mode: \"0640\"", "    mode: \"0666\"")).find("test.yaml:12: maps.aliases.mode: a map writable by group or others") == 0);
+  CHECK(config_error(with("    mode: \"0640\"", "    mode: rw")).find("maps.aliases.mode: must be an octal file mode") != std::string::npos);
+  CHECK(config_error(with("  canonical:", "  canonicle:")).find("test.yaml:13: maps.canonicle: unknown key") == 0);
+  CHECK(config_error(with("  directory: /var/lib/mapsync/maps", "  directory: maps")) ==
+        "test.yaml:8: maps.directory: must be an absolute path");
+  CHECK(config_error(with("    type: hash", "    type: hash\n    owner: no-such-user-here")).find("maps.aliases.owner: no such user") != std::string::npos);
+  CHECK(config_error("database: [1, 2\n").find("test.yaml:") == 0);  // YAML syntax error, with a line
+  CHECK(config_error(std::string(kGood) + "render:\n  canonical:\n    key: \"{login}@{domain}\"\n").find("unknown placeholder") != std::string::npos);
+  CHECK(config_error(with("  host: 127.0.0.1", "  host: 127.0.0.1\n  socket: /run/mysqld/mysqld.sock")).find("set either host or socket") != std::string::npos);
+}
+
+TEST_CASE("a missing config file is a config error") {
+  CHECK_THROWS_WITH_AS(load_config("/nonexistent/mapsync.yaml"), doctest::Contains("/nonexistent/mapsync.yaml"), Error);
+}
+
+TEST_CASE("password files readable by group or others are refused") {
+  char dir[] = "/tmp/mapsync-secret.XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string path = std::string(dir) + "/pw";
+  {
+    std::ofstream(path) << "s3cret\nignored second line\n";
+  }
+  chmod(path.c_str(), 0600);
+  CHECK(read_secret_file(path, "database.password_file") == "s3cret");
+  chmod(path.c_str(), 0640);
+  try {
+    read_secret_file(path, "database.password_file");
+    FAIL("a 0640 password file was accepted");
+  } catch (const Error& e) {
+    CHECK(e.status() == Exit::config);
+    CHECK(std::string(e.what()).find("permissions 0640") != std::string::npos);
+    CHECK(std::string(e.what()).find("s3cret") == std::string::npos);
+  }
+  chmod(path.c_str(), 0604);
+  CHECK_THROWS_AS(read_secret_file(path, "x"), Error);
+  {
+    std::ofstream(path, std::ios::trunc) << "\n";
+  }
+  chmod(path.c_str(), 0600);
+  CHECK_THROWS_WITH_AS(read_secret_file(path, "x"), doctest::Contains("is empty"), Error);
+  unlink(path.c_str());
+  rmdir(dir);
+}
