@@ -480,61 +480,40 @@ struct Renderer::Impl {
     return values.emplace(n.code(), v).first->second;
   }
 
-  // Index keys that become map entries (first of each key, with a recipient).
-  std::size_t accepted_count() {
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < index.size(); ++i)
-      n += (i == 0 || index[i].key != index[i - 1].key) && !value_of(node_of(index[i].origin)).empty();
-    return n;
-  }
-
-  // consume: no map after this one needs the index, so its memory becomes this map's.
-  void render_virtual(MapEntries& m, bool consume) {
-    build_index();
-    // A key defined twice was reported by build_index(); keep one so the map stays a map.
-    if (consume) {
-      std::size_t out = 0;
-      std::string_view prev;
-      for (std::size_t i = 0; i < index.size(); ++i) {
-        const IndexEntry e = index[i];
-        const bool first = i == 0 || e.key != prev;
-        prev = e.key;
-        if (!first) continue;
-        if (const std::string_view v = value_of(node_of(e.origin)); !v.empty()) index[out++] = {e.key, v, e.origin};
-      }
-      index.resize(out);
-      m.entries = std::move(index);
-      release_index();
-      return;
-    }
-    m.entries.reserve(accepted_count());
-    for (std::size_t i = 0; i < index.size(); ++i)
-      if (i == 0 || index[i].key != index[i - 1].key)
-        if (const std::string_view v = value_of(node_of(index[i].origin)); !v.empty()) m.add(index[i].key, v, index[i].origin);
-  }
-
+  // The accepted addresses (the first entry of each key, if it has a recipient) as map
+  // entries; value: the virtual value, or fixed (relay_recipients' "OK"). A key defined
+  // twice was reported by build_index(); one is kept so that the map stays a map.
   // consume: no map after this one needs the index, so its memory becomes this map's
   // (a million addresses: no second vector of the same size).
-  void render_relay_recipients(MapEntries& m, bool consume) {
+  void entries_from_index(MapEntries& m, std::string_view fixed, bool consume) {
     build_index();
+    std::vector<IndexEntry> copy;
+    if (!consume) copy.reserve(index.size());
+    std::size_t n = 0;
+    std::string_view prev;
+    for (std::size_t i = 0; i < index.size(); ++i) {
+      const IndexEntry e = index[i];
+      const bool first = i == 0 || e.key != prev;
+      prev = e.key;
+      const std::string_view v = first ? value_of(node_of(e.origin)) : std::string_view();
+      if (v.empty()) continue;
+      const IndexEntry out{e.key, fixed.empty() ? v : fixed, e.origin};
+      if (consume) index[n++] = out;  // n <= i: only entries already read are overwritten
+      else copy.push_back(out);
+    }
     if (consume) {
-      std::size_t out = 0;
-      std::string_view prev;
-      for (std::size_t i = 0; i < index.size(); ++i) {
-        const IndexEntry e = index[i];
-        const bool first = i == 0 || e.key != prev;
-        prev = e.key;
-        if (first && !value_of(node_of(e.origin)).empty()) index[out++] = {e.key, "OK", e.origin};
-      }
-      index.resize(out);
+      index.resize(n);
       m.entries = std::move(index);
       release_index();
     } else {
-      m.entries.reserve(accepted_count() + s.domains.size());
-      for (std::size_t i = 0; i < index.size(); ++i)
-        if (i == 0 || index[i].key != index[i - 1].key)
-          if (!value_of(node_of(index[i].origin)).empty()) m.add(index[i].key, "OK", index[i].origin);
+      m.entries = std::move(copy);
     }
+  }
+
+  void render_virtual(MapEntries& m, bool consume) { entries_from_index(m, {}, consume); }
+
+  void render_relay_recipients(MapEntries& m, bool consume) {
+    entries_from_index(m, "OK", consume);
     for (const auto& e : relay_wildcards()) m.entries.push_back(e);
   }
 

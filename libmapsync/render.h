@@ -22,8 +22,8 @@
 
 namespace mapsync {
 
-// One rendered map: entries sorted by (folded) key, views into pools that the map or the
-// snapshot own.
+// One rendered map: entries sorted by (folded) key, views into strings that the
+// Renderer or the Snapshot own (both must outlive the map).
 struct MapEntries {
   struct Entry {
     std::string_view key;  // folded like postmap folds
@@ -33,7 +33,6 @@ struct MapEntries {
   std::string name;
   bool alias_syntax = false;
   std::vector<Entry> entries;
-  StringPool pool;
 
   void add(std::string_view key, std::string_view value, const Origin& origin) {
     entries.push_back({key, value, origin});

@@ -49,6 +49,21 @@ expect_output "newer than this mapsync knows"
 db_root "$DB" faults <<< "DELETE FROM schema_version WHERE version = 999;"
 unchanged "schema version"
 
+note "schema older than this mapsync"
+db_root "$DB" faults <<< "DELETE FROM schema_version WHERE version = 2;"
+expect_exit 78 "$MAPSYNC" -c "$WS/ok.yaml" build
+expect_output "schema version 1 is older than this mapsync needs (2); run \`mapsync migrate\`"
+db_root "$DB" faults <<< "INSERT INTO schema_version (version, name) VALUES (2, '002_change_serial');"
+expect_exit 0 "$MAPSYNC" -c "$WS/ok.yaml" migrate
+expect_output "schema is at version 2, nothing to do"
+unchanged "old schema version"
+
+note "config error"
+sed 's/^  port:/  prot:/' "$WS/ok.yaml" > "$WS/typo.yaml"
+expect_exit 78 "$MAPSYNC" -c "$WS/typo.yaml" build
+expect_output "$WS/typo.yaml:3: database.prot: unknown key"
+unchanged "config error"
+
 note "connection killed in the middle of the read"
 mkfifo "$WS/pause" "$WS/pause.resume"
 MAPSYNC_TEST_PAUSE="source.after_accounts:$WS/pause" "$MAPSYNC" -c "$WS/ok.yaml" build >"$WS/out" 2>&1 &
