@@ -111,7 +111,7 @@ struct Renderer::Impl {
 
   // Folds into the pool; reports and returns {} on malformed UTF-8. A string that is
   // folded already (most addresses) is not copied: in stays valid as long as we do.
-  std::string_view fold(std::string_view in, const std::string& map, const Origin& o) {
+  std::string_view fold(std::string_view in, const char* map, const Origin& o) {
     std::string err;
     if (!casefold(in, fold_buf, &err)) {
       findings.error(map, describe(o) + ": " + q(in) + ": " + err);
