@@ -5,17 +5,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <exception>
 #include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "libmapsync/casefold.h"
+#include "libmapsync/digest.h"
 #include "libmapsync/error.h"
 #include "libmapsync/log.h"
 #include "libmapsync/publish.h"
 #include "libmapsync/signals.h"
 #include "libmapsync/source_mysql.h"
+#include "libmapsync/state.h"
 #include "libmapsync/testhooks.h"
 
 namespace mapsync {
@@ -193,18 +197,98 @@ std::size_t report_findings(const Findings& f) {
   return f.errors();
 }
 
+namespace {
+
+std::string map_settings(const MapConfig& mc) {
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(mc.mode));
+  return mc.type + " " + mc.file + " " + std::to_string(mc.owner) + ":" + std::to_string(mc.group) + " " + mode;
+}
+
+// Everything in the config that changes what is rendered or how it is published.
+std::string config_digest(const Config& cfg) {
+  Digest d;
+  const RenderConfig& r = cfg.render;
+  for (const std::string& x : {r.local_alias_domain, r.canonical_key, r.canonical_value, std::to_string(r.canonical_generate)})
+    d.update(x + "\n");
+  for (const MapConfig& mc : cfg.maps.maps) d.update(mc.name + (mc.enabled ? " on " : " off ") + map_settings(mc) + "\n");
+  return d.hex();
+}
+
+std::vector<std::string> file_names(const MapConfig& mc) {
+  return {mc.file, mc.file + std::string(type_of(mc).suffix)};
+}
+
+// The published files are the ones this map's state describes (nobody rebuilt them).
+bool intact(const std::string& dir, const MapState& ms) {
+  for (const FileStamp& f : ms.files)
+    if (stamp_file(dir, f.name) != f) return false;
+  return !ms.files.empty();
+}
+
+std::string content_digest(const EntryView& v) {
+  Digest d;
+  v.for_each_sorted([&](std::pair<std::string_view, std::string_view> e) {
+    d.update(e.first);
+    d.update("\t");
+    d.update(e.second);
+    d.update("\n");
+  });
+  return d.hex();
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
 BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   BuildReport rep;
+  const std::string& dir = opt.directory.empty() ? cfg.maps.directory : opt.directory;
   // Lock first: two runs must not interleave, and the lock makes leftover temp files safe to sweep.
   std::unique_ptr<Publisher> pub;
-  if (!opt.dry_run) pub = std::make_unique<Publisher>(cfg.maps.directory);
-
+  if (!opt.dry_run) pub = std::make_unique<Publisher>(dir);
   auto lap = [t = std::chrono::steady_clock::now()](const std::string& what) mutable {
     const auto now = std::chrono::steady_clock::now();
     log::debug(what + ": " + std::to_string(std::chrono::duration<double>(now - t).count()) + " s, " + memory_use());
     t = now;
   };
+
+  std::optional<PublishState> old;
+  if (pub) {
+    try {
+      old = read_state(dir);
+    } catch (const Error& e) {
+      if (e.status() != Exit::data) throw;
+      log::warning(std::string(e.what()) + "; doing a full build");
+    }
+  }
+  const std::string cfg_digest = config_digest(cfg);
+  auto map_intact = [&](const MapConfig& mc) {
+    const MapState* ms = old ? old->find(mc.name) : nullptr;
+    return ms && ms->settings == map_settings(mc) && intact(dir, *ms);
+  };
+
+  // The run every few minutes that finds nothing to do: one query, nothing written.
+  if (old && !opt.full && old->config_digest == cfg_digest) {
+    bool all_intact = true;
+    for (const MapConfig& mc : cfg.maps.maps) all_intact &= !mc.enabled || map_intact(mc);
+    if (all_intact) {
+      const std::uint64_t serial = read_change_serial(cfg.database);
+      if (serial == old->serial) {
+        rep.serial = serial;
+        rep.generation = old->generation;
+        rep.nothing_changed = true;
+        for (const MapConfig& mc : cfg.maps.maps)
+          if (mc.enabled) rep.maps.push_back({mc.name, dir + "/" + file_names(mc)[1], old->find(mc.name)->entries, false});
+        rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return rep;
+      }
+    }
+  }
+
   Snapshot snap;
   SnapshotOptions so;
   // Names are only needed by a generated canonical form that uses them.
@@ -223,6 +307,14 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
     fail(Exit::tempfail, "the database returned " + std::to_string(active) + " active accounts, fewer than render.min_accounts (" +
                              std::to_string(cfg.render.min_accounts) + "); refusing to publish what looks like a failed or empty read");
 
+  PublishState next;
+  next.generation = old ? old->generation : 0;
+  next.serial = snap.serial;
+  next.config_digest = cfg_digest;
+  next.published_at = old ? old->published_at : 0;
+  const std::uint64_t new_generation = next.generation + 1;
+  bool wrote = false;
+
   // relay_recipients holds exactly virtual's keys: when both are enabled it is written
   // from virtual's entries (value "OK") instead of being rendered again.
   const MapConfig* relay = cfg.maps.find("relay_recipients");
@@ -238,15 +330,30 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
     MapEntries m = renderer.render(mc.name);
     lap("render " + mc.name);
     check_interrupted();
-    rep.maps.push_back({mc.name, published_path(cfg.maps, mc), m.entries.size()});
-    std::vector<BackgroundWrite::Output> outputs{{&mc, {}, {}}};
-    if (derive_relay && &mc == virt) {
-      outputs.push_back({relay, "OK", renderer.relay_wildcards()});
-      rep.maps.push_back({relay->name, published_path(cfg.maps, *relay), m.entries.size() + outputs.back().extra.size()});
-    }
+    std::vector<BackgroundWrite::Output> candidates{{&mc, {}, {}}};
+    if (derive_relay && &mc == virt) candidates.push_back({relay, "OK", renderer.relay_wildcards()});
     // Once anything is wrong nothing will be published: keep rendering to report every
     // problem in one run, but stop writing files.
-    if (rep.findings.errors() || opt.dry_run) continue;
+    const bool writing_allowed = !rep.findings.errors() && !opt.dry_run;
+    std::vector<BackgroundWrite::Output> outputs;
+    for (auto& o : candidates) {
+      const EntryView view{&m, o.value, o.extra};
+      MapState ms;
+      ms.name = o.config->name;
+      ms.settings = map_settings(*o.config);
+      ms.entries = view.size();
+      ms.digest = writing_allowed ? content_digest(view) : std::string();
+      const MapState* prev = old ? old->find(ms.name) : nullptr;
+      // Postfix daemons restart whenever a map file is replaced: same content, same file.
+      const bool same = prev && !opt.full && prev->digest == ms.digest && map_intact(*o.config);
+      ms.generation = same ? prev->generation : new_generation;
+      if (same) ms.files = prev->files;
+      rep.maps.push_back({ms.name, dir + "/" + file_names(*o.config)[1], ms.entries, !same && writing_allowed});
+      next.maps.push_back(std::move(ms));
+      if (!same) outputs.push_back(std::move(o));
+    }
+    if (!writing_allowed || outputs.empty()) continue;
+    wrote = true;
     if (writing) writing->wait();
     writing = std::make_unique<BackgroundWrite>(*pub, std::move(m), std::move(outputs));
   }
@@ -256,9 +363,28 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
     report_findings(rep.findings);
     fail(Exit::data, std::to_string(rep.findings.errors()) + " error(s) in the database; nothing published");
   }
-  if (!opt.dry_run) pub->commit();
+  if (opt.dry_run) {
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+  }
+  pub->commit();
   lap("commit");
+  for (MapState& ms : next.maps) {
+    if (ms.generation != new_generation) continue;
+    const MapConfig* mc = cfg.maps.find(ms.name);
+    for (const std::string& f : file_names(*mc))
+      if (auto st = stamp_file(dir, f)) ms.files.push_back(*st);
+  }
+  if (wrote) {
+    next.generation = new_generation;
+    next.published_at = now_seconds();
+  }
+  rep.generation = next.generation;
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  next.checked_at = now_seconds();
+  next.duration = rep.seconds;
+  testhook::crash_point("before state");
+  write_state(dir, next);
   return rep;
 }
 

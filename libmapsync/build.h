@@ -18,16 +18,26 @@ namespace mapsync {
 
 struct BuildOptions {
   bool dry_run = false;  // render and validate, write nothing
+  // Read and render even when the database serial says nothing changed, and rewrite
+  // maps whose content is unchanged (after a manual edit of a published file, say).
+  bool full = false;
+  // Publish here instead of maps.directory (mapsync plan stages into its own directory).
+  std::string directory;
 };
 
 struct BuiltMap {
   std::string name;
   std::string path;  // the indexed file
   std::size_t entries = 0;
+  bool written = false;  // false: same content as published, file left alone
 };
 
 struct BuildReport {
   std::uint64_t serial = 0;
+  // The database serial and the config were those of the published maps: nothing was
+  // read beyond the serial, nothing written.
+  bool nothing_changed = false;
+  std::uint64_t generation = 0;
   std::vector<BuiltMap> maps;
   Findings findings;
   double seconds = 0;

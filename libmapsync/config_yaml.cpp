@@ -157,9 +157,15 @@ void read_database(const Reader& r, const YAML::Node& root, DatabaseConfig& db) 
   if (mode == "disabled") db.tls_mode = TlsMode::disabled;
   else if (mode == "preferred") db.tls_mode = TlsMode::preferred;
   else if (mode == "required") db.tls_mode = TlsMode::required;
-  else if (mode == "verify_ca") db.tls_mode = TlsMode::verify_ca;
+  // MySQL Connector/C++ 1.1 with libmariadb verifies a server certificate only together with
+  // its host name; without that check a server (or a man in the middle) that offers no TLS is
+  // silently accepted. So verify_ca cannot mean what it says, and is refused rather than weakened.
+  else if (mode == "verify_ca")
+    r.error(at(tls, "mode"), "database.tls.mode",
+            "verify_ca is not supported (the MySQL client library checks the certificate only together with the host "
+            "name); use verify_identity with a server certificate that names database.host, or required");
   else if (mode == "verify_identity") db.tls_mode = TlsMode::verify_identity;
-  else r.error(at(tls, "mode"), "database.tls.mode", "must be disabled, preferred, required, verify_ca or verify_identity, not \"" + mode + "\"");
+  else r.error(at(tls, "mode"), "database.tls.mode", "must be disabled, preferred, required or verify_identity, not \"" + mode + "\"");
   db.tls_ca_file = r.str(tls, "ca_file", "database.tls", "");
   db.tls_cert_file = r.str(tls, "cert_file", "database.tls", "");
   db.tls_key_file = r.str(tls, "key_file", "database.tls", "");

@@ -1,8 +1,8 @@
 // map_registry.cpp - map types by the name main.cf uses for them, as Postfix's
 // util/dict_open.c and global/mkmap_open.c do.
 //
-// Backends register here by name only; their libraries (libdb, and later liblmdb and
-// tinycdb) stay inside their own .cpp files. A new type is one line in the table.
+// Backends register here by name only; their libraries (libdb, liblmdb and tinycdb)
+// stay inside their own .cpp files. A new type is one line in the table.
 #include <string_view>
 #include <vector>
 
@@ -18,6 +18,8 @@ using MapTypeGetter = const MapType& (*)();
 constexpr MapTypeGetter map_types[] = {
     &bdb_hash_map_type,
     &bdb_btree_map_type,
+    &lmdb_map_type,
+    &cdb_map_type,
     &text_map_type,
 };
 

@@ -19,6 +19,8 @@ namespace mapsync {
 
 const MapType& bdb_hash_map_type();   // map_bdb.cpp
 const MapType& bdb_btree_map_type();  // map_bdb.cpp
+const MapType& lmdb_map_type();       // map_lmdb.cpp
+const MapType& cdb_map_type();        // map_cdb.cpp
 
 namespace detail {
 

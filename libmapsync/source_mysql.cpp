@@ -47,6 +47,12 @@ bool is_temporary(int code) {
 
 bool is_config(int code) {
   switch (code) {
+    // CR_SSL_CONNECTION_ERROR: a certificate that does not verify (wrong CA, host name not in it),
+    // a CA/cert/key file that cannot be used, or a server without TLS where TLS is required. Waiting
+    // does not fix these, and 75 is silent under systemd (SuccessExitStatus=75): maps would stay
+    // stale unnoticed. A rare handshake cut short by the network is reported as 78 too; the next
+    // run tries again anyway.
+    case 2026:
     case 1044:  // ER_DBACCESS_DENIED_ERROR
     case 1045:  // ER_ACCESS_DENIED_ERROR
     case 1049:  // ER_BAD_DB_ERROR
@@ -88,28 +94,69 @@ class Connection {
     opts["OPT_READ_TIMEOUT"] = static_cast<int>(db.read_timeout);
     opts["OPT_WRITE_TIMEOUT"] = static_cast<int>(db.read_timeout);
     opts["OPT_RECONNECT"] = false;  // a reconnect in mid-snapshot would silently lose the snapshot
+    // TLS. Connector/C++ 1.1.12 on Debian 12 is linked against libmariadb (MariaDB Connector/C
+    // 3.3), and there (checked against MariaDB 10.11, tests/integration/database_tls.sh):
+    // - OPT_SSL_MODE never reaches the client library: it is silently ignored;
+    // - sslCA/sslCert/sslKey (mysql_ssl_set) ask for TLS; with a CA file the handshake checks the
+    //   certificate chain against it, but not the host name;
+    // - sslEnforce (MYSQL_OPT_SSL_ENFORCE) asks for TLS but quietly stays plaintext when the server,
+    //   or a man in the middle, offers none;
+    // - sslVerify (MYSQL_OPT_SSL_VERIFY_SERVER_CERT) checks the chain AND the host name (IP or DNS
+    //   subjectAltName) and refuses a server without TLS, all before authenticating.
+    // Hence: verify_identity = sslVerify + ca_file; required = sslEnforce plus the check after
+    // connecting below; preferred = sslEnforce (TLS when offered); disabled = no TLS at all.
+    // verify_ca (chain but not host name, failing closed) is impossible here: the config refuses
+    // it; should one get here anyway it is treated as verify_identity, never weaker.
+    const char* tls_mode_name = "preferred";
+    bool tls_required = false;
     if (db.socket.empty()) {
-      int mode = sql::SSL_MODE_PREFERRED;
       switch (db.tls_mode) {
-        case TlsMode::disabled: mode = sql::SSL_MODE_DISABLED; break;
-        case TlsMode::preferred: mode = sql::SSL_MODE_PREFERRED; break;
-        case TlsMode::required: mode = sql::SSL_MODE_REQUIRED; break;
-        case TlsMode::verify_ca: mode = sql::SSL_MODE_VERIFY_CA; break;
-        case TlsMode::verify_identity: mode = sql::SSL_MODE_VERIFY_IDENTITY; break;
+        case TlsMode::disabled: tls_mode_name = "disabled"; break;
+        case TlsMode::preferred: tls_mode_name = "preferred"; break;
+        case TlsMode::required: tls_mode_name = "required"; break;
+        case TlsMode::verify_ca: tls_mode_name = "verify_ca"; break;
+        case TlsMode::verify_identity: tls_mode_name = "verify_identity"; break;
       }
-      opts["OPT_SSL_MODE"] = mode;
-      if (!db.tls_ca_file.empty()) opts["sslCA"] = sql::SQLString(db.tls_ca_file);
-      if (!db.tls_cert_file.empty()) opts["sslCert"] = sql::SQLString(db.tls_cert_file);
-      if (!db.tls_key_file.empty()) opts["sslKey"] = sql::SQLString(db.tls_key_file);
+      const bool tls = db.tls_mode != TlsMode::disabled;
+      const bool verify = db.tls_mode == TlsMode::verify_ca || db.tls_mode == TlsMode::verify_identity;
+      tls_required = tls && db.tls_mode != TlsMode::preferred;
+      opts["sslEnforce"] = tls;
+      opts["sslVerify"] = verify;
+      if (tls) {  // any of these files turns TLS on, so none of them when it is disabled
+        if (!db.tls_ca_file.empty()) opts["sslCA"] = sql::SQLString(db.tls_ca_file);
+        if (!db.tls_cert_file.empty()) opts["sslCert"] = sql::SQLString(db.tls_cert_file);
+        if (!db.tls_key_file.empty()) opts["sslKey"] = sql::SQLString(db.tls_key_file);
+      }
     }
     try {
       sql::mysql::MySQL_Driver* driver = sql::mysql::get_mysql_driver_instance();
       conn_.reset(driver->connect(opts));
     } catch (const sql::SQLException& e) {
       wipe(password);
-      rethrow(db, "cannot connect", e);
+      std::string doing = "cannot connect";
+      if (e.getErrorCode() == 2026) {
+        doing += std::string(" over TLS (database.tls.mode ") + tls_mode_name;
+        if (db.tls_mode == TlsMode::verify_ca || db.tls_mode == TlsMode::verify_identity)
+          doing += ": the server's certificate must be signed by the CA in " + db.tls_ca_file + " and name " + db.host;
+        else if (!db.tls_ca_file.empty())
+          doing += ", ca_file " + db.tls_ca_file;
+        doing += ")";
+      } else if (db.socket.empty() && db.tls_mode == TlsMode::disabled && e.getErrorCode() == 1045) {
+        doing += " without TLS (database.tls.mode disabled; a user that is REQUIRE SSL is refused then)";
+      }
+      rethrow(db, doing, e);
     }
     wipe(password);
+    if (tls_required) {
+      // libmariadb's sslEnforce falls back to plaintext; the server knows what the session is.
+      std::string cipher;
+      each_row("SHOW SESSION STATUS LIKE 'Ssl_cipher'", "checking that the connection is encrypted",
+               [&](sql::ResultSet& r) { cipher = r.getString(2); });
+      if (cipher.empty())
+        fail(Exit::config, where(db) + ": database.tls.mode is " + tls_mode_name +
+                               ", but the connection is not encrypted: the server offers no TLS (ssl_cert/ssl_key)");
+      log::debug(where(db) + ": TLS with cipher " + cipher);
+    }
   }
 
   void execute(const std::string& q, const std::string& doing) {
@@ -197,6 +244,15 @@ void check_version(const DatabaseConfig& db, unsigned found) {
 unsigned database_schema_version(const DatabaseConfig& db) {
   Connection c(db);
   return c.schema_version();
+}
+
+std::uint64_t read_change_serial(const DatabaseConfig& db) {
+  Connection c(db);
+  check_version(db, c.schema_version());
+  std::uint64_t serial = 0;
+  if (!c.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", serial))
+    fail(Exit::data, where(db) + ": table change_serial has no row id=1");
+  return serial;
 }
 
 void read_snapshot(const DatabaseConfig& db, Snapshot& s, const SnapshotOptions& options) {

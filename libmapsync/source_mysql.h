@@ -6,6 +6,7 @@
 // password, a missing database or a schema version we do not know is configuration (78).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct MigrationReport {
 
 // Brings the schema up to required_schema_version(). dry_run: only report.
 MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run);
+
+// change_serial.serial alone (schema version checked): the no-op test of every run.
+std::uint64_t read_change_serial(const DatabaseConfig& db);
 
 // The schema version recorded in the database (0: no mapsync schema yet).
 unsigned database_schema_version(const DatabaseConfig& db);

@@ -10,21 +10,29 @@ namespace {
 
 struct BuildCli {
   bool dry_run = false;
+  bool full = false;
 };
 
 int run(const Global& g, const BuildCli& o) {
   const mapsync::Config cfg = load(g);
   mapsync::BuildOptions opt;
   opt.dry_run = o.dry_run;
+  opt.full = o.full;
   const mapsync::BuildReport rep = mapsync::run_build(cfg, opt);
   mapsync::report_findings(rep.findings);
-  std::string summary;
-  for (const auto& m : rep.maps) summary += " " + m.name + "=" + std::to_string(m.entries);
   char secs[32];
-  std::snprintf(secs, sizeof secs, "%.2f", rep.seconds);
-  mapsync::log::info(std::string(o.dry_run ? "dry run, nothing published" : "published") + ": serial " +
-                     std::to_string(rep.serial) + ", " + std::to_string(rep.findings.warnings()) + " warning(s), " + secs +
-                     " s;" + summary);
+  std::snprintf(secs, sizeof secs, "%.3f", rep.seconds);
+  if (rep.nothing_changed) {
+    mapsync::log::info("nothing changed (serial " + std::to_string(rep.serial) + ", generation " +
+                       std::to_string(rep.generation) + "), " + secs + " s");
+    return 0;
+  }
+  std::string written, kept;
+  for (const auto& m : rep.maps) (m.written ? written : kept) += " " + m.name + "=" + std::to_string(m.entries);
+  std::string what = o.dry_run ? "dry run, nothing published" : "generation " + std::to_string(rep.generation);
+  mapsync::log::info(what + ": serial " + std::to_string(rep.serial) + ", " + std::to_string(rep.findings.warnings()) +
+                     " warning(s), " + secs + " s;" + (written.empty() ? "" : " written:" + written) +
+                     (kept.empty() ? "" : "; unchanged:" + kept));
   return 0;
 }
 
@@ -34,6 +42,7 @@ void setup_build(CLI::App& app, Global& g) {
   auto o = std::make_shared<BuildCli>();
   CLI::App* sub = app.add_subcommand("build", "read one database snapshot, render, validate and publish the maps");
   sub->add_flag("-n,--dry-run", o->dry_run, "render and validate only; write nothing");
+  sub->add_flag("--full", o->full, "read, render and rewrite every map even if nothing changed");
   sub->callback([&g, o] { g.action = [&g, o] { return run(g, *o); }; });
 }
 

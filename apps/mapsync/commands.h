@@ -25,6 +25,9 @@ void setup_build(CLI::App& app, Global& g);
 void setup_query(CLI::App& app, Global& g);
 void setup_dump(CLI::App& app, Global& g);
 void setup_migrate(CLI::App& app, Global& g);
+void setup_diff(CLI::App& app, Global& g);
+void setup_plan(CLI::App& app, Global& g);
+void setup_check(CLI::App& app, Global& g);
 
 // Loads the config named by -c and sets up logging from it (-v, -q applied).
 mapsync::Config load(const Global& g);

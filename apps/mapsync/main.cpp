@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   setup_query(app, g);
   setup_dump(app, g);
   setup_migrate(app, g);
+  setup_plan(app, g);
+  setup_diff(app, g);
+  setup_check(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

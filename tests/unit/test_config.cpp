@@ -73,7 +73,7 @@ TEST_CASE("config errors name file, line and key") {
   CHECK(config_error(with("  port: 3306", "  port: 70000")).find("test.yaml:3: database.port: must be a whole number from 1 to 65535") == 0);
   CHECK(config_error(with("  user: mapsync\n", "")).find("database.user: required key is missing") != std::string::npos);
   CHECK(config_error(with("  default_type: btree", "  default_type: gdbm")) ==
-        "test.yaml:9: maps.default_type: unknown map type \"gdbm\" (known: hash, btree)");
+        "test.yaml:9: maps.default_type: unknown map type \"gdbm\" (known: hash, btree, lmdb, cdb)");
   CHECK(config_error(with("    mode: \"0640\"", "    mode: \"0666\"")).find("test.yaml:12: maps.aliases.mode: a map writable by group or others") == 0);
   CHECK(config_error(with("    mode: \"0640\"", "    mode: rw")).find("maps.aliases.mode: must be an octal file mode") != std::string::npos);
   CHECK(config_error(with("  canonical:", "  canonicle:")).find("test.yaml:13: maps.canonicle: unknown key") == 0);

@@ -1,0 +1,29 @@
+// digest.h - SHA-256 of map contents, to tell an unchanged map from a changed one.
+//
+// The only module that includes OpenSSL's libcrypto. A build that renders the same
+// entries as last time must not touch the published file: Postfix daemons restart
+// whenever a map file is replaced.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace mapsync {
+
+class Digest {
+ public:
+  Digest();
+  ~Digest();
+  Digest(const Digest&) = delete;
+  Digest& operator=(const Digest&) = delete;
+  void update(std::string_view data);
+  // Lower-case hex; the object cannot be updated afterwards.
+  std::string hex();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mapsync
