@@ -13,8 +13,10 @@
 #include <thread>
 
 #include "libmapsync/casefold.h"
+#include "libmapsync/delta.h"
 #include "libmapsync/digest.h"
 #include "libmapsync/error.h"
+#include "libmapsync/generations.h"
 #include "libmapsync/log.h"
 #include "libmapsync/publish.h"
 #include "libmapsync/signals.h"
@@ -23,45 +25,34 @@
 #include "libmapsync/testhooks.h"
 
 namespace mapsync {
-namespace {
-
-const MapType& type_of(const MapConfig& m) {
+const MapType& map_type_of(const MapConfig& m) {
   const MapType* t = find_map_type(m.type);
   if (!t) fail(Exit::config, "map " + m.name + ": unknown type " + m.type);
   return *t;
 }
 
-// What one output file holds: a map's entries as rendered, or, for relay_recipients,
-// the keys of the virtual map with one value for all plus a few entries of its own
-// (relay domains' "@domain"). Sharing the keys saves a second copy of a million entries.
-struct EntryView {
-  const MapEntries* base = nullptr;
-  std::string_view value;                 // non-empty: replaces every value of base
-  std::vector<MapEntries::Entry> extra;   // sorted by key, no key of base among them
-  std::size_t size() const { return base->entries.size() + extra.size(); }
-  std::pair<std::string_view, std::string_view> at(std::size_t i) const {
-    const MapEntries::Entry& e = i < base->entries.size() ? base->entries[i] : extra[i - base->entries.size()];
-    return {e.key, value.empty() || i >= base->entries.size() ? e.value : value};
-  }
-  // Visits every entry in key order (base and extra are both sorted: a merge).
-  template <class Fn>
-  void for_each_sorted(Fn fn) const {
-    std::size_t i = 0, j = 0;
-    const std::size_t n = base->entries.size();
-    while (i < n || j < extra.size()) {
-      if (j == extra.size() || (i < n && base->entries[i].key < extra[j].key)) fn(at(i++));
-      else fn(at(n + j++));
-    }
-  }
-};
+std::string map_settings(const MapConfig& mc) {
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(mc.mode));
+  return mc.type + " " + mc.file + " " + std::to_string(mc.owner) + ":" + std::to_string(mc.group) + " " + mode;
+}
 
-// Writes one output into a new temp file of the given type and stages it.
-void write_one(Publisher& pub, const MapType& type, const MapConfig& mc, const EntryView& view) {
+// Everything in the config that changes what is rendered or how it is published.
+std::string config_digest(const Config& cfg) {
+  Digest d;
+  const RenderConfig& r = cfg.render;
+  for (const std::string& x : {r.local_alias_domain, r.canonical_key, r.canonical_value, std::to_string(r.canonical_generate)})
+    d.update(x + "\n");
+  for (const MapConfig& mc : cfg.maps.maps) d.update(mc.name + (mc.enabled ? " on " : " off ") + map_settings(mc) + "\n");
+  return d.hex();
+}
+
+void write_map_file(Publisher& pub, const MapType& type, const MapConfig& mc, const MapView& view) {
   const std::string final_name = mc.file + std::string(type.suffix);
   const std::string temp = pub.temp_path(final_name);
   WriterOptions wo;
   wo.expected_entries = view.size();
-  wo.alias_syntax = view.base->alias_syntax;
+  wo.alias_syntax = view.alias_syntax;
   for (std::size_t i = 0; i < view.size(); ++i) {
     const auto [k, v] = view.at(i);
     wo.payload_bytes += k.size() + v.size();
@@ -97,6 +88,8 @@ void write_one(Publisher& pub, const MapType& type, const MapConfig& mc, const E
   pub.stage(temp, final_name, mc.owner, mc.group, mc.mode);
 }
 
+namespace {
+
 // "rss 120 MB, peak 300 MB" from /proc, for -v: memory is a goal like speed.
 std::string memory_use() {
   std::ifstream in("/proc/self/status");
@@ -117,7 +110,7 @@ class BackgroundWrite {
  public:
   struct Output {
     const MapConfig* config;
-    std::string_view value;  // see EntryView
+    std::string_view value;  // see MapView
     std::vector<MapEntries::Entry> extra;
   };
 
@@ -146,9 +139,9 @@ class BackgroundWrite {
   void run(const Output& o) {
     const auto t0 = std::chrono::steady_clock::now();
     try {
-      EntryView view{&m_, o.value, o.extra};
-      write_one(pub_, text_map_type(), *o.config, view);
-      write_one(pub_, type_of(*o.config), *o.config, view);
+      MapView view{&m_, o.value, o.extra, m_.alias_syntax};
+      write_map_file(pub_, text_map_type(), *o.config, view);
+      write_map_file(pub_, map_type_of(*o.config), *o.config, view);
       log::debug("write " + o.config->name + " (text and " + o.config->type + "): " + std::to_string(view.size()) +
                  " entries, " + std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
                  " s, " + memory_use());
@@ -169,11 +162,11 @@ class BackgroundWrite {
 }  // namespace
 
 std::string published_path(const MapsConfig& maps, const MapConfig& map) {
-  return maps.directory + "/" + map.file + std::string(type_of(map).suffix);
+  return maps.directory + "/" + map.file + std::string(map_type_of(map).suffix);
 }
 
 std::unique_ptr<MapReader> open_published(const MapsConfig& maps, const MapConfig& map) {
-  return type_of(map).open(published_path(maps, map), map.name == "aliases");
+  return map_type_of(map).open(published_path(maps, map), map.name == "aliases");
 }
 
 std::size_t report_findings(const Findings& f) {
@@ -199,24 +192,8 @@ std::size_t report_findings(const Findings& f) {
 
 namespace {
 
-std::string map_settings(const MapConfig& mc) {
-  char mode[8];
-  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(mc.mode));
-  return mc.type + " " + mc.file + " " + std::to_string(mc.owner) + ":" + std::to_string(mc.group) + " " + mode;
-}
-
-// Everything in the config that changes what is rendered or how it is published.
-std::string config_digest(const Config& cfg) {
-  Digest d;
-  const RenderConfig& r = cfg.render;
-  for (const std::string& x : {r.local_alias_domain, r.canonical_key, r.canonical_value, std::to_string(r.canonical_generate)})
-    d.update(x + "\n");
-  for (const MapConfig& mc : cfg.maps.maps) d.update(mc.name + (mc.enabled ? " on " : " off ") + map_settings(mc) + "\n");
-  return d.hex();
-}
-
 std::vector<std::string> file_names(const MapConfig& mc) {
-  return {mc.file, mc.file + std::string(type_of(mc).suffix)};
+  return {mc.file, mc.file + std::string(map_type_of(mc).suffix)};
 }
 
 // The published files are the ones this map's state describes (nobody rebuilt them).
@@ -226,7 +203,7 @@ bool intact(const std::string& dir, const MapState& ms) {
   return !ms.files.empty();
 }
 
-std::string content_digest(const EntryView& v) {
+std::string content_digest(const MapView& v) {
   Digest d;
   v.for_each_sorted([&](std::pair<std::string_view, std::string_view> e) {
     d.update(e.first);
@@ -237,15 +214,34 @@ std::string content_digest(const EntryView& v) {
   return d.hex();
 }
 
+// Compares what is about to be published with what is, and records the gates it trips.
+// old_intact: the published text source is the one we wrote (sorted, trustworthy).
+void check_gates(const MapConfig& mc, const MapView& view, bool old_intact, const std::string& dir, BuildReport& rep) {
+  const std::string indexed = dir + "/" + mc.file + std::string(map_type_of(mc).suffix);
+  MapDelta d;
+  if (old_intact) {
+    d = delta_from_text(dir + "/" + mc.file, view, 0);
+  } else if (stamp_file(dir, mc.file + std::string(map_type_of(mc).suffix))) {
+    // Published by something else (or before a state file existed): compare with what
+    // Postfix reads now.
+    d = delta_from_map(mc.type, indexed, view, 0);
+  } else {
+    return;  // nothing published yet: nothing to protect
+  }
+  log::debug(mc.name + ": +" + std::to_string(d.added) + " -" + std::to_string(d.removed) + " ~" + std::to_string(d.changed) +
+             " (" + std::to_string(d.old_entries) + " -> " + std::to_string(d.new_entries) + ")");
+  for (auto& t : gate_trips(mc, d)) rep.gates_tripped.push_back(std::move(t));
+}
+
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
 
-BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
+void run_build(const Config& cfg, const BuildOptions& opt, BuildReport& rep) {
   const auto t0 = std::chrono::steady_clock::now();
-  BuildReport rep;
+  rep = BuildReport();
   const std::string& dir = opt.directory.empty() ? cfg.maps.directory : opt.directory;
   // Lock first: two runs must not interleave, and the lock makes leftover temp files safe to sweep.
   std::unique_ptr<Publisher> pub;
@@ -265,6 +261,10 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
       log::warning(std::string(e.what()) + "; doing a full build");
     }
   }
+  if (old && old->held && !opt.release)
+    fail(Exit::tempfail, "the maps in " + dir + " are held at generation " + std::to_string(old->generation) +
+                             " (a rollback to generation " + std::to_string(old->held_generation) +
+                             "); fix the database, then publish it again with `mapsync build --release`");
   const std::string cfg_digest = config_digest(cfg);
   auto map_intact = [&](const MapConfig& mc) {
     const MapState* ms = old ? old->find(mc.name) : nullptr;
@@ -272,7 +272,7 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
   };
 
   // The run every few minutes that finds nothing to do: one query, nothing written.
-  if (old && !opt.full && old->config_digest == cfg_digest) {
+  if (old && !opt.full && !old->held && old->config_digest == cfg_digest) {
     bool all_intact = true;
     for (const MapConfig& mc : cfg.maps.maps) all_intact &= !mc.enabled || map_intact(mc);
     if (all_intact) {
@@ -284,7 +284,7 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
         for (const MapConfig& mc : cfg.maps.maps)
           if (mc.enabled) rep.maps.push_back({mc.name, dir + "/" + file_names(mc)[1], old->find(mc.name)->entries, false});
         rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        return rep;
+        return;
       }
     }
   }
@@ -337,7 +337,7 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
     const bool writing_allowed = !rep.findings.errors() && !opt.dry_run;
     std::vector<BackgroundWrite::Output> outputs;
     for (auto& o : candidates) {
-      const EntryView view{&m, o.value, o.extra};
+      const MapView view{&m, o.value, o.extra, m.alias_syntax};
       MapState ms;
       ms.name = o.config->name;
       ms.settings = map_settings(*o.config);
@@ -346,13 +346,14 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
       const MapState* prev = old ? old->find(ms.name) : nullptr;
       // Postfix daemons restart whenever a map file is replaced: same content, same file.
       const bool same = prev && !opt.full && prev->digest == ms.digest && map_intact(*o.config);
+      if (!same && writing_allowed) check_gates(*o.config, view, prev && map_intact(*o.config), dir, rep);
       ms.generation = same ? prev->generation : new_generation;
       if (same) ms.files = prev->files;
       rep.maps.push_back({ms.name, dir + "/" + file_names(*o.config)[1], ms.entries, !same && writing_allowed});
       next.maps.push_back(std::move(ms));
       if (!same) outputs.push_back(std::move(o));
     }
-    if (!writing_allowed || outputs.empty()) continue;
+    if (!writing_allowed || outputs.empty() || (!rep.gates_tripped.empty() && !opt.force)) continue;
     wrote = true;
     if (writing) writing->wait();
     writing = std::make_unique<BackgroundWrite>(*pub, std::move(m), std::move(outputs));
@@ -363,9 +364,17 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
     report_findings(rep.findings);
     fail(Exit::data, std::to_string(rep.findings.errors()) + " error(s) in the database; nothing published");
   }
+  if (!rep.gates_tripped.empty()) {
+    std::string all;
+    for (const auto& t : rep.gates_tripped) all += "\n  " + t;
+    if (!opt.force)
+      fail(Exit::tempfail, "change gates tripped, nothing published (check the database; `mapsync build --force` "
+                           "publishes this once):" + all);
+    log::warning("change gates overridden by --force:" + all);
+  }
   if (opt.dry_run) {
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return rep;
+    return;
   }
   pub->commit();
   lap("commit");
@@ -385,7 +394,7 @@ BuildReport run_build(const Config& cfg, const BuildOptions& opt) {
   next.duration = rep.seconds;
   testhook::crash_point("before state");
   write_state(dir, next);
-  return rep;
+  if (wrote) store_generation(dir, cfg.maps, next, cfg.maps.generations);
 }
 
 }  // namespace mapsync

@@ -21,6 +21,10 @@ struct BuildOptions {
   // Read and render even when the database serial says nothing changed, and rewrite
   // maps whose content is unchanged (after a manual edit of a published file, say).
   bool full = false;
+  // Publish even when change gates trip (logged as a warning).
+  bool force = false;
+  // Publish again after a rollback held the maps.
+  bool release = false;
   // Publish here instead of maps.directory (mapsync plan stages into its own directory).
   std::string directory;
 };
@@ -38,14 +42,31 @@ struct BuildReport {
   // read beyond the serial, nothing written.
   bool nothing_changed = false;
   std::uint64_t generation = 0;
+  std::vector<std::string> gates_tripped;  // one message per gate
   std::vector<BuiltMap> maps;
   Findings findings;
   double seconds = 0;
 };
 
-// Throws mapsync::Error: Exit::data when validation found errors (the findings are in
-// the message's report too, see report_findings), tempfail/config for source trouble.
-BuildReport run_build(const Config& config, const BuildOptions& options);
+// Fills report as it goes, so that a caller has the findings, the gates and the serial
+// even when it throws mapsync::Error: Exit::data when validation found errors,
+// tempfail for source trouble or tripped gates, config for configuration.
+void run_build(const Config& config, const BuildOptions& options, BuildReport& report);
+
+// How a map is published (type, file, owner, group, mode), as one string.
+std::string map_settings(const MapConfig& map);
+
+// Everything in the config that changes what is rendered or how it is published.
+std::string config_digest(const Config& config);
+
+// The registered type of a map (Exit::config when unknown).
+const MapType& map_type_of(const MapConfig& map);
+
+// Writes one file of a map (the text source or the indexed file, by type) under a new
+// temp name in pub's directory, makes it durable and stages it for the rename.
+struct MapView;
+class Publisher;
+void write_map_file(Publisher& pub, const MapType& type, const MapConfig& map, const MapView& view);
 
 // Logs every finding (errors first) through log.h; returns the number of errors.
 std::size_t report_findings(const Findings& findings);

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -31,21 +32,33 @@ struct DatabaseConfig {
   std::string tls_key_file;
 };
 
+// Change gates: a publish that removes or changes more than this is refused (exit 75)
+// unless --force; a map that would be empty where entries were published always is.
+struct GateConfig {
+  std::uint64_t max_removed = UINT64_MAX;  // keys removed, as a count
+  double max_removed_percent = 50;         // ... and as a share of the published entries
+  std::uint64_t max_changed = UINT64_MAX;  // values changed
+  double max_changed_percent = 50;
+  std::uint64_t min_entries = 0;
+};
+
 // Where and how one map is published.
 struct MapConfig {
   std::string name;      // virtual, transport, canonical, relay_recipients, aliases, relay_domains
   bool enabled = true;
-  std::string type;      // hash, btree (lmdb, cdb later)
+  std::string type;      // hash, btree, lmdb, cdb
   std::string file;      // file name inside maps.directory; the type adds its suffix
   uid_t owner = 0;
   gid_t group = 0;
   mode_t mode = 0644;
   std::string owner_name;  // as written in the config, for messages
   std::string group_name;
+  GateConfig gates;
 };
 
 struct MapsConfig {
   std::string directory;
+  unsigned generations = 5;  // published generations kept for rollback (text sources, hard links)
   std::vector<MapConfig> maps;  // every known map, enabled or not, in a fixed order
   const MapConfig* find(const std::string& name) const;
 };
@@ -63,6 +76,12 @@ struct RenderConfig {
   // Refuse to publish when the database has fewer active accounts than this: an empty
   // or truncated read must never become an empty map.
   unsigned min_accounts = 1;
+  // Postfix's virtual_alias_recursion_limit and virtual_alias_expansion_limit (both
+  // 1000 by default; set them as in main.cf). The published virtual map is flattened,
+  // but a chain of groups and forwards deeper than recursion_limit, or an address that
+  // expands to more than expansion_limit recipients, is an error.
+  unsigned recursion_limit = 1000;
+  unsigned expansion_limit = 1000;
 };
 
 enum class LogLevel { debug, info, notice, warning, error };
@@ -74,12 +93,18 @@ struct LoggingConfig {
   bool stderr_output = true;
 };
 
+struct MetricsConfig {
+  // node_exporter textfile collector file, rewritten after every run ("" = none).
+  std::string textfile;
+};
+
 struct Config {
   std::string path;  // the file it came from
   DatabaseConfig database;
   MapsConfig maps;
   RenderConfig render;
   LoggingConfig logging;
+  MetricsConfig metrics;
 };
 
 // The map names mapsync knows, in build order.

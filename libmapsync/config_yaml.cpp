@@ -174,10 +174,31 @@ void read_database(const Reader& r, const YAML::Node& root, DatabaseConfig& db) 
   if (!db.socket.empty() && !db.host.empty()) r.error(at(n, "socket"), "database.socket", "set either host or socket, not both");
 }
 
+GateConfig read_gates(const Reader& r, const YAML::Node& n, const std::string& path, GateConfig g) {
+  r.only_keys(n, path, {"max_removed", "max_removed_percent", "max_changed", "max_changed_percent", "min_entries"});
+  auto count = [&](const char* key, std::uint64_t def) {
+    const std::string s = r.str(n, key, path, "");
+    if (s.empty()) return def;
+    if (s == "unlimited") return UINT64_MAX;
+    return static_cast<std::uint64_t>(r.number(n, key, path, 0, 0, 4000000000u));
+  };
+  auto percent = [&](const char* key, double def) {
+    const std::string s = r.str(n, key, path, "");
+    if (s.empty()) return def;
+    return static_cast<double>(r.number(n, key, path, 0, 0, 100));
+  };
+  g.max_removed = count("max_removed", g.max_removed);
+  g.max_removed_percent = percent("max_removed_percent", g.max_removed_percent);
+  g.max_changed = count("max_changed", g.max_changed);
+  g.max_changed_percent = percent("max_changed_percent", g.max_changed_percent);
+  g.min_entries = count("min_entries", g.min_entries);
+  return g;
+}
+
 void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   const YAML::Node n = root["maps"];
   if (!n.IsDefined()) r.error(root, "maps", "required section is missing");
-  std::vector<const char*> allowed = {"directory", "default_type", "owner", "group", "mode"};
+  std::vector<const char*> allowed = {"directory", "default_type", "owner", "group", "mode", "gates", "generations"};
   for (const auto& name : known_map_names()) allowed.push_back(name.c_str());
   if (!n.IsMap()) r.error(n, "maps", "must be a mapping of keys to values");
   for (const auto& kv : n) {
@@ -191,6 +212,8 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   const std::string default_owner = r.str(n, "owner", "maps", "root");
   const std::string default_group = r.str(n, "group", "maps", "root");
   const mode_t default_mode = r.mode(n, "mode", "maps", 0644);
+  maps.generations = r.number(n, "generations", "maps", 5, 0, 1000);
+  const GateConfig default_gates = read_gates(r, at(n, "gates"), "maps.gates", GateConfig());
 
   auto check_type = [&](const YAML::Node& where, const std::string& path, const std::string& type) {
     const MapType* t = find_map_type(type);
@@ -206,7 +229,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   for (const auto& name : known_map_names()) {
     const std::string path = "maps." + name;
     const YAML::Node m = n[name];  // n is a map (checked above)
-    r.only_keys(m, path, {"enabled", "type", "file", "owner", "group", "mode"});
+    r.only_keys(m, path, {"enabled", "type", "file", "owner", "group", "mode", "gates"});
     MapConfig mc;
     mc.name = name;
     mc.enabled = r.boolean(m, "enabled", path, true);
@@ -219,6 +242,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
     mc.owner_name = r.str(m, "owner", path, default_owner);
     mc.group_name = r.str(m, "group", path, default_group);
     mc.mode = r.mode(m, "mode", path, default_mode);
+    mc.gates = read_gates(r, at(m, "gates"), path + ".gates", default_gates);
     resolve_owner(r, m.IsDefined() ? m : n, path, mc);
     maps.maps.push_back(std::move(mc));
   }
@@ -230,9 +254,11 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
 
 void read_render(const Reader& r, const YAML::Node& root, RenderConfig& rc) {
   const YAML::Node n = root["render"];
-  r.only_keys(n, "render", {"local_alias_domain", "canonical", "min_accounts"});
+  r.only_keys(n, "render", {"local_alias_domain", "canonical", "min_accounts", "recursion_limit", "expansion_limit"});
   rc.local_alias_domain = r.str(n, "local_alias_domain", "render", rc.local_alias_domain);
   rc.min_accounts = r.number(n, "min_accounts", "render", rc.min_accounts, 0, 100000000);
+  rc.recursion_limit = r.number(n, "recursion_limit", "render", rc.recursion_limit, 1, 1000000);
+  rc.expansion_limit = r.number(n, "expansion_limit", "render", rc.expansion_limit, 1, 1000000);
   const YAML::Node c = is_map(n) ? n["canonical"] : YAML::Node();
   r.only_keys(c, "render.canonical", {"generate", "key", "value"});
   rc.canonical_generate = r.boolean(c, "generate", "render.canonical", rc.canonical_generate);
@@ -284,11 +310,16 @@ Config parse_config(const std::string& text, const std::string& name) {
   Config c;
   c.path = name;
   try {
-    r.only_keys(root, "", {"database", "maps", "render", "logging"});
+    r.only_keys(root, "", {"database", "maps", "render", "logging", "metrics"});
     read_database(r, root, c.database);
     read_maps(r, root, c.maps);
     read_render(r, root, c.render);
     read_logging(r, root, c.logging);
+    const YAML::Node metrics = at(root, "metrics");
+    r.only_keys(metrics, "metrics", {"textfile"});
+    c.metrics.textfile = r.str(metrics, "textfile", "metrics", "");
+    if (!c.metrics.textfile.empty() && c.metrics.textfile[0] != '/')
+      r.error(at(metrics, "textfile"), "metrics.textfile", "must be an absolute path");
   } catch (const YAML::Exception& e) {
     fail(Exit::config, name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }

@@ -42,6 +42,8 @@ std::string state_to_json(const PublishState& s) {
   j["published_at"] = s.published_at;
   j["checked_at"] = s.checked_at;
   j["duration_seconds"] = s.duration;
+  j["held"] = s.held;
+  j["held_generation"] = s.held_generation;
   j["maps"] = json::array();
   for (const auto& m : s.maps) {
     json jm{{"name", m.name}, {"settings", m.settings}, {"digest", m.digest}, {"entries", m.entries}, {"generation", m.generation}};
@@ -72,6 +74,8 @@ std::optional<PublishState> read_state(const std::string& dir) {
     s.published_at = j.at("published_at").get<std::int64_t>();
     s.checked_at = j.at("checked_at").get<std::int64_t>();
     s.duration = j.at("duration_seconds").get<double>();
+    s.held = j.value("held", false);
+    s.held_generation = j.value("held_generation", std::uint64_t{0});
     for (const auto& jm : j.at("maps")) {
       MapState m;
       m.name = jm.at("name").get<std::string>();

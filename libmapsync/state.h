@@ -39,6 +39,10 @@ struct PublishState {
   std::int64_t published_at = 0;  // unix time of the last publish that changed files
   std::int64_t checked_at = 0;    // unix time of the last successful run
   double duration = 0;            // seconds, last successful run
+  // Set by a rollback: builds leave the maps alone until `mapsync build --release`, so
+  // that the next cron run does not publish the database that was just rolled back.
+  bool held = false;
+  std::uint64_t held_generation = 0;  // the generation rolled back to
   std::vector<MapState> maps;
   const MapState* find(const std::string& name) const;
 };

@@ -3,7 +3,9 @@
 
 #include "apps/mapsync/commands.h"
 #include "libmapsync/build.h"
+#include "libmapsync/error.h"
 #include "libmapsync/log.h"
+#include "libmapsync/metrics.h"
 
 namespace mapsync_cli {
 namespace {
@@ -11,6 +13,8 @@ namespace {
 struct BuildCli {
   bool dry_run = false;
   bool full = false;
+  bool force = false;
+  bool release = false;
 };
 
 int run(const Global& g, const BuildCli& o) {
@@ -18,7 +22,16 @@ int run(const Global& g, const BuildCli& o) {
   mapsync::BuildOptions opt;
   opt.dry_run = o.dry_run;
   opt.full = o.full;
-  const mapsync::BuildReport rep = mapsync::run_build(cfg, opt);
+  opt.force = o.force;
+  opt.release = o.release;
+  mapsync::BuildReport rep;
+  try {
+    mapsync::run_build(cfg, opt, rep);
+  } catch (const mapsync::Error& e) {
+    if (!o.dry_run) mapsync::write_metrics(cfg.metrics, rep, static_cast<int>(e.status()));
+    throw;
+  }
+  if (!o.dry_run) mapsync::write_metrics(cfg.metrics, rep, 0);
   mapsync::report_findings(rep.findings);
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", rep.seconds);
@@ -43,6 +56,8 @@ void setup_build(CLI::App& app, Global& g) {
   CLI::App* sub = app.add_subcommand("build", "read one database snapshot, render, validate and publish the maps");
   sub->add_flag("-n,--dry-run", o->dry_run, "render and validate only; write nothing");
   sub->add_flag("--full", o->full, "read, render and rewrite every map even if nothing changed");
+  sub->add_flag("--force", o->force, "publish even when change gates trip (once; logged)");
+  sub->add_flag("--release", o->release, "publish again after a rollback held the maps");
   sub->callback([&g, o] { g.action = [&g, o] { return run(g, *o); }; });
 }
 

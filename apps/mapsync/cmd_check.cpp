@@ -15,7 +15,8 @@ int run(const Global& g) {
   const mapsync::Config cfg = load(g);
   mapsync::BuildOptions bo;
   bo.dry_run = true;
-  const mapsync::BuildReport rep = mapsync::run_build(cfg, bo);  // throws (65) on errors, after reporting them
+  mapsync::BuildReport rep;
+  mapsync::run_build(cfg, bo, rep);  // throws (65) on errors, after reporting them
   mapsync::report_findings(rep.findings);
   std::string summary;
   for (const auto& m : rep.maps) summary += " " + m.name + "=" + std::to_string(m.entries);

@@ -40,7 +40,8 @@ int run(const Global& g, const PlanCli& o) {
       if (!keep) std::filesystem::remove_all(dir, ec);
     }
   } cleanup{staging, o.keep || !o.staging.empty()};
-  const mapsync::BuildReport rep = mapsync::run_build(cfg, bo);
+  mapsync::BuildReport rep;
+  mapsync::run_build(cfg, bo, rep);
   mapsync::report_findings(rep.findings);
   const auto diffs = mapsync::diff_map_dirs(cfg.maps, cfg.maps.directory, staging);
   std::cout << (o.json ? mapsync::format_diff_json(diffs) : mapsync::format_diff(diffs));

@@ -28,6 +28,8 @@ void setup_migrate(CLI::App& app, Global& g);
 void setup_diff(CLI::App& app, Global& g);
 void setup_plan(CLI::App& app, Global& g);
 void setup_check(CLI::App& app, Global& g);
+void setup_status(CLI::App& app, Global& g);
+void setup_rollback(CLI::App& app, Global& g);
 
 // Loads the config named by -c and sets up logging from it (-v, -q applied).
 mapsync::Config load(const Global& g);

@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
   setup_plan(app, g);
   setup_diff(app, g);
   setup_check(app, g);
+  setup_status(app, g);
+  setup_rollback(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
