@@ -90,6 +90,24 @@ void write_map_file(Publisher& pub, const MapType& type, const MapConfig& mc, co
 
 namespace {
 
+// Publishes a map by patching a copy of its published indexed file with a delta.
+void patch_map_file(Publisher& pub, const MapType& type, const MapConfig& mc, const MapDelta& delta) {
+  const std::string final_name = mc.file + std::string(type.suffix);
+  const std::string temp = pub.copy_to_temp(final_name);
+  testhook::crash_point(("copied " + final_name).c_str());
+  auto p = type.patch(temp);
+  std::size_t n = 0;
+  for (const auto& [k, v] : delta.changes) {
+    if (v.empty()) p->remove(k);
+    else p->put(k, v);
+    if (++n == delta.changes.size() / 2) testhook::crash_point(("half patched " + final_name).c_str());
+  }
+  p->finish();
+  testhook::crash_point(("fsynced " + final_name).c_str());
+  check_interrupted();
+  pub.stage(temp, final_name, mc.owner, mc.group, mc.mode);
+}
+
 // "rss 120 MB, peak 300 MB" from /proc, for -v: memory is a goal like speed.
 std::string memory_use() {
   std::ifstream in("/proc/self/status");
@@ -112,6 +130,7 @@ class BackgroundWrite {
     const MapConfig* config;
     std::string_view value;  // see MapView
     std::vector<MapEntries::Entry> extra;
+    std::shared_ptr<const MapDelta> patch;  // set: patch a copy of the published file
   };
 
   BackgroundWrite(Publisher& pub, MapEntries&& m, std::vector<Output> outputs)
@@ -141,7 +160,8 @@ class BackgroundWrite {
     try {
       MapView view{&m_, o.value, o.extra, m_.alias_syntax};
       write_map_file(pub_, text_map_type(), *o.config, view);
-      write_map_file(pub_, map_type_of(*o.config), *o.config, view);
+      if (o.patch) patch_map_file(pub_, map_type_of(*o.config), *o.config, *o.patch);
+      else write_map_file(pub_, map_type_of(*o.config), *o.config, view);
       log::debug("write " + o.config->name + " (text and " + o.config->type + "): " + std::to_string(view.size()) +
                  " entries, " + std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
                  " s, " + memory_use());
@@ -214,23 +234,30 @@ std::string content_digest(const MapView& v) {
   return d.hex();
 }
 
-// Compares what is about to be published with what is, and records the gates it trips.
-// old_intact: the published text source is the one we wrote (sorted, trustworthy).
-void check_gates(const MapConfig& mc, const MapView& view, bool old_intact, const std::string& dir, BuildReport& rep) {
-  const std::string indexed = dir + "/" + mc.file + std::string(map_type_of(mc).suffix);
+// Compares what is about to be published with what is: records the gates the change
+// trips, and returns the delta when it is small enough to patch the published file
+// (old_intact: the published text source is the one we wrote, sorted, trustworthy).
+std::shared_ptr<const MapDelta> compare_with_published(const MapConfig& mc, const MapView& view, bool old_intact,
+                                                       bool may_patch, const std::string& dir, BuildReport& rep) {
+  const MapType& type = map_type_of(mc);
+  // Beyond this many changes a rebuild in bucket order is as fast as patching a copy.
+  const std::size_t patch_limit =
+      may_patch && type.patch && old_intact ? std::max<std::size_t>(1000, view.size() / 20) : 0;
   MapDelta d;
   if (old_intact) {
-    d = delta_from_text(dir + "/" + mc.file, view, 0);
-  } else if (stamp_file(dir, mc.file + std::string(map_type_of(mc).suffix))) {
+    d = delta_from_text(dir + "/" + mc.file, view, patch_limit);
+  } else if (stamp_file(dir, mc.file + std::string(type.suffix))) {
     // Published by something else (or before a state file existed): compare with what
     // Postfix reads now.
-    d = delta_from_map(mc.type, indexed, view, 0);
+    d = delta_from_map(mc.type, dir + "/" + mc.file + std::string(type.suffix), view, 0);
   } else {
-    return;  // nothing published yet: nothing to protect
+    return nullptr;  // nothing published yet: nothing to protect
   }
   log::debug(mc.name + ": +" + std::to_string(d.added) + " -" + std::to_string(d.removed) + " ~" + std::to_string(d.changed) +
              " (" + std::to_string(d.old_entries) + " -> " + std::to_string(d.new_entries) + ")");
   for (auto& t : gate_trips(mc, d)) rep.gates_tripped.push_back(std::move(t));
+  if (!patch_limit || !d.complete) return nullptr;
+  return std::make_shared<const MapDelta>(std::move(d));
 }
 
 std::int64_t now_seconds() {
@@ -346,7 +373,8 @@ void run_build(const Config& cfg, const BuildOptions& opt, BuildReport& rep) {
       const MapState* prev = old ? old->find(ms.name) : nullptr;
       // Postfix daemons restart whenever a map file is replaced: same content, same file.
       const bool same = prev && !opt.full && prev->digest == ms.digest && map_intact(*o.config);
-      if (!same && writing_allowed) check_gates(*o.config, view, prev && map_intact(*o.config), dir, rep);
+      if (!same && writing_allowed)
+        o.patch = compare_with_published(*o.config, view, prev && map_intact(*o.config), !opt.full, dir, rep);
       ms.generation = same ? prev->generation : new_generation;
       if (same) ms.files = prev->files;
       rep.maps.push_back({ms.name, dir + "/" + file_names(*o.config)[1], ms.entries, !same && writing_allowed});

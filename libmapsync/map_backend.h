@@ -49,6 +49,17 @@ class MapWriter {
   virtual void finish() = 0;
 };
 
+// Changes a copy of a published file in place: a few hundred changed keys in a
+// million-key map cost a file copy and a few page writes instead of a rebuild.
+class MapPatcher {
+ public:
+  virtual ~MapPatcher() = default;
+  virtual void put(std::string_view key, std::string_view value) = 0;  // adds or replaces
+  virtual void remove(std::string_view key) = 0;                       // the key must exist
+  // Writes everything out, fsyncs and closes, like MapWriter::finish().
+  virtual void finish() = 0;
+};
+
 // Three outcomes, never two: a map that cannot be read is not a map without the key.
 enum class LookupStatus { found, not_found, retry };
 
@@ -81,6 +92,9 @@ struct MapType {
   // hash tables the rank is the bucket, so that libdb fills one page after another.
   // Only speed depends on it, never the content of the file.
   std::uint64_t (*insert_rank)(std::string_view key, const WriterOptions& options) = nullptr;
+  // Opens a private copy of a published file for patching, or nullptr when the type
+  // cannot be changed in place (cdb is built once; text is simply rewritten).
+  std::unique_ptr<MapPatcher> (*patch)(const std::string& path) = nullptr;
 };
 
 // nullptr when the name is unknown.

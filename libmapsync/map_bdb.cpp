@@ -269,6 +269,64 @@ class BdbWriter final : public MapWriter {
   std::string value_buf_;
 };
 
+// Patches a copy of a published file: opened as it is (no truncation), one put or del
+// per changed key, then made durable like a new file.
+class BdbPatcher final : public MapPatcher {
+ public:
+  BdbPatcher(const std::string& path, DBTYPE type) : path_(path) {
+    fd_.fd = ::open(path_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd_.fd < 0) fail(Exit::cantcreat, errno_text("open " + path_, errno));
+    int rc = new_db_handle(db_, &detail_);
+    if (rc != 0) fail(detail::write_failure_status(rc), db_failure("create handle for", path_, rc, detail_));
+    DB* db = db_.get();
+    if ((rc = db->set_cachesize(db, 0, 4u << 20, 1)) != 0) fail_db("set cache size for", rc);
+    rc = db->open(db, nullptr, path_.c_str(), nullptr, type, 0, 0600);
+    if (rc != 0) fail(detail::create_failure_status(rc), db_failure("open", path_, rc, detail_));
+  }
+
+  void put(std::string_view key, std::string_view value) override {
+    DBT k = nul_terminated(key, key_buf_), v = nul_terminated(value, value_buf_);
+    DB* db = db_.get();
+    if (int rc = db->put(db, nullptr, &k, &v, 0); rc != 0) fail_db("write", rc);
+  }
+
+  void remove(std::string_view key) override {
+    DBT k = nul_terminated(key, key_buf_);
+    DB* db = db_.get();
+    if (int rc = db->del(db, nullptr, &k, 0); rc != 0)
+      rc == DB_NOTFOUND ? fail(Exit::software, "patch " + path_ + ": key \"" + detail::printable(key) + "\" to remove is not there")
+                        : fail_db("write", rc);
+  }
+
+  void finish() override {
+    DB* db = db_.release();
+    int rc = db->close(db, 0);
+    if (rc != 0) fail(detail::write_failure_status(rc), db_failure("close", path_, rc, detail_));
+    int r;
+    do {
+      r = ::fsync(fd_.fd);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) fail(detail::write_failure_status(errno), errno_text("fsync " + path_, errno));
+  }
+
+ private:
+  [[noreturn]] void fail_db(const char* what, int rc) {
+    db_.reset();
+    fail(detail::write_failure_status(rc), db_failure(what, path_, rc, detail_));
+  }
+  static DBT nul_terminated(std::string_view s, std::string& buf) {
+    buf.assign(s);
+    buf.push_back('\0');
+    return dbt_of(buf);
+  }
+
+  std::string path_;
+  std::string detail_;
+  FdCloser fd_;
+  DbPtr db_;
+  std::string key_buf_, value_buf_;
+};
+
 class BdbReader final : public MapReader {
  public:
   BdbReader(const std::string& path, DBTYPE type) : path_(path) {
@@ -371,8 +429,11 @@ std::unique_ptr<MapReader> open_btree(const std::string& path, bool /*alias_synt
   return std::make_unique<BdbReader>(path, DB_BTREE);
 }
 
-constexpr MapType hash_type{"hash", ".db", &create_hash, &open_hash, &hash_insert_rank};
-constexpr MapType btree_type{"btree", ".db", &create_btree, &open_btree};
+std::unique_ptr<MapPatcher> patch_hash(const std::string& path) { return std::make_unique<BdbPatcher>(path, DB_HASH); }
+std::unique_ptr<MapPatcher> patch_btree(const std::string& path) { return std::make_unique<BdbPatcher>(path, DB_BTREE); }
+
+constexpr MapType hash_type{"hash", ".db", &create_hash, &open_hash, &hash_insert_rank, &patch_hash};
+constexpr MapType btree_type{"btree", ".db", &create_btree, &open_btree, nullptr, &patch_btree};
 
 }  // namespace
 

@@ -86,6 +86,35 @@ std::string Publisher::temp_path(const std::string& final_name) {
   return p;
 }
 
+std::string Publisher::copy_to_temp(const std::string& final_name) {
+  const std::string src = dir_ + "/" + final_name;
+  const std::string temp = temp_path(final_name);
+  const int in = ::open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0) fail(Exit::tempfail, errno_text("cannot read " + src, errno));
+  const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    fail(Exit::cantcreat, errno_text("cannot create " + temp, err));
+  }
+  // copy_file_range keeps the copy in the kernel (and shares extents where the file
+  // system can); a sparse hash file stays as big as it is.
+  for (;;) {
+    const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
+    if (n == 0) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(in);
+      ::close(out);
+      fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat, errno_text("cannot copy " + src + " to " + temp, err));
+    }
+  }
+  ::close(in);
+  if (::close(out) != 0) fail(Exit::tempfail, errno_text("cannot write " + temp, errno));
+  return temp;
+}
+
 void Publisher::stage(const std::string& temp, const std::string& final_name, uid_t owner, gid_t group, mode_t mode) {
   const int fd = ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) fail(Exit::cantcreat, errno_text("cannot reopen " + temp, errno));

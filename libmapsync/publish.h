@@ -31,6 +31,10 @@ class Publisher {
   // The file does not exist yet; the caller's writer creates it (O_EXCL).
   std::string temp_path(const std::string& final_name);
 
+  // A temp copy of the published file final_name, for patching (contents only; made
+  // durable by the patcher's finish()).
+  std::string copy_to_temp(const std::string& final_name);
+
   // The writer has finished temp (complete and fsynced): set owner and mode, make that
   // durable, and queue the rename to final_name.
   void stage(const std::string& temp, const std::string& final_name, uid_t owner, gid_t group, mode_t mode);
