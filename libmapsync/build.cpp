@@ -162,9 +162,11 @@ class BackgroundWrite {
       write_map_file(pub_, text_map_type(), *o.config, view);
       if (o.patch) patch_map_file(pub_, map_type_of(*o.config), *o.config, *o.patch);
       else write_map_file(pub_, map_type_of(*o.config), *o.config, view);
-      log::debug("write " + o.config->name + " (text and " + o.config->type + "): " + std::to_string(view.size()) +
-                 " entries, " + std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) +
-                 " s, " + memory_use());
+      log::debug("write " + o.config->name + " (text and " + o.config->type +
+                 (o.patch ? ", patched with " + std::to_string(o.patch->changes.size()) + " changes" : std::string()) +
+                 "): " + std::to_string(view.size()) + " entries, " +
+                 std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s, " +
+                 memory_use());
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!error_) error_ = std::current_exception();
