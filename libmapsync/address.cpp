@@ -1,4 +1,5 @@
-// address.cpp - address, domain, transport and alias syntax checks.
+// address.cpp - address, domain, transport and alias syntax checks; IDNA conversions
+// of domains (the only user of libidn2).
 #include "libmapsync/address.h"
 
 #include <idn2.h>
@@ -17,6 +18,13 @@ bool is_atext(unsigned char c) {
 }
 
 bool is_ldh(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'; }
+
+// "xn--" in any case: the ACE prefix of an A-label.
+bool has_ace_prefix(std::string_view label) {
+  return label.size() >= 4 && (label[0] | 0x20) == 'x' && (label[1] | 0x20) == 'n' && label[2] == '-' && label[3] == '-';
+}
+
+constexpr int kIdnaFlags = IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT;
 
 std::string trim(std::string_view s) {
   const auto b = s.find_first_not_of(" \t");
@@ -40,7 +48,7 @@ std::string check_domain(std::string_view d) {
   if (d.size() > 253) return "domain longer than 253 characters";
   if (!is_valid_utf8(d)) return "domain is not valid UTF-8";
   if (d.front() == '.' || d.back() == '.') return "domain starts or ends with a dot";
-  bool ascii = true;
+  bool ascii = true, alabel = false;
   std::size_t start = 0;
   while (start <= d.size()) {
     auto end = d.find('.', start);
@@ -56,15 +64,14 @@ std::string check_domain(std::string_view d) {
       if (!is_ldh(c)) return std::string("domain has the character '") + static_cast<char>(c) + "'";
     }
     if (is_ascii(label) && (label.front() == '-' || label.back() == '-')) return "domain label starts or ends with '-'";
+    alabel = alabel || has_ace_prefix(label);
     start = end + 1;
   }
-  if (!ascii) {
-    // Unicode domains must convert to a valid A-label form (IDNA2008 via libidn2).
-    char* out = nullptr;
-    const std::string z(d);
-    const int rc = idn2_to_ascii_8z(z.c_str(), &out, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
-    if (rc != IDN2_OK) return std::string("internationalized domain is not valid IDNA: ") + idn2_strerror(rc);
-    idn2_free(out);
+  if (!ascii || alabel) {
+    // Unicode domains must convert to a valid A-label form, and A-labels must decode to
+    // a valid U-label (IDNA2008 via libidn2, which checks both ways).
+    std::string err;
+    if (domain_to_alabel(d, &err).empty()) return "internationalized domain is not valid IDNA: " + err;
   }
   return {};
 }
@@ -170,6 +177,46 @@ std::string lowercase_domain(std::string_view a) {
   for (std::size_t i = at + 1; i < s.size(); ++i)
     if (s[i] >= 'A' && s[i] <= 'Z') s[i] = static_cast<char>(s[i] - 'A' + 'a');
   return s;
+}
+
+bool is_idn_domain(std::string_view d) {
+  bool label_start = true;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    const unsigned char c = d[i];
+    if (c >= 0x80) return true;
+    if (label_start && has_ace_prefix(d.substr(i))) return true;
+    label_start = c == '.';
+  }
+  return false;
+}
+
+std::string domain_to_alabel(std::string_view d, std::string* error) {
+  const std::string z(d);
+  char* out = nullptr;
+  const int rc = idn2_to_ascii_8z(z.c_str(), &out, kIdnaFlags);
+  if (rc != IDN2_OK) {
+    if (error) *error = idn2_strerror(rc);
+    return {};
+  }
+  std::string a(out);
+  idn2_free(out);
+  return a;
+}
+
+std::string domain_to_ulabel(std::string_view d, std::string* error) {
+  // Through the A-label form: it is validated and lowercase, and idn2_to_unicode_8z8z
+  // would keep the case of an "XN--" label's ASCII letters.
+  const std::string a = domain_to_alabel(d, error);
+  if (a.empty()) return {};
+  char* out = nullptr;
+  const int rc = idn2_to_unicode_8z8z(a.c_str(), &out, 0);
+  if (rc != IDN2_OK) {
+    if (error) *error = idn2_strerror(rc);
+    return {};
+  }
+  std::string u(out);
+  idn2_free(out);
+  return u;
 }
 
 }  // namespace mapsync

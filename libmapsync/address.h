@@ -34,4 +34,20 @@ std::string quote_alias_target(std::string_view target);
 // ASCII-lowercases the domain of an address (keeps the local part as written).
 std::string lowercase_domain(std::string_view address);
 
+// Internationalized domains (IDNA2008 as UTS #46 non-transitional processing with NFC
+// input, through libidn2). A domain has two spellings: the U-label form, UTF-8 as people
+// write it ("bücher.example.edu"), and the A-label form, ASCII as DNS and non-SMTPUTF8
+// mail carry it ("xn--bcher-kva.example.edu").
+
+// True when the domain is non-ASCII or has a label that starts with "xn--" (any case).
+// Cheap (one pass, no allocation): plain ASCII domains need no conversion at all.
+bool is_idn_domain(std::string_view domain);
+
+// The A-label form, lowercase. "" and the reason in *error when it does not convert.
+std::string domain_to_alabel(std::string_view domain, std::string* error = nullptr);
+
+// The U-label form, from either form (lowercase where IDNA maps case). "" and the reason
+// in *error when it does not convert.
+std::string domain_to_ulabel(std::string_view domain, std::string* error = nullptr);
+
 }  // namespace mapsync

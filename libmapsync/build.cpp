@@ -359,8 +359,8 @@ void run_build(const Config& cfg, const BuildOptions& opt, BuildReport& rep) {
     MapEntries m = renderer.render(mc.name);
     lap("render " + mc.name);
     check_interrupted();
-    std::vector<BackgroundWrite::Output> candidates{{&mc, {}, {}}};
-    if (derive_relay && &mc == virt) candidates.push_back({relay, "OK", renderer.relay_wildcards()});
+    std::vector<BackgroundWrite::Output> candidates{{&mc, {}, {}, nullptr}};
+    if (derive_relay && &mc == virt) candidates.push_back({relay, "OK", renderer.relay_wildcards(), nullptr});
     // Once anything is wrong nothing will be published: keep rendering to report every
     // problem in one run, but stop writing files.
     const bool writing_allowed = !rep.findings.errors() && !opt.dry_run;

@@ -5,9 +5,17 @@
 // detection. Finals are what transport routes: uid@domain for Cyrus accounts (Cyrus
 // delivers by login name), the primary address for accounts on another SMTP server, the
 // list address for list managers, name@local_alias_domain for local(8) aliases.
+//
+// Validation of the whole graph happens on the way: alias loops, chains deeper than
+// Postfix's virtual_alias_recursion_limit, expansions beyond virtual_alias_expansion_limit,
+// targets in our domains that no row receives, keys that collide after case folding or
+// IDNA conversion, addresses outside our domains, routes to unknown or disabled back
+// ends, active accounts without a route. An address in an internationalized domain is
+// published under both the U-label and the A-label form of its domain.
 #include "libmapsync/render.h"
 
 #include <algorithm>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -37,14 +45,34 @@ struct Node {
   NodeKind kind;
   std::uint32_t id;
   std::uint64_t code() const { return (static_cast<std::uint64_t>(kind) << 32) | id; }
+  static Node from(std::uint64_t code) { return {static_cast<NodeKind>(code >> 32), static_cast<std::uint32_t>(code)}; }
+};
+
+constexpr std::uint64_t kNoNode = ~std::uint64_t{0};
+
+// What a node resolves to. Mailboxes, lists and system aliases are final (depth 0); a
+// group or a forwarding account is one level more than the deepest node it leads to, so
+// the address of a group of mailboxes has depth 1.
+struct Resolved {
+  std::vector<std::string_view> finals;  // sorted, no duplicates
+  std::uint32_t depth = 0;
+  std::uint64_t deepest = kNoNode;  // the next node on the longest chain, for messages
+};
+
+// A domain we accept mail for, in the spellings that keys use. For an internationalized
+// domain both forms are normalised (folded U-label, A-label) whichever one the row holds,
+// so rows and addresses written in either form meet.
+struct DomainInfo {
+  const Domain* row = nullptr;  // null: disabled or invalid
+  std::string_view ukey;        // folded; for an ASCII domain simply its lowercase name
+  std::string_view akey;        // A-label; the same view as ukey for an ASCII domain
+  bool idn = false;
 };
 
 // The index of accepted addresses holds map entries whose value is not set yet: the
 // row an address belongs to follows from its origin (node_of), and the last map built
 // from the index (relay_recipients) takes its memory over instead of copying it.
 using IndexEntry = MapEntries::Entry;
-
-constexpr std::size_t kExpansionLimit = 1000;  // Postfix virtual_alias_expansion_limit default
 
 std::string q(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -71,6 +99,15 @@ std::string_view domain_of(std::string_view address) {
   return at == std::string_view::npos ? std::string_view() : address.substr(at + 1);
 }
 
+std::string_view local_of(std::string_view address) {
+  const auto at = address.rfind('@');
+  return at == std::string_view::npos ? address : address.substr(0, at);
+}
+
+std::uint64_t origin_code(const Origin& o) {
+  return (static_cast<std::uint64_t>(o.table) << 48) | (static_cast<std::uint64_t>(o.via_domain) << 32) | o.id;
+}
+
 }  // namespace
 
 struct Renderer::Impl {
@@ -78,25 +115,30 @@ struct Renderer::Impl {
   const RenderConfig& cfg;
   Findings& findings;
   StringPool pool;
-  std::string fold_buf;
+  std::string fold_buf, key_buf, target_buf, canon_buf;
 
-  std::unordered_map<std::string_view, const Domain*> domains;  // folded name -> row
-  std::vector<IndexEntry> index;                                  // sorted by key
+  std::vector<DomainInfo> domain_info;                                // by position in s.domains
+  std::unordered_map<std::string_view, const DomainInfo*> domains;  // every spelling -> the domain
+  std::vector<IndexEntry> index;                                      // sorted by key
   std::vector<std::pair<std::uint32_t, std::size_t>> forwards_by_account;  // (account id, row index)
   std::vector<std::pair<std::uint32_t, std::size_t>> members_by_group;
   // Final recipient of each account, by position in s.accounts (cyrus: uid@domain, smtp:
   // the primary address); a vector because a campus has hundreds of thousands.
   std::vector<std::string_view> account_final;
   std::vector<bool> account_final_done;
-  // The one final of a cyrus/smtp account: returned by reference like memoized finals.
-  std::vector<std::string_view> single_final;
-  std::unordered_map<std::uint64_t, std::vector<std::string_view>> finals_memo;
+  // The one final of a cyrus/smtp account: returned by reference like memoized results.
+  Resolved single;
+  std::unordered_map<std::uint64_t, Resolved> finals_memo;
   std::unordered_set<std::uint64_t> in_progress;
-  std::vector<Node> stack;
   std::unordered_set<std::uint64_t> reported;  // nodes already complained about
+  std::set<std::pair<std::uint64_t, std::uint64_t>> reported_pairs;  // duplicate keys, by both origins
   std::unordered_map<std::uint64_t, std::string_view> values;  // virtual value of group/forward nodes
   bool index_built = false;
   std::unordered_set<std::string> index_users;  // maps still to render from the index
+  // Addresses of rows that receive no mail (disabled, delivery 'none'), keys in the form
+  // canonical_key() gives; built on the first target that is not in the index.
+  std::vector<IndexEntry> inactive;
+  bool inactive_built = false;
 
   // The index is the biggest structure after the snapshot; the maps rendered after the
   // last one that needs it should not pay for it.
@@ -120,13 +162,24 @@ struct Renderer::Impl {
     return fold_buf == in ? in : pool.add(fold_buf);
   }
 
-  const Domain* domain(std::string_view folded_name) const {
-    auto it = domains.find(folded_name);
+  // The domain of a folded address or a folded domain name; null when it is not ours.
+  const DomainInfo* domain(std::string_view folded) {
+    auto it = domains.find(folded);
+    if (it != domains.end()) return it->second;
+    if (is_ascii(folded)) return nullptr;
+    // A U-label in another Unicode normalisation than the row's: the A-labels agree.
+    const std::string a = domain_to_alabel(folded);
+    it = a.empty() ? domains.end() : domains.find(a);
     return it == domains.end() ? nullptr : it->second;
+  }
+
+  const DomainInfo* info_of(const Domain* d) const {
+    return d && domain_info[pos(s.domains, *d)].row ? &domain_info[pos(s.domains, *d)] : nullptr;
   }
 
   // ---- domains -------------------------------------------------------------------
   void load_domains() {
+    domain_info.resize(s.domains.size());
     for (const Domain& d : s.domains) {
       const Origin o{Table::domains, d.id, 0};
       if (auto why = check_domain(d.name); !why.empty()) {
@@ -134,9 +187,34 @@ struct Renderer::Impl {
         continue;
       }
       if (!d.enabled) continue;
-      const std::string_view key = fold(d.name, "", o);
-      if (key.empty()) continue;
-      domains.emplace(key, &d);
+      const std::string_view written = fold(d.name, "", o);
+      if (written.empty()) continue;
+      DomainInfo& info = domain_info[pos(s.domains, d)];
+      info.ukey = info.akey = written;
+      if (is_idn_domain(d.name)) {
+        // check_domain() converted it already; both forms are normalised through the A-label.
+        std::string err;
+        const std::string a = domain_to_alabel(d.name, &err);
+        const std::string u = a.empty() ? std::string() : domain_to_ulabel(a, &err);
+        if (u.empty()) {
+          findings.error("", describe(o) + ": domain " + q(d.name) + ": internationalized domain is not valid IDNA: " + err);
+          continue;
+        }
+        info.idn = true;
+        info.akey = pool.add(a);
+        info.ukey = fold(pool.add(u), "", o);  // fold() may return its input: it must outlive us
+        if (info.ukey.empty()) continue;
+      }
+      info.row = &d;
+      for (std::string_view key : {written, info.ukey, info.akey}) {
+        auto [it, fresh] = domains.emplace(key, &info);
+        if (!fresh && it->second != &info) {
+          findings.error("", describe(o) + ": domain " + q(d.name) + " and domain " + q(it->second->row->name) + " (" +
+                                 describe({Table::domains, it->second->row->id, 0}) + ") are the same domain " + q(key) +
+                                 " after case folding" + (info.idn ? " and IDNA conversion" : ""));
+          break;
+        }
+      }
     }
     for (const Domain& d : s.domains) {
       if (!d.enabled || d.kind != DomainKind::alias) continue;
@@ -147,37 +225,145 @@ struct Renderer::Impl {
     }
   }
 
-  // ---- the index of accepted addresses -------------------------------------------
-  // Checks that address may be accepted here; returns false after reporting.
-  bool acceptable(std::string_view address, const Origin& o) {
-    if (auto why = check_address(address); !why.empty()) {
-      findings.error("virtual", describe(o) + ": address " + q(address) + ": " + why);
-      return false;
-    }
-    std::string folded_domain;
-    casefold(domain_of(address), folded_domain);
-    const Domain* d = domain(folded_domain);
-    if (!d) {
-      findings.error("virtual", describe(o) + ": address " + q(address) + " is not in one of our local domains");
-      return false;
-    }
-    if (d->kind == DomainKind::alias) {
-      findings.error("virtual", describe(o) + ": address " + q(address) + " is in alias domain " + q(d->name) +
-                                    ", which mirrors its target domain and holds no addresses of its own");
-      return false;
-    }
-    if (d->kind == DomainKind::relay) {
-      findings.error("virtual", describe(o) + ": address " + q(address) + " is in relay domain " + q(d->name) +
-                                    "; relay domains' recipients are not ours to list");
-      return false;
-    }
-    return true;
+  bool domains_loaded = false;
+  void load_domains_once() {
+    if (domains_loaded) return;
+    domains_loaded = true;
+    load_domains();
   }
 
-  void index_add(std::string_view address, const Origin& o) {
-    if (!acceptable(address, o)) return;
+  // The keys a domain, "@domain" or an address of the small tables (domains, transport
+  // overrides) is published under: folded as written, or for an internationalized domain
+  // both normalised forms.
+  void keys_of(std::string_view written, const char* map, const Origin& o, std::vector<std::string_view>& out) {
+    out.clear();
+    const std::string_view folded = fold(written, map, o);
+    if (folded.empty()) return;
+    const auto at = written.rfind('@');
+    const std::string_view dom = at == std::string_view::npos ? written : written.substr(at + 1);
+    std::string a, u;
+    if (is_idn_domain(dom)) {
+      a = domain_to_alabel(dom);
+      u = a.empty() ? std::string() : domain_to_ulabel(a);
+    }
+    if (u.empty()) {  // ASCII, or not valid IDNA (reported where the row is checked)
+      out.push_back(folded);
+      return;
+    }
+    std::string fu;
+    if (!casefold(u, fu)) return;
+    const std::string_view prefix = at == std::string_view::npos ? std::string_view() : local_of(folded);
+    for (const std::string* form : {&fu, &a}) {
+      key_buf.assign(prefix);
+      if (at != std::string_view::npos) key_buf += '@';
+      key_buf += *form;
+      out.push_back(key_buf == folded ? folded : pool.add(key_buf));
+    }
+  }
+
+  // ---- accounts: routes, checked once whichever maps are rendered -----------------
+  bool validated = false;
+  void validate_once() {
+    if (validated) return;
+    validated = true;
+    load_domains_once();
+    for (std::size_t i = 0; i < s.forwards.size(); ++i) forwards_by_account.emplace_back(s.forwards[i].account_id, i);
+    std::sort(forwards_by_account.begin(), forwards_by_account.end());
+    for (std::size_t i = 0; i < s.group_members.size(); ++i) members_by_group.emplace_back(s.group_members[i].group_id, i);
+    std::sort(members_by_group.begin(), members_by_group.end());
+
+    for (const Account& a : s.accounts) {
+      if (a.status != AccountStatus::active) continue;
+      const Origin o{Table::accounts, a.id, 0};
+      switch (a.delivery) {
+        case Delivery::none:
+          findings.warning("virtual", describe(o) + ": account " + q(a.uid) +
+                                          " is active but has delivery 'none': it receives no mail, and its addresses are not accepted");
+          break;
+        case Delivery::forward:
+          if (const EdgeRange r = edges_of_account(a.id); r.first == r.second) {
+            const Node n{NodeKind::account, pos(s.accounts, a)};
+            reported.insert(n.code());
+            findings.error("virtual", node_name(n) + " has delivery 'forward' but no account_forwards rows");
+          }
+          break;
+        case Delivery::cyrus: {
+          const Backend* b = find_by_id(s.backends, a.backend_id);
+          if (!b)
+            findings.error("transport", describe(o) + ": account " + q(a.uid) + " is on back end id=" +
+                                            std::to_string(a.backend_id) + ", which does not exist");
+          else if (!b->enabled)
+            findings.error("transport", describe(o) + ": account " + q(a.uid) + " is on back end " + q(b->name) +
+                                            " (backends id=" + std::to_string(b->id) + "), which is disabled");
+          break;
+        }
+        case Delivery::smtp: break;
+      }
+    }
+  }
+
+  using EdgeRange = std::pair<std::size_t, std::size_t>;  // positions in forwards_by_account / members_by_group
+  static EdgeRange edges(const std::vector<std::pair<std::uint32_t, std::size_t>>& v, std::uint32_t id) {
+    auto [b, e] = std::equal_range(v.begin(), v.end(), std::make_pair(id, std::size_t{0}),
+                                   [](const auto& x, const auto& y) { return x.first < y.first; });
+    return {static_cast<std::size_t>(b - v.begin()), static_cast<std::size_t>(e - v.begin())};
+  }
+  EdgeRange edges_of_account(std::uint32_t id) const { return edges(forwards_by_account, id); }
+  EdgeRange edges_of_group(std::uint32_t id) const { return edges(members_by_group, id); }
+
+  // ---- the index of accepted addresses -------------------------------------------
+  static bool deliverable(const Account& a) { return a.status == AccountStatus::active && a.delivery != Delivery::none; }
+
+  // Adds address if it may be accepted here (else reports why); returns its domain, or
+  // null when it was not added.
+  const DomainInfo* index_add(std::string_view address, const Origin& o) {
+    if (auto why = check_address(address); !why.empty()) {
+      findings.error("virtual", describe(o) + ": address " + q(address) + ": " + why);
+      return nullptr;
+    }
     const std::string_view key = fold(address, "virtual", o);
-    if (!key.empty()) index.push_back({key, {}, o});
+    if (key.empty()) return nullptr;
+    const DomainInfo* d = domain(domain_of(key));
+    if (!d) {
+      findings.error("virtual", describe(o) + ": address " + q(address) + " is not in one of our local domains");
+      return nullptr;
+    }
+    if (d->row->kind == DomainKind::alias) {
+      findings.error("virtual", describe(o) + ": address " + q(address) + " is in alias domain " + q(d->row->name) +
+                                    ", which mirrors its target domain and holds no addresses of its own");
+      return nullptr;
+    }
+    if (d->row->kind == DomainKind::relay) {
+      findings.error("virtual", describe(o) + ": address " + q(address) + " is in relay domain " + q(d->row->name) +
+                                    "; relay domains' recipients are not ours to list");
+      return nullptr;
+    }
+    index_push(key, d, o, index.size());
+    return d;
+  }
+
+  // Adds the folded key of an address in domain d, unless one of the entries from
+  // index[from] on has it already. In an internationalized domain the address is added
+  // in both forms (SMTPUTF8 clients send the U-label, others the A-label); the local
+  // part stays as it is. An ASCII domain costs one test.
+  void index_push(std::string_view key, const DomainInfo* d, const Origin& o, std::size_t from) {
+    if (!d->idn) {
+      push_new(key, o, from);
+      return;
+    }
+    const std::string_view local = local_of(key);
+    for (std::string_view form : {d->ukey, d->akey}) {
+      key_buf.assign(local);
+      key_buf += '@';
+      key_buf.append(form);
+      push_new(key_buf == key ? key : pool.add(key_buf), o, from);
+    }
+  }
+
+  void push_new(std::string_view key, const Origin& o, std::size_t from) {
+    for (std::size_t i = from; i < index.size(); ++i)
+      if (index[i].key == key) return;
+    index.push_back({key, {}, o});
   }
 
   // The row that receives the mail of an index entry.
@@ -194,42 +380,51 @@ struct Renderer::Impl {
     }
   }
 
-  static bool deliverable(const Account& a) { return a.status == AccountStatus::active && a.delivery != Delivery::none; }
+  // Rows of the index whose address is in an internationalized domain: they are indexed
+  // twice. Counted only when such a domain exists.
+  std::size_t idn_rows() const {
+    std::size_t n = 0;
+    for (const Account& a : s.accounts)
+      if (deliverable(a) && is_idn_domain(domain_of(a.primary_address))) n += a.delivery == Delivery::cyrus ? 2 : 1;
+    for (const Address& ad : s.addresses) n += is_idn_domain(domain_of(ad.address));
+    for (const Group& g : s.groups) n += g.enabled && is_idn_domain(domain_of(g.address));
+    for (const MailingList& l : s.lists) n += l.enabled && is_idn_domain(domain_of(l.address));
+    return n;
+  }
 
   // An upper bound of the index size, close enough to reserve once: at a million
   // addresses each doubling of a vector of 40-byte entries costs tens of megabytes.
   std::size_t index_size_bound() const {
-    std::size_t own = s.addresses.size() + s.groups.size() + s.lists.size(), local = 0, alias = 0;
+    std::size_t own = s.addresses.size() + s.groups.size() + s.lists.size(), local = 0, alias = 0, idn_local = 0, idn_alias = 0;
     for (const Account& a : s.accounts) own += deliverable(a) ? (a.delivery == Delivery::cyrus ? 2 : 1) : 0;
-    for (const Domain& d : s.domains) {
-      local += d.enabled && d.kind == DomainKind::local;
-      alias += d.enabled && d.kind == DomainKind::alias;
+    for (std::size_t i = 0; i < s.domains.size(); ++i) {
+      const DomainInfo& d = domain_info[i];
+      if (!d.row) continue;
+      local += d.row->kind == DomainKind::local;
+      alias += d.row->kind == DomainKind::alias;
+      idn_local += d.idn && d.row->kind == DomainKind::local;
+      idn_alias += d.idn && d.row->kind == DomainKind::alias;
     }
-    for (const SystemAlias& sa : s.system_aliases) own += sa.all_domains ? local : 0;
-    return own * (1 + alias);
+    for (const SystemAlias& sa : s.system_aliases) own += sa.all_domains ? local + idn_local : 0;
+    if (idn_local) own += idn_rows();
+    return own * (1 + alias + idn_alias);
   }
 
   void build_index() {
     if (index_built) return;
     index_built = true;
-    load_domains_once();
-    if (forwards_by_account.empty() && members_by_group.empty()) {
-      for (std::size_t i = 0; i < s.forwards.size(); ++i) forwards_by_account.emplace_back(s.forwards[i].account_id, i);
-      std::sort(forwards_by_account.begin(), forwards_by_account.end());
-      for (std::size_t i = 0; i < s.group_members.size(); ++i) members_by_group.emplace_back(s.group_members[i].group_id, i);
-      std::sort(members_by_group.begin(), members_by_group.end());
-    }
+    validate_once();
 
     index.reserve(index_size_bound());
     for (const Account& a : s.accounts) {
       if (!deliverable(a)) continue;
       const Origin o{Table::accounts, a.id, 0};
       const std::size_t before = index.size();
-      index_add(a.primary_address, o);
-      if (a.delivery == Delivery::cyrus && index.size() > before) {
+      const DomainInfo* d = index_add(a.primary_address, o);
+      if (d && a.delivery == Delivery::cyrus) {
         // The login address: Cyrus delivers by uid, and senders use it.
         const std::string_view fin = cyrus_final(a);
-        if (!fin.empty() && (index.empty() || index.back().key != fin)) index.push_back({fin, {}, o});
+        if (!fin.empty()) index_push(fin, d, o, before);
       }
     }
     for (const Address& ad : s.addresses) {
@@ -249,23 +444,29 @@ struct Renderer::Impl {
         index_add(pool.add(addr), {Table::system_aliases, sa.id, 0});
       }
     }
-    // Alias domains: x@alias.edu exists for every x@example.edu.
+    // Alias domains: x@alias.edu exists for every x@example.edu. An address of an
+    // internationalized target domain is indexed in two forms; its A-label entry stands
+    // for both, and the copies are made in every form of the alias domain.
     const std::size_t own = index.size();
     for (const Domain& ad : s.domains) {
       if (!ad.enabled || ad.kind != DomainKind::alias) continue;
       const Domain* t = find_by_id(s.domains, ad.target_domain_id);
-      if (!t || !t->enabled || t->kind != DomainKind::local) continue;
-      std::string target_folded, alias_folded;
-      casefold(t->name, target_folded);
-      casefold(ad.name, alias_folded);
+      const DomainInfo* ti = info_of(t);
+      const DomainInfo* ai = info_of(&ad);
+      if (!ti || !ai || ti->row->kind != DomainKind::local) continue;
       for (std::size_t i = 0; i < own; ++i) {
         const IndexEntry e = index[i];
-        if (domain_of(e.key) != target_folded) continue;
-        const std::string_view local = e.key.substr(0, e.key.size() - target_folded.size() - 1);
-        const std::string_view key = pool.add(std::string(local) + "@" + alias_folded);
+        if (domain_of(e.key) != ti->akey) continue;
+        const std::string_view local = e.key.substr(0, e.key.size() - ti->akey.size() - 1);
         Origin o = e.origin;
         o.via_domain = static_cast<std::uint16_t>(ad.id);
-        index.push_back({key, {}, o});
+        for (std::string_view form : {ai->ukey, ai->akey}) {
+          key_buf.assign(local);
+          key_buf += '@';
+          key_buf.append(form);
+          index.push_back({pool.add(key_buf), {}, o});
+          if (!ai->idn) break;  // one form: ukey and akey are the same
+        }
       }
     }
     std::sort(index.begin(), index.end(), [](const IndexEntry& a, const IndexEntry& b) {
@@ -274,15 +475,75 @@ struct Renderer::Impl {
       return a.origin.table != b.origin.table ? a.origin.table < b.origin.table : a.origin.id < b.origin.id;
     });
     for (std::size_t i = 1; i < index.size(); ++i)
-      if (index[i].key == index[i - 1].key)
-        findings.error("virtual", "address " + q(index[i].key) + " is defined twice: " + describe(index[i - 1].origin) +
-                                      " and " + describe(index[i].origin));
+      if (index[i].key == index[i - 1].key) report_duplicate(index[i - 1], index[i]);
   }
 
   const IndexEntry* lookup(std::string_view folded) const {
     auto it = std::lower_bound(index.begin(), index.end(), folded,
                                [](const IndexEntry& e, std::string_view k) { return e.key < k; });
     return it != index.end() && it->key == folded ? &*it : nullptr;
+  }
+
+  // ---- keys defined twice ---------------------------------------------------------
+  // The address of an index entry as its row spells it, for messages: the key is folded
+  // (and for an internationalized domain converted), the postmaster searches for what
+  // the row holds.
+  std::string written(const IndexEntry& e) {
+    std::vector<std::string> spellings;
+    switch (e.origin.table) {
+      case Table::accounts:
+        if (const Account* a = find_by_id(s.accounts, e.origin.id)) {
+          spellings.emplace_back(a->primary_address);
+          spellings.push_back(std::string(a->uid) + "@" + std::string(domain_of(a->primary_address)));
+        }
+        break;
+      case Table::addresses:
+        if (const Address* ad = find_by_id(s.addresses, e.origin.id)) spellings.emplace_back(ad->address);
+        break;
+      case Table::group_aliases:
+        if (const Group* g = find_by_id(s.groups, e.origin.id)) spellings.emplace_back(g->address);
+        break;
+      case Table::mailing_lists:
+        if (const MailingList* l = find_by_id(s.lists, e.origin.id)) spellings.emplace_back(l->address);
+        break;
+      case Table::system_aliases:
+        if (const SystemAlias* sa = find_by_id(s.system_aliases, e.origin.id))
+          for (const Domain& d : s.domains)
+            if (d.enabled && d.kind == DomainKind::local) spellings.push_back(std::string(sa->name) + "@" + std::string(d.name));
+        break;
+      default: break;
+    }
+    const Domain* via = e.origin.via_domain ? find_by_id(s.domains, e.origin.via_domain) : nullptr;
+    const DomainInfo* key_domain = via ? nullptr : domain(domain_of(e.key));
+    std::string folded;
+    for (const std::string& w : spellings) {
+      if (!casefold(w, folded) || local_of(folded) != local_of(e.key)) continue;
+      if (via) return std::string(local_of(w)) + "@" + std::string(via->name);
+      if (domain(domain_of(folded)) == key_domain) return w;
+    }
+    return spellings.empty() ? std::string(e.key) : spellings.front();
+  }
+
+  // Two rows with one key. Postfix would keep whichever comes first; say which rows,
+  // and how they came to be the same key when they are spelt differently.
+  void report_duplicate(const IndexEntry& a, const IndexEntry& b) {
+    if (!reported_pairs.emplace(origin_code(a.origin), origin_code(b.origin)).second) return;  // the other IDN form
+    const std::string wa = written(a), wb = written(b);
+    if (wa == wb) {
+      findings.error("virtual", "address " + q(b.key) + " is defined twice: " + describe(a.origin) + " and " + describe(b.origin));
+      return;
+    }
+    std::string fa, fb;
+    casefold(wa, fa);
+    casefold(wb, fb);
+    const bool idn = domain_of(fa) != domain_of(a.key) || domain_of(fb) != domain_of(b.key);
+    const auto rows = [](const Origin& o) {
+      std::string t = std::string(table_name(o.table)) + " id=" + std::to_string(o.id);
+      if (o.via_domain) t += ", copied into alias domain, domains id=" + std::to_string(o.via_domain);
+      return t;
+    };
+    findings.error("virtual", q(wa) + " (" + rows(a.origin) + ") and " + q(wb) + " (" + rows(b.origin) +
+                                  ") are the same key " + q(b.key) + " after case folding" + (idn ? " and IDNA conversion" : ""));
   }
 
   // ---- finals --------------------------------------------------------------------
@@ -323,136 +584,307 @@ struct Renderer::Impl {
     return "?";
   }
 
-  // Follows an address given as a target (forward, group member) to final recipients.
-  void resolve(std::string_view address, const Origin& from, std::vector<std::string_view>& out) {
-    std::string folded;
-    std::string err;
-    if (auto why = check_address(address); !why.empty()) {
-      findings.error("virtual", describe(from) + ": target " + q(address) + ": " + why);
-      return;
+  // "a -> b -> c": a chain of a thousand rows is shortened to its ends.
+  std::string path_text(const std::vector<Node>& path) const {
+    constexpr std::size_t kEnds = 4;
+    std::string t;
+    for (std::size_t i = 0; i < path.size(); ++i) {
+      if (path.size() > 3 * kEnds && i == kEnds) {
+        t += "... (" + std::to_string(path.size() - 2 * kEnds) + " more) -> ";
+        i = path.size() - kEnds;
+      }
+      t += node_name(path[i]);
+      if (i + 1 < path.size()) t += " -> ";
     }
-    if (!casefold(address, folded, &err)) {
-      findings.error("virtual", describe(from) + ": target " + q(address) + ": " + err);
-      return;
-    }
-    if (const IndexEntry* e = lookup(folded)) {
-      const auto& f = finals(node_of(e->origin));
-      out.insert(out.end(), f.begin(), f.end());
-      return;
-    }
-    std::string d;
-    casefold(domain_of(address), d);
-    if (const Domain* dom = domain(d); dom && dom->kind != DomainKind::relay) {
-      findings.warning("virtual", describe(from) + ": target " + q(address) + " is in our domain " + q(dom->name) +
-                                      " but is no valid recipient; left out");
-      return;
-    }
-    out.push_back(pool.add(lowercase_domain(address)));
+    return t;
   }
 
-  const std::vector<std::string_view>& finals(Node n) {
-    static const std::vector<std::string_view> none;
-    if (n.kind == NodeKind::account) {
-      // Most nodes are plain mailboxes: one final, nothing to memoize or loop through.
-      const Account* a = &s.accounts[n.id];
-      if (!a || !deliverable(*a)) return none;
-      if (a->delivery == Delivery::cyrus || a->delivery == Delivery::smtp) {
-        const std::string_view f = a->delivery == Delivery::cyrus ? cyrus_final(*a) : smtp_final(*a);
-        if (f.empty()) return none;
-        single_final.assign(1, f);
-        return single_final;
-      }
-    }
-    if (auto it = finals_memo.find(n.code()); it != finals_memo.end()) return it->second;
-    if (in_progress.count(n.code())) {
-      std::string path;
-      bool on = false;
-      for (const Node& m : stack) {
-        if (m.code() == n.code()) on = true;
-        if (on) path += node_name(m) + " -> ";
-      }
-      path += node_name(n);
-      if (reported.insert(n.code()).second) findings.error("virtual", "alias loop: " + path);
-      return none;
-    }
-    in_progress.insert(n.code());
-    stack.push_back(n);
-    std::vector<std::string_view> out;
+  // The result of a node that follows no group or forward (nothing to memoize or loop
+  // through), else null.
+  const Resolved* leaf(Node n) {
+    static const Resolved none;
     switch (n.kind) {
       case NodeKind::account: {
-        const Account* a = &s.accounts[n.id];
-        if (!a || !deliverable(*a)) break;
-        if (a->delivery == Delivery::cyrus) {
-          if (auto f = cyrus_final(*a); !f.empty()) out.push_back(f);
-        } else if (a->delivery == Delivery::smtp) {
-          out.push_back(smtp_final(*a));
-        } else if (a->delivery == Delivery::forward) {
-          auto [b, e] = std::equal_range(forwards_by_account.begin(), forwards_by_account.end(),
-                                         std::make_pair(a->id, std::size_t{0}),
-                                         [](const auto& x, const auto& y) { return x.first < y.first; });
-          for (auto it = b; it != e; ++it) {
-            const Forward& fw = s.forwards[it->second];
-            resolve(fw.target, {Table::account_forwards, fw.id, 0}, out);
-          }
-          if (b == e && reported.insert(n.code()).second)
-            findings.error("virtual", node_name(n) + " has delivery 'forward' but no account_forwards rows");
-        }
-        break;
+        const Account& a = s.accounts[n.id];
+        if (!deliverable(a)) return &none;
+        if (a.delivery == Delivery::forward) return nullptr;
+        const std::string_view f = a.delivery == Delivery::cyrus ? cyrus_final(a) : smtp_final(a);
+        if (f.empty()) return &none;
+        single.finals.assign(1, f);
+        return &single;
       }
-      case NodeKind::group: {
-        const Group* g = &s.groups[n.id];
-        if (!g || !g->enabled) break;
-        auto [b, e] = std::equal_range(members_by_group.begin(), members_by_group.end(), std::make_pair(g->id, std::size_t{0}),
-                                       [](const auto& x, const auto& y) { return x.first < y.first; });
-        for (auto it = b; it != e; ++it) {
-          const GroupMember& m = s.group_members[it->second];
-          const Origin o{Table::group_members, m.id, 0};
-          if (m.account_id) {
-            const Account* a = find_by_id(s.accounts, m.account_id);
-            if (!a || !deliverable(*a)) {
-              findings.warning("virtual", describe(o) + ": member account id=" + std::to_string(m.account_id) + " of group " +
-                                              q(g->address) + " receives no mail (disabled or delivery none); left out");
-              continue;
-            }
-            const auto& f = finals({NodeKind::account, pos(s.accounts, *a)});
-            out.insert(out.end(), f.begin(), f.end());
-          } else if (m.member_group_id) {
-            const Group* sub = find_by_id(s.groups, m.member_group_id);
-            if (!sub) continue;  // the foreign key makes this impossible
-            const auto& f = finals({NodeKind::group, pos(s.groups, *sub)});
-            out.insert(out.end(), f.begin(), f.end());
-          } else {
-            resolve(m.address, o, out);
-          }
-        }
-        break;
-      }
-      case NodeKind::list: {
-        const MailingList* l = &s.lists[n.id];
-        if (!l || !l->enabled) break;
-        if (l->manager == ListManager::transport) out.push_back(pool.add(lowercase_domain(l->address)));
-        else out.push_back(pool.add(std::string(l->local_name) + "@" + cfg.local_alias_domain));
-        break;
-      }
+      case NodeKind::group: return s.groups[n.id].enabled ? nullptr : &none;
+      case NodeKind::list:
       case NodeKind::system_alias: {
-        const SystemAlias* sa = &s.system_aliases[n.id];
-        if (sa) out.push_back(pool.add(std::string(sa->name) + "@" + cfg.local_alias_domain));
-        break;
+        auto it = finals_memo.find(n.code());
+        if (it != finals_memo.end()) return &it->second;
+        Resolved r;
+        if (n.kind == NodeKind::list) {
+          const MailingList& l = s.lists[n.id];
+          if (l.enabled && l.manager == ListManager::transport) r.finals.push_back(pool.add(lowercase_domain(l.address)));
+          else if (l.enabled) r.finals.push_back(pool.add(std::string(l.local_name) + "@" + cfg.local_alias_domain));
+        } else {
+          r.finals.push_back(pool.add(std::string(s.system_aliases[n.id].name) + "@" + cfg.local_alias_domain));
+        }
+        return &finals_memo.emplace(n.code(), std::move(r)).first->second;
       }
     }
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    if (out.size() > kExpansionLimit && reported.insert(n.code()).second)
-      findings.error("virtual", node_name(n) + " expands to " + std::to_string(out.size()) +
-                                    " recipients, more than Postfix's virtual_alias_expansion_limit (" +
-                                    std::to_string(kExpansionLimit) + ")");
-    stack.pop_back();
-    in_progress.erase(n.code());
-    return finals_memo.emplace(n.code(), std::move(out)).first->second;
+    return &none;
   }
 
-  std::string_view joined(Node n) {
-    const auto& f = finals(n);
+  // The resolver walks groups and forwards depth first with a stack of its own, not by
+  // recursion: a chain of a hundred thousand groups must not overflow the C++ stack (it
+  // is reported as deeper than recursion_limit, and still resolved).
+  struct Frame {
+    Node n;
+    std::size_t next, end;  // the edges still to follow: positions in members_by_group or forwards_by_account
+    std::vector<std::string_view> out;
+    std::uint32_t depth = 1;
+    std::uint64_t deepest = kNoNode;
+  };
+  std::vector<Frame> frames;
+
+  const Resolved& resolved(Node root) {
+    if (const Resolved* r = leaf(root)) return *r;
+    if (auto it = finals_memo.find(root.code()); it != finals_memo.end()) return it->second;
+    open(root);
+    while (!frames.empty()) {
+      Node child{};
+      if (next_child(frames.back(), child)) open(child);
+      else close();
+    }
+    return finals_memo.find(root.code())->second;
+  }
+
+  void open(Node n) {
+    in_progress.insert(n.code());
+    const EdgeRange r = n.kind == NodeKind::group ? edges_of_group(s.groups[n.id].id) : edges_of_account(s.accounts[n.id].id);
+    frames.push_back({n, r.first, r.second, {}, 1, kNoNode});
+  }
+
+  // Follows f's edges, taking in what is known; true with child set when child must be
+  // resolved first.
+  bool next_child(Frame& f, Node& child) {
+    while (f.next < f.end) {
+      if (!edge(f, f.next++, child)) continue;
+      if (const Resolved* r = leaf(child)) {
+        f.out.insert(f.out.end(), r->finals.begin(), r->finals.end());
+        continue;
+      }
+      const std::uint64_t code = child.code();
+      if (auto it = finals_memo.find(code); it != finals_memo.end()) {
+        take(f, child, it->second);
+        continue;
+      }
+      if (in_progress.count(code)) {
+        report_loop(child);
+        continue;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  void take(Frame& f, Node child, const Resolved& r) {
+    f.out.insert(f.out.end(), r.finals.begin(), r.finals.end());
+    if (r.depth + 1 > f.depth) {
+      f.depth = r.depth + 1;
+      f.deepest = child.code();
+    }
+  }
+
+  void close() {
+    Frame& f = frames.back();
+    std::sort(f.out.begin(), f.out.end());
+    f.out.erase(std::unique(f.out.begin(), f.out.end()), f.out.end());
+    const Node n = f.n;
+    Resolved r{std::move(f.out), f.depth, f.deepest};
+    frames.pop_back();
+    in_progress.erase(n.code());
+    const Resolved& done = finals_memo.emplace(n.code(), std::move(r)).first->second;
+    if (done.finals.size() > cfg.expansion_limit && reported.insert(n.code()).second)
+      findings.error("virtual", node_name(n) + " expands to " + std::to_string(done.finals.size()) +
+                                    " recipients, more than Postfix's virtual_alias_expansion_limit (" +
+                                    std::to_string(cfg.expansion_limit) + ")");
+    // Reported where the chain first gets too deep: every deeper node leads through
+    // such a node, so one message per offending structure, not one per group above it.
+    if (done.depth == std::uint64_t{cfg.recursion_limit} + 1) {
+      std::vector<Node> chain{n};
+      for (std::uint64_t c = done.deepest; c != kNoNode; c = finals_memo.find(c)->second.deepest) chain.push_back(Node::from(c));
+      findings.error("virtual", node_name(n) + " leads through " + std::to_string(done.depth) +
+                                    " nested groups and forwards, more than Postfix's virtual_alias_recursion_limit (" +
+                                    std::to_string(cfg.recursion_limit) + "), and so does every address that leads to it: " +
+                                    path_text(chain));
+    }
+    if (!frames.empty()) take(frames.back(), n, done);
+  }
+
+  void report_loop(Node n) {
+    if (!reported.insert(n.code()).second) return;
+    std::vector<Node> path;
+    bool on = false;
+    for (const Frame& f : frames) {
+      on = on || f.n.code() == n.code();
+      if (on) path.push_back(f.n);
+    }
+    path.push_back(n);
+    findings.error("virtual", "alias loop: " + path_text(path));
+  }
+
+  // Edge i of frame f: a forward of an account, or a member of a group. True with child
+  // set when it leads to a row; false when it was taken in (an outside address) or
+  // reported.
+  bool edge(Frame& f, std::size_t i, Node& child) {
+    if (f.n.kind == NodeKind::account) {
+      const Forward& fw = s.forwards[forwards_by_account[i].second];
+      return target(fw.target, {Table::account_forwards, fw.id, 0}, f.out, child);
+    }
+    const Group& g = s.groups[f.n.id];
+    const GroupMember& m = s.group_members[members_by_group[i].second];
+    const Origin o{Table::group_members, m.id, 0};
+    if (m.account_id) {
+      const Account* a = find_by_id(s.accounts, m.account_id);
+      if (!a || !deliverable(*a)) {
+        // Accounts are disabled and deleted all the time; their group rows go later.
+        findings.warning("virtual", describe(o) + ": member account id=" + std::to_string(m.account_id) + " of group " +
+                                        q(g.address) + " receives no mail (disabled or delivery none); left out");
+        return false;
+      }
+      child = {NodeKind::account, pos(s.accounts, *a)};
+      return true;
+    }
+    if (m.member_group_id) {
+      const Group* sub = find_by_id(s.groups, m.member_group_id);
+      if (!sub) return false;  // the foreign key makes this impossible
+      if (!sub->enabled) {
+        findings.warning("virtual", describe(o) + ": member group " + q(sub->address) + " (group_aliases id=" +
+                                        std::to_string(sub->id) + ") of group " + q(g.address) + " is disabled; left out");
+        return false;
+      }
+      child = {NodeKind::group, pos(s.groups, *sub)};
+      return true;
+    }
+    return target(m.address, o, f.out, child);
+  }
+
+  // An address given as a target (forward, group member): a row of ours (true, child
+  // set), an outside address (added to out), or a finding.
+  bool target(std::string_view address, const Origin& from, std::vector<std::string_view>& out, Node& child) {
+    if (auto why = check_address(address); !why.empty()) {
+      findings.error("virtual", describe(from) + ": target " + q(address) + ": " + why);
+      return false;
+    }
+    std::string err;
+    if (!casefold(address, target_buf, &err)) {
+      findings.error("virtual", describe(from) + ": target " + q(address) + ": " + err);
+      return false;
+    }
+    const IndexEntry* e = lookup(target_buf);
+    const DomainInfo* d = nullptr;
+    if (!e) {
+      d = domain(domain_of(target_buf));
+      if (d && d->idn) e = lookup(canonical_key(target_buf, d, canon_buf));  // a U-label in another normalisation
+    }
+    if (e) {
+      child = node_of(e->origin);
+      return true;
+    }
+    if (d && d->row->kind != DomainKind::relay) {
+      no_recipient(address, d, from);
+      return false;
+    }
+    out.push_back(pool.add(lowercase_domain(address)));
+    return false;
+  }
+
+  // A target in one of our domains that the index does not have. A row that receives no
+  // mail (disabled, pending deletion, delivery 'none') is the normal lifecycle of an
+  // account: a warning. No row at all: the address would bounce, which is an error.
+  void no_recipient(std::string_view address, const DomainInfo* d, const Origin& from) {
+    if (const IndexEntry* owner = inactive_lookup(target_buf, d)) {
+      findings.warning("virtual", describe(from) + ": target " + q(address) + " is the address of " + owner_text(owner->origin) +
+                                      ": it receives no mail; left out");
+      return;
+    }
+    findings.error("virtual", describe(from) + ": target " + q(address) + " is in our domain " + q(d->row->name) +
+                                  " but is no valid recipient (no row that receives mail has this address): mail to it would bounce");
+  }
+
+  // The form in which addresses of rows that receive no mail are compared: x@alias.edu
+  // stands for x@target, and an internationalized domain is compared in A-label form.
+  std::string_view canonical_key(std::string_view folded, const DomainInfo* d, std::string& buf) {
+    const DomainInfo* t = d;
+    if (d->row->kind == DomainKind::alias) t = info_of(find_by_id(s.domains, d->row->target_domain_id));
+    if (!t) return folded;
+    const std::string_view dom = domain_of(folded);
+    if (dom == t->akey) return folded;
+    buf.assign(folded.substr(0, folded.size() - dom.size()));  // with the '@'
+    buf.append(t->akey);
+    return buf;
+  }
+
+  void inactive_add(std::string_view address, const Origin& o) {
+    std::string folded;
+    if (!casefold(address, folded)) return;
+    const DomainInfo* d = domain(domain_of(folded));
+    if (!d) return;
+    const std::string_view k = canonical_key(folded, d, canon_buf);
+    inactive.push_back({k == address ? address : pool.add(k), {}, o});
+  }
+
+  const IndexEntry* inactive_lookup(std::string_view folded, const DomainInfo* d) {
+    if (!inactive_built) {
+      inactive_built = true;
+      for (const Account& a : s.accounts) {
+        if (deliverable(a)) continue;
+        const Origin o{Table::accounts, a.id, 0};
+        inactive_add(a.primary_address, o);
+        if (a.delivery == Delivery::cyrus && check_local_part(a.uid).empty())
+          inactive_add(pool.add(std::string(a.uid) + "@" + std::string(domain_of(a.primary_address))), o);
+      }
+      for (const Address& ad : s.addresses) {
+        const Account* a = find_by_id(s.accounts, ad.account_id);
+        if (a && !deliverable(*a)) inactive_add(ad.address, {Table::addresses, ad.id, 0});
+      }
+      for (const Group& g : s.groups)
+        if (!g.enabled) inactive_add(g.address, {Table::group_aliases, g.id, 0});
+      for (const MailingList& l : s.lists)
+        if (!l.enabled) inactive_add(l.address, {Table::mailing_lists, l.id, 0});
+      std::sort(inactive.begin(), inactive.end(), [](const IndexEntry& a, const IndexEntry& b) { return a.key < b.key; });
+    }
+    std::string buf;
+    const std::string_view k = canonical_key(folded, d, buf);
+    auto it = std::lower_bound(inactive.begin(), inactive.end(), k,
+                               [](const IndexEntry& e, std::string_view key) { return e.key < key; });
+    return it != inactive.end() && it->key == k ? &*it : nullptr;
+  }
+
+  std::string owner_text(const Origin& o) const {
+    const auto account_text = [](const Account& a, const std::string& rows) {
+      const char* why = a.status == AccountStatus::disabled         ? "disabled"
+                        : a.status == AccountStatus::pending_delete ? "pending deletion"
+                                                                    : "active with delivery 'none'";
+      return "account " + q(a.uid) + " (" + rows + "), " + why;
+    };
+    switch (o.table) {
+      case Table::accounts:
+        if (const Account* a = find_by_id(s.accounts, o.id)) return account_text(*a, describe(o));
+        break;
+      case Table::addresses:
+        if (const Address* ad = find_by_id(s.addresses, o.id))
+          if (const Account* a = find_by_id(s.accounts, ad->account_id))
+            return account_text(*a, "accounts id=" + std::to_string(a->id) + ", " + describe(o));
+        break;
+      case Table::group_aliases:
+        if (const Group* g = find_by_id(s.groups, o.id)) return "group " + q(g->address) + " (" + describe(o) + "), disabled";
+        break;
+      case Table::mailing_lists: return "mailing list " + describe(o) + ", disabled";
+      default: break;
+    }
+    return describe(o);
+  }
+
+  std::string_view joined(const std::vector<std::string_view>& f) {
     if (f.size() == 1) return f[0];
     std::string v;
     for (std::size_t i = 0; i < f.size(); ++i) {
@@ -466,13 +898,14 @@ struct Renderer::Impl {
   // The virtual value of an index node, computed once (warnings too).
   std::string_view value_of(Node n) {
     if (n.kind == NodeKind::account) {
-      const Account* a = &s.accounts[n.id];
-      if (a && deliverable(*a) && a->delivery == Delivery::cyrus) return cyrus_final(*a);
-      if (a && deliverable(*a) && a->delivery == Delivery::smtp) return smtp_final(*a);
+      const Account& a = s.accounts[n.id];
+      if (deliverable(a) && a.delivery == Delivery::cyrus) return cyrus_final(a);
+      if (deliverable(a) && a.delivery == Delivery::smtp) return smtp_final(a);
     }
     auto it = values.find(n.code());
     if (it != values.end()) return it->second;
-    const std::string_view v = finals(n).empty() ? std::string_view() : joined(n);
+    const Resolved& r = resolved(n);
+    const std::string_view v = r.finals.empty() ? std::string_view() : joined(r.finals);
     if (v.empty() && n.kind == NodeKind::group)
       findings.warning("virtual", node_name(n) + " has no member that receives mail; its address is not accepted");
     else if (v.empty() && n.kind == NodeKind::account && reported.insert(n.code()).second)
@@ -487,17 +920,22 @@ struct Renderer::Impl {
   // (a million addresses: no second vector of the same size).
   void entries_from_index(MapEntries& m, std::string_view fixed, bool consume) {
     build_index();
+    // Every value first, while the index is whole: resolving a group member or a forward
+    // looks its target up in the index, which compacting below overwrites.
+    std::string_view prev;
+    for (std::size_t i = 0; i < index.size(); ++i) {
+      IndexEntry& e = index[i];
+      const bool first = i == 0 || e.key != prev;
+      prev = e.key;
+      e.value = first ? value_of(node_of(e.origin)) : std::string_view();
+    }
     std::vector<IndexEntry> copy;
     if (!consume) copy.reserve(index.size());
     std::size_t n = 0;
-    std::string_view prev;
     for (std::size_t i = 0; i < index.size(); ++i) {
       const IndexEntry e = index[i];
-      const bool first = i == 0 || e.key != prev;
-      prev = e.key;
-      const std::string_view v = first ? value_of(node_of(e.origin)) : std::string_view();
-      if (v.empty()) continue;
-      const IndexEntry out{e.key, fixed.empty() ? v : fixed, e.origin};
+      if (e.value.empty()) continue;
+      const IndexEntry out{e.key, fixed.empty() ? e.value : fixed, e.origin};
       if (consume) index[n++] = out;  // n <= i: only entries already read are overwritten
       else copy.push_back(out);
     }
@@ -519,12 +957,14 @@ struct Renderer::Impl {
 
   // "@domain" accepts every recipient of a domain we only relay for.
   std::vector<MapEntries::Entry> relay_wildcards() {
+    load_domains_once();
     std::vector<MapEntries::Entry> out;
+    std::vector<std::string_view> keys;
     for (const Domain& d : s.domains)
       if (d.enabled && d.kind == DomainKind::relay) {
         const Origin o{Table::domains, d.id, 0};
-        const std::string_view key = fold(pool.add("@" + std::string(d.name)), "relay_recipients", o);
-        if (!key.empty()) out.push_back({key, "OK", o});
+        keys_of(pool.add("@" + std::string(d.name)), "relay_recipients", o, keys);
+        for (std::string_view k : keys) out.push_back({k, "OK", o});
       }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
     return out;
@@ -532,40 +972,26 @@ struct Renderer::Impl {
 
   void render_relay_domains(MapEntries& m) {
     load_domains_once();
+    std::vector<std::string_view> keys;
     for (const Domain& d : s.domains) {
       if (!d.enabled) continue;
       const Origin o{Table::domains, d.id, 0};
-      const std::string_view key = fold(d.name, "relay_domains", o);
-      if (key.empty()) continue;
-      m.add(key, d.kind == DomainKind::local ? "local" : d.kind == DomainKind::alias ? "alias" : "relay", o);
+      keys_of(d.name, "relay_domains", o, keys);
+      for (std::string_view k : keys)
+        m.add(k, d.kind == DomainKind::local ? "local" : d.kind == DomainKind::alias ? "alias" : "relay", o);
     }
-  }
-
-  bool domains_loaded = false;
-  void load_domains_once() {
-    if (domains_loaded) return;
-    domains_loaded = true;
-    load_domains();
   }
 
   void render_transport(MapEntries& m) {
     load_domains_once();
     std::unordered_map<std::uint32_t, std::string_view> lmtp;  // backend id -> transport
+    std::vector<std::string_view> keys;
     for (const Account& a : s.accounts) {
       if (!deliverable(a)) continue;
       const Origin o{Table::accounts, a.id, 0};
       if (a.delivery == Delivery::cyrus) {
         const Backend* b = find_by_id(s.backends, a.backend_id);
-        if (!b) {
-          findings.error("transport", describe(o) + ": account " + q(a.uid) + " is on back end id=" +
-                                          std::to_string(a.backend_id) + ", which does not exist");
-          continue;
-        }
-        if (!b->enabled) {
-          findings.error("transport", describe(o) + ": account " + q(a.uid) + " is on back end " + q(b->name) +
-                                          " (backends id=" + std::to_string(b->id) + "), which is disabled");
-          continue;
-        }
+        if (!b || !b->enabled) continue;  // reported once by validate_once()
         auto it = lmtp.find(b->id);
         if (it == lmtp.end()) {
           const std::string v = "lmtp:[" + std::string(b->lmtp_host) + "]:" + std::to_string(b->lmtp_port);
@@ -603,8 +1029,8 @@ struct Renderer::Impl {
         findings.error("transport", describe(o) + ": transport " + q(d.transport) + ": " + why);
         continue;
       }
-      const std::string_view key = fold(d.name, "transport", o);
-      if (!key.empty()) m.add(key, d.transport, o);
+      keys_of(d.name, "transport", o, keys);
+      for (std::string_view k : keys) m.add(k, d.transport, o);
     }
     sort_and_check(m);
     // Overrides replace what was computed, by design: that is what the table is for.
@@ -622,17 +1048,18 @@ struct Renderer::Impl {
         findings.error("transport", describe(o) + ": transport " + q(t.transport) + ": " + why);
         continue;
       }
-      const std::string_view key = fold(t.pattern, "transport", o);
-      if (key.empty()) continue;
-      auto it = std::lower_bound(m.entries.begin(), m.entries.end(), key,
-                                 [](const MapEntries::Entry& e, std::string_view k) { return e.key < k; });
-      if (it != m.entries.end() && it->key == key) {
-        log::info("transport: " + describe(o) + " replaces the route of " + q(key) + " (" + std::string(it->value) +
-                  " from " + describe(it->origin) + ") with " + std::string(t.transport));
-        it->value = t.transport;
-        it->origin = o;
-      } else {
-        extra.push_back({key, t.transport, o});
+      keys_of(t.pattern, "transport", o, keys);
+      for (std::string_view key : keys) {
+        auto it = std::lower_bound(m.entries.begin(), m.entries.end(), key,
+                                   [](const MapEntries::Entry& e, std::string_view k) { return e.key < k; });
+        if (it != m.entries.end() && it->key == key) {
+          log::info("transport: " + describe(o) + " replaces the route of " + q(key) + " (" + std::string(it->value) +
+                    " from " + describe(it->origin) + ") with " + std::string(t.transport));
+          it->value = t.transport;
+          it->origin = o;
+        } else {
+          extra.push_back({key, t.transport, o});
+        }
       }
     }
     m.entries.insert(m.entries.end(), extra.begin(), extra.end());
@@ -798,6 +1225,7 @@ std::vector<MapEntries::Entry> Renderer::relay_wildcards() { return impl_->relay
 
 MapEntries Renderer::render(const std::string& name) {
   const bool last_index_user = impl_->index_users.erase(name) && impl_->index_users.empty();
+  impl_->validate_once();  // accounts and their routes: once, whichever maps are rendered
   MapEntries m;
   m.name = name;
   if (name == "virtual") impl_->render_virtual(m, last_index_user);

@@ -33,6 +33,30 @@ TEST_CASE("invalid addresses say why") {
   CHECK(check_address("x@\xe2\x98\x83\xe2\x98\x83.example").find("IDNA") != std::string::npos);  // snowmen: not IDNA2008
 }
 
+TEST_CASE("internationalized domains: both forms, either way") {
+  CHECK(is_idn_domain("bücher.example.edu"));
+  CHECK(is_idn_domain("xn--bcher-kva.example.edu"));
+  CHECK(is_idn_domain("mail.XN--BCHER-KVA.example.edu"));
+  CHECK_FALSE(is_idn_domain("example.edu"));
+  CHECK_FALSE(is_idn_domain("exn--ample.edu"));  // "xn--" only at the start of a label
+  CHECK(domain_to_alabel("bücher.example.edu") == "xn--bcher-kva.example.edu");
+  CHECK(domain_to_alabel("Bücher.Example.EDU") == "xn--bcher-kva.example.edu");
+  CHECK(domain_to_alabel("bu\xcc\x88" "cher.example.edu") == "xn--bcher-kva.example.edu");  // NFD input
+  CHECK(domain_to_alabel("straße.de") == "xn--strae-oqa.de");  // non-transitional: ß stays ß
+  CHECK(domain_to_alabel("example.edu") == "example.edu");
+  CHECK(domain_to_ulabel("xn--bcher-kva.example.edu") == "bücher.example.edu");
+  CHECK(domain_to_ulabel("XN--BCHER-KVA.Example.edu") == "bücher.example.edu");
+  CHECK(domain_to_ulabel("bücher.example.edu") == "bücher.example.edu");
+  std::string err;
+  CHECK(domain_to_alabel("xn--zzzzzz-zz.edu", &err).empty());
+  CHECK(err.find("punycode") != std::string::npos);
+  CHECK(domain_to_ulabel("\xe2\x98\x83.example", &err).empty());  // a snowman is no IDNA2008 label
+  // A-labels are checked like U-labels.
+  CHECK(check_address("jörg@xn--bcher-kva.example.edu").empty());
+  CHECK(check_domain("xn--zzzzzz-zz.edu").find("not valid IDNA") != std::string::npos);
+  CHECK(check_domain("xn--abc.example.edu").find("not valid IDNA") != std::string::npos);
+}
+
 TEST_CASE("transports") {
   for (const char* t : {"smtp:[exchange.example.edu]", "smtp:[exchange.example.edu]:25", "lmtp:[127.0.0.2]:24",
                         "lmtp:unix:/var/run/cyrus/socket/lmtp", "error:5.1.1 mailbox gone", "relay:", ":[mx.example.edu]"})
