@@ -41,6 +41,9 @@ std::string map_settings(const MapConfig& mc) {
 std::string config_digest(const Config& cfg) {
   Digest d;
   const RenderConfig& r = cfg.render;
+  // Another database with the same change serial is not "nothing changed".
+  const DatabaseConfig& db = cfg.database;
+  d.update(db.host + ":" + std::to_string(db.port) + " " + db.socket + " " + db.database + "\n");
   for (const std::string& x : {r.local_alias_domain, r.canonical_key, r.canonical_value, std::to_string(r.canonical_generate)})
     d.update(x + "\n");
   for (const MapConfig& mc : cfg.maps.maps) d.update(mc.name + (mc.enabled ? " on " : " off ") + map_settings(mc) + "\n");
@@ -271,7 +274,16 @@ std::int64_t now_seconds() {
 void run_build(const Config& cfg, const BuildOptions& opt, BuildReport& rep) {
   const auto t0 = std::chrono::steady_clock::now();
   rep = BuildReport();
+  // The duration is known to a caller that reports a failure, too.
+  struct Timer {
+    BuildReport& rep;
+    std::chrono::steady_clock::time_point t0;
+    ~Timer() { rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+  } timer{rep, t0};
   const std::string& dir = opt.directory.empty() ? cfg.maps.directory : opt.directory;
+  // Where the published state lives: the same directory, except for mapsync plan.
+  const bool staging = !opt.compare_directory.empty();
+  const std::string& cmp_dir = staging ? opt.compare_directory : dir;
   // Lock first: two runs must not interleave, and the lock makes leftover temp files safe to sweep.
   std::unique_ptr<Publisher> pub;
   if (!opt.dry_run) pub = std::make_unique<Publisher>(dir);
@@ -284,24 +296,24 @@ void run_build(const Config& cfg, const BuildOptions& opt, BuildReport& rep) {
   std::optional<PublishState> old;
   if (pub) {
     try {
-      old = read_state(dir);
+      old = read_state(cmp_dir);
     } catch (const Error& e) {
       if (e.status() != Exit::data) throw;
       log::warning(std::string(e.what()) + "; doing a full build");
     }
   }
-  if (old && old->held && !opt.release)
+  if (old && old->held && !opt.release && !staging)
     fail(Exit::tempfail, "the maps in " + dir + " are held at generation " + std::to_string(old->generation) +
                              " (a rollback to generation " + std::to_string(old->held_generation) +
                              "); fix the database, then publish it again with `mapsync build --release`");
   const std::string cfg_digest = config_digest(cfg);
   auto map_intact = [&](const MapConfig& mc) {
     const MapState* ms = old ? old->find(mc.name) : nullptr;
-    return ms && ms->settings == map_settings(mc) && intact(dir, *ms);
+    return ms && ms->settings == map_settings(mc) && intact(cmp_dir, *ms);
   };
 
   // The run every few minutes that finds nothing to do: one query, nothing written.
-  if (old && !opt.full && !old->held && old->config_digest == cfg_digest) {
+  if (old && !opt.full && !staging && !old->held && old->config_digest == cfg_digest) {
     bool all_intact = true;
     for (const MapConfig& mc : cfg.maps.maps) all_intact &= !mc.enabled || map_intact(mc);
     if (all_intact) {
@@ -374,16 +386,17 @@ void run_build(const Config& cfg, const BuildOptions& opt, BuildReport& rep) {
       ms.digest = writing_allowed ? content_digest(view) : std::string();
       const MapState* prev = old ? old->find(ms.name) : nullptr;
       // Postfix daemons restart whenever a map file is replaced: same content, same file.
-      const bool same = prev && !opt.full && prev->digest == ms.digest && map_intact(*o.config);
+      const bool same = prev && !opt.full && !staging && prev->digest == ms.digest && map_intact(*o.config);
       if (!same && writing_allowed)
-        o.patch = compare_with_published(*o.config, view, prev && map_intact(*o.config), !opt.full, dir, rep);
+        o.patch = compare_with_published(*o.config, view, prev && map_intact(*o.config), !opt.full && !staging, cmp_dir, rep);
       ms.generation = same ? prev->generation : new_generation;
       if (same) ms.files = prev->files;
       rep.maps.push_back({ms.name, dir + "/" + file_names(*o.config)[1], ms.entries, !same && writing_allowed});
       next.maps.push_back(std::move(ms));
       if (!same) outputs.push_back(std::move(o));
     }
-    if (!writing_allowed || outputs.empty() || (!rep.gates_tripped.empty() && !opt.force)) continue;
+    if (!writing_allowed || outputs.empty() || (!rep.gates_tripped.empty() && !opt.force && !opt.gates_report_only))
+      continue;
     wrote = true;
     if (writing) writing->wait();
     writing = std::make_unique<BackgroundWrite>(*pub, std::move(m), std::move(outputs));
@@ -394,7 +407,8 @@ void run_build(const Config& cfg, const BuildOptions& opt, BuildReport& rep) {
     report_findings(rep.findings);
     fail(Exit::data, std::to_string(rep.findings.errors()) + " error(s) in the database; nothing published");
   }
-  if (!rep.gates_tripped.empty()) {
+  if (!rep.gates_tripped.empty() && !opt.gates_report_only) {
+    report_findings(rep.findings);
     std::string all;
     for (const auto& t : rep.gates_tripped) all += "\n  " + t;
     if (!opt.force)
@@ -424,7 +438,7 @@ void run_build(const Config& cfg, const BuildOptions& opt, BuildReport& rep) {
   next.duration = rep.seconds;
   testhook::crash_point("before state");
   write_state(dir, next);
-  if (wrote) store_generation(dir, cfg.maps, next, cfg.maps.generations);
+  if (wrote && !staging) store_generation(dir, cfg.maps, next, cfg.maps.generations);
 }
 
 }  // namespace mapsync

@@ -25,6 +25,11 @@ struct BuildOptions {
   bool force = false;
   // Publish again after a rollback held the maps.
   bool release = false;
+  // mapsync plan: write every map into directory, but take the published state from
+  // here, so that change gates judge the change against what is really published.
+  std::string compare_directory;
+  // mapsync plan: record tripped gates in the report and go on, instead of refusing.
+  bool gates_report_only = false;
   // Publish here instead of maps.directory (mapsync plan stages into its own directory).
   std::string directory;
 };

@@ -10,10 +10,12 @@
 
 #include "libmapsync/error.h"
 #include "libmapsync/log.h"
+#include "libmapsync/state.h"
 
 namespace mapsync {
 
-void write_metrics(const MetricsConfig& config, const BuildReport& rep, int exit_status) {
+void write_metrics(const MetricsConfig& config, const BuildReport& rep, const PublishState* published,
+                   int exit_status) {
   if (config.textfile.empty()) return;
   const double now =
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -41,15 +43,18 @@ void write_metrics(const MetricsConfig& config, const BuildReport& rep, int exit
   gauge("mapsync_last_exit_status", "Exit status of the last build (0 ok, 65 data, 75 try again, 78 config).",
         std::to_string(exit_status));
   gauge("mapsync_build_duration_seconds", "Duration of the last build.", fmt(rep.seconds));
-  gauge("mapsync_generation", "Published generation.", std::to_string(rep.generation));
-  gauge("mapsync_database_serial", "Database change serial the maps reflect.", std::to_string(rep.serial));
+  gauge("mapsync_generation", "Published generation.", std::to_string(published ? published->generation : 0));
+  gauge("mapsync_database_serial", "Database change serial the published maps reflect.",
+        std::to_string(published ? published->serial : 0));
+  gauge("mapsync_held", "1 while a rollback holds the maps.", published && published->held ? "1" : "0");
   gauge("mapsync_nothing_changed", "1 when the last build found nothing to do.", rep.nothing_changed ? "1" : "0");
   gauge("mapsync_gates_tripped", "Change gates tripped by the last build.", std::to_string(rep.gates_tripped.size()));
   o << "# HELP mapsync_findings Validation findings of the last build.\n# TYPE mapsync_findings gauge\n";
   o << "mapsync_findings{severity=\"error\"} " << rep.findings.errors() << '\n';
   o << "mapsync_findings{severity=\"warning\"} " << rep.findings.warnings() << '\n';
-  o << "# HELP mapsync_map_entries Entries per map.\n# TYPE mapsync_map_entries gauge\n";
-  for (const auto& m : rep.maps) o << "mapsync_map_entries{map=\"" << m.name << "\"} " << m.entries << '\n';
+  o << "# HELP mapsync_map_entries Entries per published map.\n# TYPE mapsync_map_entries gauge\n";
+  if (published)
+    for (const auto& m : published->maps) o << "mapsync_map_entries{map=\"" << m.name << "\"} " << m.entries << '\n';
   const std::string temp = config.textfile + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(temp, std::ios::trunc);

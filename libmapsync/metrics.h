@@ -16,6 +16,10 @@ namespace mapsync {
 // exit_status: what the program exits with. A failed run keeps the previous
 // last_success value. Problems writing the file are logged, never thrown: metrics
 // must not turn a good run into a failed one.
-void write_metrics(const MetricsConfig& config, const BuildReport& report, int exit_status);
+// published: the state of the map directory after the run (what Postfix reads now),
+// nullptr when nothing was ever published; generation, serial and entries come from it.
+struct PublishState;
+void write_metrics(const MetricsConfig& config, const BuildReport& report, const PublishState* published,
+                   int exit_status);
 
 }  // namespace mapsync

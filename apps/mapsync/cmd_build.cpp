@@ -6,6 +6,7 @@
 #include "libmapsync/error.h"
 #include "libmapsync/log.h"
 #include "libmapsync/metrics.h"
+#include "libmapsync/state.h"
 
 namespace mapsync_cli {
 namespace {
@@ -25,13 +26,23 @@ int run(const Global& g, const BuildCli& o) {
   opt.force = o.force;
   opt.release = o.release;
   mapsync::BuildReport rep;
+  // Metrics describe what is published after the run, whatever the run did.
+  auto metrics = [&](int status) {
+    if (o.dry_run || cfg.metrics.textfile.empty()) return;
+    std::optional<mapsync::PublishState> st;
+    try {
+      st = mapsync::read_state(cfg.maps.directory);
+    } catch (const mapsync::Error&) {
+    }
+    mapsync::write_metrics(cfg.metrics, rep, st ? &*st : nullptr, status);
+  };
   try {
     mapsync::run_build(cfg, opt, rep);
   } catch (const mapsync::Error& e) {
-    if (!o.dry_run) mapsync::write_metrics(cfg.metrics, rep, static_cast<int>(e.status()));
+    metrics(static_cast<int>(e.status()));
     throw;
   }
-  if (!o.dry_run) mapsync::write_metrics(cfg.metrics, rep, 0);
+  metrics(0);
   mapsync::report_findings(rep.findings);
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", rep.seconds);

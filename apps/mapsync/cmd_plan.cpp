@@ -32,6 +32,8 @@ int run(const Global& g, const PlanCli& o) {
   std::filesystem::remove_all(staging);
   mapsync::BuildOptions bo;
   bo.directory = staging;
+  bo.compare_directory = cfg.maps.directory;  // gates judge against what is published
+  bo.gates_report_only = true;
   struct Cleanup {
     const std::string& dir;
     bool keep;
@@ -43,6 +45,12 @@ int run(const Global& g, const PlanCli& o) {
   mapsync::BuildReport rep;
   mapsync::run_build(cfg, bo, rep);
   mapsync::report_findings(rep.findings);
+  if (!rep.gates_tripped.empty()) {
+    std::string all;
+    for (const auto& t : rep.gates_tripped) all += "\n  " + t;
+    mapsync::log::warning("a build would refuse to publish this (change gates tripped; `mapsync build --force` "
+                          "publishes it once):" + all);
+  }
   const auto diffs = mapsync::diff_map_dirs(cfg.maps, cfg.maps.directory, staging);
   std::cout << (o.json ? mapsync::format_diff_json(diffs) : mapsync::format_diff(diffs));
   bool drift = false;
