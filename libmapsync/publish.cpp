@@ -97,19 +97,38 @@ std::string Publisher::copy_to_temp(const std::string& final_name) {
     ::close(in);
     fail(Exit::cantcreat, errno_text("cannot create " + temp, err));
   }
-  // copy_file_range keeps the copy in the kernel (and shares extents where the file
-  // system can); a sparse hash file stays as big as it is.
-  for (;;) {
-    const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, 1 << 30, 0);
-    if (n == 0) break;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(in);
-      ::close(out);
-      fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat, errno_text("cannot copy " + src + " to " + temp, err));
-    }
+  // Only the data extents are copied (SEEK_DATA/SEEK_HOLE), with copy_file_range in the
+  // kernel: a hash file pre-sized by libdb is sparse, and copying its holes would double
+  // the bytes written and fsynced. ftruncate restores the length after a trailing hole.
+  struct stat st {};
+  if (::fstat(in, &st) != 0) {
+    const int err = errno;
+    ::close(in);
+    ::close(out);
+    fail(Exit::tempfail, errno_text("cannot stat " + src, err));
   }
+  auto failed = [&](const std::string& what, int err) {
+    ::close(in);
+    ::close(out);
+    fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat, errno_text(what, err));
+  };
+  off_t pos = 0;
+  while (pos < st.st_size) {
+    off_t data = ::lseek(in, pos, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;  // only a hole is left
+    if (data < 0) failed("cannot seek in " + src, errno);
+    off_t hole = ::lseek(in, data, SEEK_HOLE);
+    if (hole < 0) failed("cannot seek in " + src, errno);
+    off_t from = data, to = data;
+    while (from < hole) {
+      const ssize_t n = ::copy_file_range(in, &from, out, &to, static_cast<std::size_t>(hole - from), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) failed("cannot copy " + src + " to " + temp, errno);
+      if (n == 0) break;  // the file shrank under us: it was replaced, and so is ours
+    }
+    pos = hole;
+  }
+  if (::ftruncate(out, st.st_size) != 0) failed("cannot size " + temp, errno);
   ::close(in);
   if (::close(out) != 0) fail(Exit::tempfail, errno_text("cannot write " + temp, errno));
   return temp;
