@@ -241,11 +241,6 @@ void check_version(const DatabaseConfig& db, unsigned found) {
 
 }  // namespace
 
-unsigned database_schema_version(const DatabaseConfig& db) {
-  Connection c(db);
-  return c.schema_version();
-}
-
 std::uint64_t read_change_serial(const DatabaseConfig& db) {
   Connection c(db);
   check_version(db, c.schema_version());

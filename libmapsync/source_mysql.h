@@ -38,7 +38,4 @@ MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run);
 // change_serial.serial alone (schema version checked): the no-op test of every run.
 std::uint64_t read_change_serial(const DatabaseConfig& db);
 
-// The schema version recorded in the database (0: no mapsync schema yet).
-unsigned database_schema_version(const DatabaseConfig& db);
-
 }  // namespace mapsync
