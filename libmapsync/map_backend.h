@@ -2,7 +2,7 @@
 //
 // Modelled on Postfix's util/dict.h + dict_open.c (lookups) and mkmap_open.c (bulk
 // creation): a map type is looked up by the name used in main.cf ("hash", "btree",
-// later "lmdb", "cdb"); building and reading are separate objects. Each backend
+// "lmdb", "cdb"); building and reading are separate objects. Each backend
 // library (libdb, liblmdb, tinycdb) is included by exactly one .cpp file.
 //
 // Writers know nothing of publishing: they create one new file at the path they are
