@@ -112,12 +112,7 @@ class CdbWriter final : public MapWriter {
 
   void add(std::string_view key, std::string_view value) override {
     if (!started_ || failed_) fail(Exit::software, "write " + path_ + ": add() after finish() or after a write error");
-    // What Postfix cannot look up is a caller bug, as for the other types.
-    if (key.empty()) fail(Exit::software, "write " + path_ + ": empty key");
-    if (value.empty()) fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": empty value");
-    if (key.find('\0') != key.npos || value.find('\0') != value.npos)
-      fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": NUL byte in key or value");
-    if (alias_ && key == "@") fail(Exit::software, "write " + path_ + ": key \"@\" is reserved in alias maps");
+    detail::check_entry(path_, key, value, alias_);
     if (sorted_) {
       // Sorted input needs no hash set: a duplicate sits next to its twin.
       if (count_ > 0 && key <= std::string_view(last_)) {

@@ -183,12 +183,7 @@ class LmdbWriter final : public MapWriter {
 
   void add(std::string_view key, std::string_view value) override {
     if (!txn_) fail(Exit::software, "write " + path_ + ": add() after finish() or after a write error");
-    // What Postfix cannot look up, or would warn about in postmap -s, is a caller bug.
-    if (key.empty()) fail(Exit::software, "write " + path_ + ": empty key");
-    if (value.empty()) fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": empty value");
-    if (key.find('\0') != key.npos || value.find('\0') != value.npos)
-      fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": NUL byte in key or value");
-    if (alias_ && key == "@") fail(Exit::software, "write " + path_ + ": key \"@\" is reserved in alias maps");
+    detail::check_entry(path_, key, value, alias_);
     // LMDB's limit, which postmap hits too ("MDB_BAD_VALSIZE"); data, not a bug.
     if (key.size() + 1 > max_key_)
       fail(Exit::data, "write " + path_ + ": key \"" + detail::printable(key) + "\" is longer than lmdb allows (" +
