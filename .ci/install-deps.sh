@@ -8,8 +8,13 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libmysqlcppconn-dev libdb5.3-dev liblmdb-dev libcdb-dev libicu-dev libidn2-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev doctest-dev libssl-dev
+  libldap-dev libsasl2-dev libkrb5-dev
   # the real services the tests start, and the stock tools they compare with
   mariadb-server mariadb-client postfix postfix-lmdb postfix-cdb db5.3-util lmdb-utils
+  # Samba AD DC (the test directory) and the client side of GSSAPI: the SASL plugin is
+  # what adsync loads at run time, krb5-user/ldap-utils give the benchmark's bare ldapsearch
+  samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind
+  krb5-user ldap-utils libsasl2-modules-gssapi-mit ldb-tools iproute2
   # test and benchmark helpers
   python3 time util-linux procps
 )

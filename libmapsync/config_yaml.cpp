@@ -197,7 +197,7 @@ GateConfig read_gates(const Reader& r, const YAML::Node& n, const std::string& p
 
 void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   const YAML::Node n = root["maps"];
-  if (!n.IsDefined()) r.error(root, "maps", "required section is missing");
+  if (!n.IsDefined()) return;  // programs that need maps check maps.directory
   std::vector<const char*> allowed = {"directory", "default_type", "owner", "group", "mode", "gates", "generations"};
   for (const auto& name : known_map_names()) allowed.push_back(name.c_str());
   if (!n.IsMap()) r.error(n, "maps", "must be a mapping of keys to values");
@@ -296,6 +296,148 @@ void read_logging(const Reader& r, const YAML::Node& root, LoggingConfig& lc) {
   lc.stderr_output = r.boolean(n, "stderr", "logging", true);
 }
 
+std::vector<std::string> str_list(const Reader& r, const YAML::Node& parent, const char* key, const std::string& path) {
+  std::vector<std::string> out;
+  const YAML::Node n = at(parent, key);
+  if (!n.IsDefined() || n.IsNull()) return out;
+  if (n.IsScalar()) {
+    out.push_back(n.Scalar());
+    return out;
+  }
+  if (!n.IsSequence()) r.error(n, path + "." + key, "must be a value or a list of values");
+  for (const auto& v : n) {
+    if (!v.IsScalar()) r.error(v, path + "." + key, "must be a list of single values");
+    out.push_back(v.Scalar());
+  }
+  return out;
+}
+
+void check_attr(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& v) {
+  auto ok = [](const std::string& a) {
+    if (a.empty()) return false;
+    for (char c : a)
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == ';'))
+        return false;
+    return true;
+  };
+  if (!ok(v)) r.error(n, path, "not an LDAP attribute name: \"" + v + "\"");
+}
+
+void read_ad(const Reader& r, const YAML::Node& root, AdConfig& ad) {
+  const YAML::Node n = root["ad"];
+  if (!n.IsDefined() || n.IsNull()) return;
+  ad.present = true;
+  const std::string p = "ad";
+  r.only_keys(n, p, {"uris", "bind", "keytab", "principal", "krb5_config", "bind_dn", "password_file", "ca_file",
+                     "starttls", "timeout", "page_size", "bases", "filter", "member_of", "groups_base", "attributes",
+                     "primary_address", "allow_empty_base", "lifecycle", "gates", "placement", "lock_name"});
+  ad.uris = str_list(r, n, "uris", p);
+  if (ad.uris.empty()) r.error(n, "ad.uris", "required: one or more ldap:// or ldaps:// URIs, tried in order");
+  for (const auto& u : ad.uris)
+    if (u.rfind("ldap://", 0) != 0 && u.rfind("ldaps://", 0) != 0)
+      r.error(at(n, "uris"), "ad.uris", "\"" + u + "\" is not an ldap:// or ldaps:// URI");
+  const std::string bind = r.str(n, "bind", p, "gssapi");
+  if (bind == "gssapi") ad.bind = AdBind::gssapi;
+  else if (bind == "simple") ad.bind = AdBind::simple;
+  else r.error(at(n, "bind"), "ad.bind", "must be gssapi or simple, not \"" + bind + "\"");
+  ad.keytab = r.str(n, "keytab", p, "");
+  ad.principal = r.str(n, "principal", p, "");
+  ad.krb5_config = r.str(n, "krb5_config", p, "");
+  ad.bind_dn = r.str(n, "bind_dn", p, "");
+  ad.password_file = r.str(n, "password_file", p, "");
+  ad.ca_file = r.str(n, "ca_file", p, "");
+  ad.starttls = r.boolean(n, "starttls", p, false);
+  if (ad.bind == AdBind::gssapi && ad.keytab.empty())
+    r.error(n, "ad.keytab", "required with bind: gssapi (the service account's keytab, mode 0600)");
+  if (ad.bind == AdBind::simple) {
+    if (ad.bind_dn.empty() || ad.password_file.empty())
+      r.error(n, "ad.bind_dn", "bind: simple needs bind_dn and password_file");
+    for (const auto& u : ad.uris)
+      if (u.rfind("ldaps://", 0) != 0 && !ad.starttls)
+        r.error(at(n, "uris"), "ad.uris",
+                "a simple bind sends the password: \"" + u + "\" needs ldaps:// or starttls: true");
+  }
+  ad.timeout = r.number(n, "timeout", p, ad.timeout, 1, 3600);
+  ad.page_size = r.number(n, "page_size", p, ad.page_size, 1, 100000);
+  ad.bases = str_list(r, n, "bases", p);
+  if (ad.bases.empty()) r.error(n, "ad.bases", "required: the base DNs to search (e.g. OU=Staff,DC=example,DC=edu)");
+  ad.filter = r.str(n, "filter", p, ad.filter);
+  if (ad.filter.empty() || ad.filter.front() != '(' || ad.filter.back() != ')')
+    r.error(at(n, "filter"), "ad.filter", "must be an LDAP filter in parentheses");
+  ad.member_of = r.str(n, "member_of", p, "");
+  ad.groups_base = r.str(n, "groups_base", p, "");
+  const YAML::Node a = at(n, "attributes");
+  const std::string ap = "ad.attributes";
+  r.only_keys(a, ap, {"uid", "given_name", "surname", "display_name", "mail", "proxy_addresses", "anchor"});
+  struct {
+    const char* key;
+    std::string* field;
+  } attrs[] = {{"uid", &ad.attr_uid},         {"given_name", &ad.attr_given}, {"surname", &ad.attr_surname},
+               {"display_name", &ad.attr_display}, {"mail", &ad.attr_mail},  {"proxy_addresses", &ad.attr_proxy},
+               {"anchor", &ad.attr_anchor}};
+  for (auto& at_ : attrs) {
+    *at_.field = r.str(a, at_.key, ap, *at_.field);
+    check_attr(r, at(a, at_.key).IsDefined() ? at(a, at_.key) : n, ap + "." + at_.key, *at_.field);
+  }
+  const std::string primary = r.str(n, "primary_address", p, "proxy");
+  if (primary == "proxy") ad.primary_from_proxy = true;
+  else if (primary == "mail") ad.primary_from_proxy = false;
+  else r.error(at(n, "primary_address"), "ad.primary_address", "must be proxy (the SMTP: proxyAddress, else mail) or mail");
+  ad.allow_empty_base = r.boolean(n, "allow_empty_base", p, false);
+  const YAML::Node l = at(n, "lifecycle");
+  r.only_keys(l, "ad.lifecycle", {"disable_after_misses", "pending_delete_after_days", "full_sync_hours"});
+  ad.disable_after_misses = r.number(l, "disable_after_misses", "ad.lifecycle", ad.disable_after_misses, 1, 1000);
+  ad.pending_delete_after_days = r.number(l, "pending_delete_after_days", "ad.lifecycle", ad.pending_delete_after_days, 0, 36500);
+  ad.full_sync_hours = r.number(l, "full_sync_hours", "ad.lifecycle", ad.full_sync_hours, 0, 24 * 366);
+  const YAML::Node g = at(n, "gates");
+  r.only_keys(g, "ad.gates", {"max_creates", "max_creates_percent", "max_disables", "max_disables_percent", "max_deletes",
+                              "max_deletes_percent"});
+  auto count = [&](const char* key, std::uint64_t def) {
+    const std::string s = r.str(g, key, "ad.gates", "");
+    if (s.empty()) return def;
+    if (s == "unlimited") return UINT64_MAX;
+    return static_cast<std::uint64_t>(r.number(g, key, "ad.gates", 0, 0, 4000000000u));
+  };
+  auto percent = [&](const char* key, double def) {
+    const std::string s = r.str(g, key, "ad.gates", "");
+    if (s.empty()) return def;
+    if (s == "unlimited") return 0.0;
+    return static_cast<double>(r.number(g, key, "ad.gates", 0, 1, 100));
+  };
+  ad.gates.max_creates = count("max_creates", ad.gates.max_creates);
+  ad.gates.max_creates_percent = percent("max_creates_percent", ad.gates.max_creates_percent);
+  ad.gates.max_disables = count("max_disables", ad.gates.max_disables);
+  ad.gates.max_disables_percent = percent("max_disables_percent", ad.gates.max_disables_percent);
+  ad.gates.max_deletes = count("max_deletes", ad.gates.max_deletes);
+  ad.gates.max_deletes_percent = percent("max_deletes_percent", ad.gates.max_deletes_percent);
+  const YAML::Node pl = at(n, "placement");
+  if (!pl.IsDefined() || pl.IsNull() || !pl.IsSequence() || pl.size() == 0)
+    r.error(pl.IsDefined() ? pl : n, "ad.placement",
+            "required: a list of rules giving new accounts their delivery (the last one usually matches everything)");
+  std::size_t i = 0;
+  for (const auto& rule : pl) {
+    const std::string rp = "ad.placement[" + std::to_string(i++) + "]";
+    r.only_keys(rule, rp, {"name", "ou", "group", "delivery", "backends", "smtp_nexthop", "quota_mb"});
+    AdPlacementRule pr;
+    pr.name = r.str(rule, "name", rp, rp);
+    pr.ou = r.str(rule, "ou", rp, "");
+    pr.group = r.str(rule, "group", rp, "");
+    pr.delivery = r.str(rule, "delivery", rp, "", true);
+    pr.backends = str_list(r, rule, "backends", rp);
+    pr.smtp_nexthop = r.str(rule, "smtp_nexthop", rp, "");
+    pr.quota_mb = r.number(rule, "quota_mb", rp, 0, 0, 100000000);
+    if (pr.delivery == "cyrus") {
+      if (pr.backends.empty()) r.error(rule, rp + ".backends", "delivery cyrus needs one or more back end names");
+    } else if (pr.delivery == "smtp") {
+      if (pr.smtp_nexthop.empty()) r.error(rule, rp + ".smtp_nexthop", "delivery smtp needs a next hop, e.g. [exchange.example.edu]");
+    } else if (pr.delivery != "none") {
+      r.error(at(rule, "delivery"), rp + ".delivery", "must be cyrus, smtp or none, not \"" + pr.delivery + "\"");
+    }
+    ad.placement.push_back(std::move(pr));
+  }
+  ad.lock_name = r.str(n, "lock_name", p, ad.lock_name);
+}
+
 }  // namespace
 
 Config parse_config(const std::string& text, const std::string& name) {
@@ -310,9 +452,10 @@ Config parse_config(const std::string& text, const std::string& name) {
   Config c;
   c.path = name;
   try {
-    r.only_keys(root, "", {"database", "maps", "render", "logging", "metrics"});
+    r.only_keys(root, "", {"database", "maps", "render", "logging", "metrics", "ad"});
     read_database(r, root, c.database);
     read_maps(r, root, c.maps);
+    read_ad(r, root, c.ad);
     read_render(r, root, c.render);
     read_logging(r, root, c.logging);
     const YAML::Node metrics = at(root, "metrics");

@@ -11,6 +11,29 @@
 #include "libmapsync/error.h"
 
 namespace mapsync {
+namespace {
+
+// Empty when st may hold a secret; otherwise why not.
+std::string secret_mode_problem(const struct stat& st) {
+  if (!S_ISREG(st.st_mode)) return "is not a regular file";
+  if (st.st_mode & 077) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return std::string("has permissions ") + mode + ", which are too open: it must not be accessible by group or others (chmod 600)";
+  }
+  if (st.st_uid != 0 && st.st_uid != geteuid()) return "is owned by uid " + std::to_string(st.st_uid) + ", not by us or root";
+  return {};
+}
+
+}  // namespace
+
+void check_secret_file(const std::string& path, const std::string& what, const std::string& kind) {
+  if (path.empty()) fail(Exit::config, what + ": no " + kind + " configured");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) fail(Exit::config, errno_text(what + ": cannot use " + kind + " " + path, errno));
+  if (const std::string why = secret_mode_problem(st); !why.empty()) fail(Exit::config, what + ": " + kind + " " + path + " " + why);
+  if (::access(path.c_str(), R_OK) != 0) fail(Exit::config, errno_text(what + ": cannot read " + kind + " " + path, errno));
+}
 
 std::string read_secret_file(const std::string& path, const std::string& what) {
   if (path.empty()) fail(Exit::config, what + ": no password file configured");
@@ -26,13 +49,7 @@ std::string read_secret_file(const std::string& path, const std::string& what) {
     ::close(fd);
     fail(Exit::config, what + ": password file " + path + " " + why);
   };
-  if (!S_ISREG(st.st_mode)) refuse("is not a regular file");
-  if (st.st_mode & 077) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    refuse(std::string("has permissions ") + mode + ", which are too open: it must not be accessible by group or others (chmod 600)");
-  }
-  if (st.st_uid != 0 && st.st_uid != geteuid()) refuse("is owned by uid " + std::to_string(st.st_uid) + ", not by us or root");
+  if (const std::string why = secret_mode_problem(st); !why.empty()) refuse(why);
   std::string data;
   char buf[4096];
   for (;;) {

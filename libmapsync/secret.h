@@ -14,6 +14,10 @@ namespace mapsync {
 // checked, or its permissions are too open. what names the setting (for messages).
 std::string read_secret_file(const std::string& path, const std::string& what);
 
+// The same checks for a file that another library reads (a Kerberos keytab): exists,
+// regular, readable, no group/other bits, ours or root's. kind names it ("keytab").
+void check_secret_file(const std::string& path, const std::string& what, const std::string& kind);
+
 // Overwrites a string's bytes before it is dropped (best effort against core dumps).
 void wipe(std::string& s);
 

@@ -4,12 +4,14 @@
 #include <cppconn/connection.h>
 #include <cppconn/driver.h>
 #include <cppconn/exception.h>
+#include <cppconn/prepared_statement.h>
 #include <cppconn/resultset.h>
 #include <cppconn/statement.h>
 #include <mysql_driver.h>
 
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 
 #include "libmapsync/error.h"
 #include "libmapsync/log.h"
@@ -207,6 +209,48 @@ class Connection {
     return static_cast<unsigned>(v);
   }
 
+  std::unique_ptr<sql::PreparedStatement> prepare(const std::string& q, const SqlParams& params) {
+    std::unique_ptr<sql::PreparedStatement> st(conn_->prepareStatement(q));
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const auto n = static_cast<unsigned>(i + 1);
+      std::visit(
+          [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::nullptr_t>) st->setNull(n, 0);
+            else if constexpr (std::is_same_v<T, std::string>) st->setString(n, sql::SQLString(v));
+            else if constexpr (std::is_same_v<T, std::int64_t>) st->setInt64(n, v);
+            else st->setUInt64(n, v);
+          },
+          params[i]);
+    }
+    return st;
+  }
+
+  std::uint64_t update(const std::string& q, const SqlParams& params, const std::string& doing) {
+    try {
+      auto st = prepare(q, params);
+      return static_cast<std::uint64_t>(st->executeUpdate());
+    } catch (const sql::SQLException& e) {
+      rethrow(db_, doing, e);
+    }
+  }
+
+  template <class Fn>
+  std::size_t query(const std::string& q, const SqlParams& params, const std::string& doing, Fn fn) {
+    std::size_t n = 0;
+    try {
+      auto st = prepare(q, params);
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
+      while (rs->next()) {
+        fn(*rs);
+        ++n;
+      }
+    } catch (const sql::SQLException& e) {
+      rethrow(db_, doing, e);
+    }
+    return n;
+  }
+
  private:
   const DatabaseConfig& db_;
   std::unique_ptr<sql::Connection> conn_;
@@ -361,6 +405,66 @@ void read_snapshot(const DatabaseConfig& db, Snapshot& s, const SnapshotOptions&
   log::info(where(db) + ": read serial " + std::to_string(s.serial) + ": " + std::to_string(s.accounts.size()) +
             " accounts, " + std::to_string(s.addresses.size()) + " addresses, " + std::to_string(s.groups.size()) +
             " groups");
+}
+
+struct Database::Impl {
+  explicit Impl(const DatabaseConfig& c) : cfg(c), conn(cfg) {}
+  DatabaseConfig cfg;  // the Connection keeps a reference: this copy outlives it
+  Connection conn;
+};
+
+namespace {
+
+class ResultRow final : public SqlRow {
+ public:
+  explicit ResultRow(sql::ResultSet& rs) : rs_(rs) {}
+  bool null(int col) const override { return rs_.isNull(static_cast<std::uint32_t>(col)); }
+  std::string str(int col) const override {
+    return rs_.isNull(static_cast<std::uint32_t>(col)) ? std::string() : std::string(rs_.getString(static_cast<std::uint32_t>(col)));
+  }
+  std::uint64_t u64(int col) const override {
+    return rs_.isNull(static_cast<std::uint32_t>(col)) ? 0 : rs_.getUInt64(static_cast<std::uint32_t>(col));
+  }
+
+ private:
+  sql::ResultSet& rs_;
+};
+
+}  // namespace
+
+Database::Database(const DatabaseConfig& db) : impl_(std::make_unique<Impl>(db)) {
+  check_version(impl_->cfg, impl_->conn.schema_version());
+}
+
+Database::~Database() = default;
+
+std::string Database::where() const { return mapsync::where(impl_->cfg); }
+
+void Database::execute(const std::string& q, const std::string& doing) { impl_->conn.execute(q, doing); }
+
+std::uint64_t Database::update(const std::string& q, const SqlParams& params, const std::string& doing) {
+  return impl_->conn.update(q, params, doing);
+}
+
+std::size_t Database::query(const std::string& q, const SqlParams& params, const std::string& doing,
+                            const std::function<void(const SqlRow&)>& fn) {
+  return impl_->conn.query(q, params, doing, [&](sql::ResultSet& rs) { fn(ResultRow(rs)); });
+}
+
+bool Database::try_lock(const std::string& name, std::string& holder) {
+  std::uint64_t got = 0;
+  query("SELECT GET_LOCK(?, 0)", {name}, "taking the lock " + name, [&](const SqlRow& r) { got = r.u64(1); });
+  if (got == 1) return true;
+  holder = "another session";
+  query("SELECT p.ID, p.HOST, p.TIME FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)", {name},
+        "looking up who holds the lock " + name, [&](const SqlRow& r) {
+          holder = "connection " + r.str(1) + " from " + r.str(2) + ", for " + r.str(3) + " s";
+        });
+  return false;
+}
+
+void Database::unlock(const std::string& name) {
+  query("SELECT RELEASE_LOCK(?)", {name}, "releasing the lock " + name, [](const SqlRow&) {});
 }
 
 MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run) {

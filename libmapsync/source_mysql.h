@@ -7,7 +7,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "libmapsync/config.h"
@@ -37,5 +40,47 @@ MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run);
 
 // change_serial.serial alone (schema version checked): the no-op test of every run.
 std::uint64_t read_change_serial(const DatabaseConfig& db);
+
+// A value for a '?' placeholder. Data never becomes SQL text: every value a job writes
+// (names from the directory, addresses) is bound as a parameter.
+using SqlParam = std::variant<std::nullptr_t, std::string, std::int64_t, std::uint64_t>;
+using SqlParams = std::vector<SqlParam>;
+
+// One row of a result, columns counted from 1 as in the MySQL API.
+class SqlRow {
+ public:
+  virtual ~SqlRow() = default;
+  virtual bool null(int col) const = 0;
+  virtual std::string str(int col) const = 0;  // "" for NULL
+  virtual std::uint64_t u64(int col) const = 0;  // 0 for NULL
+};
+
+// A session with the user database for the jobs that write to it (adsync, mboxsync).
+// Errors are classified as for snapshots (75 / 78 / 70) and name what was being done.
+// The schema version is checked on connecting.
+class Database {
+ public:
+  explicit Database(const DatabaseConfig& db);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  void execute(const std::string& sql, const std::string& doing);
+  // A prepared statement with parameters; returns the number of affected rows.
+  std::uint64_t update(const std::string& sql, const SqlParams& params, const std::string& doing);
+  // Streams the rows to fn; returns their number.
+  std::size_t query(const std::string& sql, const SqlParams& params, const std::string& doing,
+                    const std::function<void(const SqlRow&)>& fn);
+  // GET_LOCK(name, 0): true when this session now holds the lock. Otherwise holder
+  // describes who has it (connection id, client host, for how long), as far as the
+  // server tells a user about its own sessions.
+  bool try_lock(const std::string& name, std::string& holder);
+  void unlock(const std::string& name);
+  std::string where() const;  // "database HOST:PORT/NAME", for messages
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace mapsync

@@ -15,6 +15,8 @@ namespace mapsync_cli {
 
 mapsync::Config load(const Global& g) {
   mapsync::Config c = mapsync::load_config(g.config_path);
+  if (c.maps.directory.empty())
+    mapsync::fail(mapsync::Exit::config, c.path + ": maps: required section is missing (maps.directory at least)");
   if (g.verbose) c.logging.level = mapsync::LogLevel::debug;
   if (g.quiet && c.logging.level < mapsync::LogLevel::warning) c.logging.level = mapsync::LogLevel::warning;
   mapsync::log::setup("mapsync", c.logging);

@@ -50,12 +50,12 @@ db_root "$DB" faults <<< "DELETE FROM schema_version WHERE version = 999;"
 unchanged "schema version"
 
 note "schema older than this mapsync"
-db_root "$DB" faults <<< "DELETE FROM schema_version WHERE version = 2;"
+db_root "$DB" faults <<< "DELETE FROM schema_version WHERE version = 3;"
 expect_exit 78 "$MAPSYNC" -c "$WS/ok.yaml" build
-expect_output "schema version 1 is older than this mapsync needs (2); run \`mapsync migrate\`"
-db_root "$DB" faults <<< "INSERT INTO schema_version (version, name) VALUES (2, '002_change_serial');"
+expect_output "schema version 2 is older than this mapsync needs (3); run \`mapsync migrate\`"
+db_root "$DB" faults <<< "INSERT INTO schema_version (version, name) VALUES (3, '003_adsync');"
 expect_exit 0 "$MAPSYNC" -c "$WS/ok.yaml" migrate
-expect_output "schema is at version 2, nothing to do"
+expect_output "schema is at version 3, nothing to do"
 unchanged "old schema version"
 
 note "config error"

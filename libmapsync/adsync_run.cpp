@@ -1,0 +1,302 @@
+// adsync_run.cpp - one adsync run: leader lock, directory search, plan, gates, apply.
+//
+// Order matters for safety: the DC's highestCommittedUSN is read before the search, so a
+// change made during the search is seen again next time (applying it twice is harmless,
+// missing it is not); the database is read and written in one transaction after the
+// search; nothing is written when anything before the commit fails.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "libmapsync/adsync.h"
+#include "libmapsync/digest.h"
+#include "libmapsync/error.h"
+#include "libmapsync/log.h"
+#include "libmapsync/source_mysql.h"
+
+namespace mapsync {
+
+std::string ad_scope_digest(const AdConfig& ad) {
+  Digest d;
+  auto add = [&](const std::string& s) {
+    d.update(s);
+    d.update(std::string_view("\0", 1));
+  };
+  for (const auto& b : ad.bases) add(b);
+  add(ad.filter);
+  add(ad.member_of);
+  for (const auto* a : {&ad.attr_uid, &ad.attr_given, &ad.attr_surname, &ad.attr_display, &ad.attr_mail, &ad.attr_proxy,
+                        &ad.attr_anchor})
+    add(*a);
+  add(ad.primary_from_proxy ? "proxy" : "mail");
+  return d.hex();
+}
+
+namespace {
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string os_user() {
+  if (const struct passwd* pw = getpwuid(geteuid())) return pw->pw_name;
+  return std::to_string(geteuid());
+}
+
+const char* action_name(MissAction a) {
+  switch (a) {
+    case MissAction::count: return "miss";
+    case MissAction::disable: return "disable";
+    case MissAction::pending_delete: return "pending-delete";
+  }
+  return "?";
+}
+
+// Holds a transaction open until commit(); rolls back otherwise.
+class Transaction {
+ public:
+  explicit Transaction(Database& db) : db_(db) {
+    db_.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
+    db_.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT", "starting a transaction");
+  }
+  ~Transaction() {
+    if (open_) try {
+        db_.execute("ROLLBACK", "rolling back");
+      } catch (...) {
+      }
+  }
+  void commit() {
+    db_.execute("COMMIT", "committing");
+    open_ = false;
+  }
+
+ private:
+  Database& db_;
+  bool open_ = true;
+};
+
+}  // namespace
+
+AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
+  const AdConfig& ad = cfg.ad;
+  if (!ad.present) fail(Exit::config, cfg.path + ": ad: section is missing (adsync needs ad.uris, ad.bases, ...)");
+  AdsyncReport rep;
+  Database db(cfg.database);
+  if (opt.apply) {
+    std::string holder;
+    if (!db.try_lock(ad.lock_name, holder)) {
+      rep.not_leader = true;
+      rep.leader = holder;
+      return rep;
+    }
+  }
+  RunInfo info;
+  info.started = std::time(nullptr);
+  info.host = host_name();
+  info.os_user = os_user();
+
+  std::unique_ptr<Directory> dir = Directory::connect(ad);
+  rep.dc = dir->dc();
+  rep.bound_as = dir->bound_as();
+  info.bound_as = rep.bound_as;
+  info.dc = rep.dc.uri + " (" + rep.dc.dns_host_name + ")";
+  info.dc_key = rep.dc.ds_service_name;
+  info.dc_info = rep.dc;
+  info.scope_digest = ad_scope_digest(ad);
+
+  // Full or incremental? Incremental only against the same DC incarnation, the same
+  // scope, and while the last full run is recent enough.
+  DcState last;
+  db.query("SELECT invocation_id, highest_usn, scope_digest, COALESCE(FLOOR(UNIX_TIMESTAMP(last_full_at)), 0) "
+           "FROM ad_dc_state WHERE dc_key = ?",
+           {info.dc_key}, "reading the DC's state", [&](const SqlRow& r) {
+             last.present = true;
+             last.invocation_id = r.str(1);
+             last.highest_usn = r.u64(2);
+             last.scope_digest = r.str(3);
+             last.last_full_at = static_cast<std::int64_t>(r.u64(4));
+           });
+  SyncMode mode = SyncMode::incremental;
+  std::string why_full;
+  if (opt.full) why_full = "asked for";
+  else if (!opt.only_uid.empty()) why_full = "one user";
+  else if (!last.present) why_full = "first run against this DC";
+  else if (last.invocation_id != rep.dc.invocation_id) why_full = "the DC's invocationId changed (restored?)";
+  else if (last.scope_digest != info.scope_digest) why_full = "the search scope in the config changed";
+  else if (last.highest_usn > rep.dc.highest_usn) why_full = "the DC's USN went backwards";
+  else if (ad.full_sync_hours == 0 || last.last_full_at == 0 ||
+           info.started - last.last_full_at >= static_cast<std::int64_t>(ad.full_sync_hours) * 3600)
+    why_full = "last full run is older than " + std::to_string(ad.full_sync_hours) + " h";
+  if (!why_full.empty()) mode = SyncMode::full;
+  log::info(std::string(mode == SyncMode::full ? "full run (" + why_full + ")" : "incremental run") +
+            " against " + rep.dc.uri + " (USN " + std::to_string(rep.dc.highest_usn) + "), bound as " + rep.bound_as);
+
+  SearchScope scope;
+  scope.only_uid = opt.only_uid;
+  if (mode == SyncMode::incremental) scope.usn_above = last.highest_usn;
+  std::vector<DirEntry> entries;
+  dir->search_users(scope, [&](DirEntry&& e) { entries.push_back(std::move(e)); });
+  if (mode == SyncMode::incremental && entries.empty()) dir->probe_bases();
+  log::debug(std::to_string(entries.size()) + " entries from AD");
+
+  std::unique_ptr<Transaction> tx = std::make_unique<Transaction>(db);
+  AdDbState state;
+  read_ad_db_state(db, info.dc_key, state);
+
+  std::unordered_map<std::string, std::unordered_set<std::string>> groups;
+  GroupMembers members_of = [&](const std::string& group) -> const std::unordered_set<std::string>& {
+    auto it = groups.find(group);
+    if (it == groups.end()) {
+      const auto anchors = dir->nested_member_anchors(dir->group_dn(group));
+      it = groups.emplace(group, std::unordered_set<std::string>(anchors.begin(), anchors.end())).first;
+    }
+    return it->second;
+  };
+  PlanInput in;
+  in.ad = &ad;
+  in.mode = mode;
+  in.now = info.started;
+  in.only_subset = !opt.only_uid.empty();
+  rep.plan = plan_adsync(in, state, entries, members_of);
+  for (const auto& n : rep.plan.notes) log::debug(n);
+
+  if (!rep.plan.gates_tripped.empty() && !opt.force) rep.refused = true;
+  if (!opt.apply || rep.refused) return rep;  // the transaction rolls back: nothing written
+
+  info.record_dc_state = opt.only_uid.empty();
+  rep.run_id = apply_ad_plan(db, rep.plan, info, plan_json(rep));
+  tx->commit();
+  rep.applied = true;
+  db.unlock(ad.lock_name);
+  log::notice("applied run " + std::to_string(rep.run_id) + ": " + std::to_string(rep.plan.creates.size()) +
+              " creates, " + std::to_string(rep.plan.updates.size()) + " updates, " +
+              std::to_string(rep.plan.count(MissAction::disable)) + " disables, " +
+              std::to_string(rep.plan.count(MissAction::pending_delete)) + " pending-delete, " +
+              std::to_string(rep.plan.conflicts.size()) + " conflicts");
+  return rep;
+}
+
+std::string plan_text(const AdsyncReport& r, bool verbose) {
+  const Plan& p = r.plan;
+  std::ostringstream o;
+  o << (p.mode == SyncMode::full ? "full" : "incremental") << " run against " << r.dc.uri << " (" << r.dc.dns_host_name
+    << ", USN " << r.dc.highest_usn << "), bound as " << r.bound_as << ": " << p.entries << " entries\n";
+  for (const auto& c : p.creates) {
+    o << "create          " << c.w.uid << "  " << c.w.primary_address << "  " << c.delivery;
+    if (!c.backend.empty()) o << " " << c.backend;
+    if (!c.smtp_nexthop.empty()) o << " " << c.smtp_nexthop;
+    o << "  (rule " << c.rule << ")";
+    if (!c.w.aliases.empty()) {
+      o << "  aliases:";
+      for (const auto& a : c.w.aliases) o << " " << a;
+    }
+    o << "\n";
+  }
+  for (const auto& u : p.updates) {
+    o << (u.rename ? "rename          " : u.enable ? "enable          " : "update          ") << u.uid << " ";
+    const char* sep = " ";
+    for (const auto& c : u.changes) {
+      o << sep << c.field << ": " << (c.before.empty() ? "(none)" : c.before) << " -> "
+        << (c.after.empty() ? "(none)" : c.after);
+      sep = "; ";
+    }
+    for (const auto& a : u.add_aliases) {
+      o << sep << "+alias " << a;
+      sep = "; ";
+    }
+    for (const auto& a : u.remove_aliases) {
+      o << sep << "-alias " << a;
+      sep = "; ";
+    }
+    if (u.rename && u.cyrus) o << " (mailbox rename queued)";
+    o << "\n";
+  }
+  for (const auto& m : p.misses) {
+    std::string name = action_name(m.action);
+    name.resize(16, ' ');
+    o << name << m.uid << "  " << (m.reason == "disabled" ? "disabled in AD" : "gone from AD or out of scope");
+    if (m.action != MissAction::pending_delete) o << " (missed " << m.missed_runs << " run" << (m.missed_runs == 1 ? "" : "s") << ")";
+    o << "\n";
+  }
+  for (const auto& s : p.state_updates)
+    if (!s.old_dn.empty() && s.old_dn != s.dn) o << "move            " << s.uid << "  " << s.old_dn << " -> " << s.dn << "\n";
+  for (const auto& c : p.conflicts) o << "conflict        " << c.who << ": " << c.what << "\n";
+  if (verbose)
+    for (const auto& n : p.notes) o << "note            " << n << "\n";
+  if (!p.changes_accounts() && p.misses.empty() && p.conflicts.empty()) o << "in step with AD\n";
+  o << "summary: " << p.creates.size() << " create, " << p.updates.size() << " update (" << p.count_renames()
+    << " rename, " << p.count_enables() << " enable), " << p.count(MissAction::disable) << " disable, "
+    << p.count(MissAction::pending_delete) << " pending-delete, " << p.count(MissAction::count) << " miss, "
+    << p.conflicts.size() << " conflict\n";
+  for (const auto& g : p.gates_tripped) o << "gate tripped: " << g << "\n";
+  if (r.refused) o << "nothing applied: a gate tripped (adsync apply --force if this is intended)\n";
+  else if (r.applied) o << "applied (audit run " << r.run_id << ")\n";
+  return o.str();
+}
+
+std::string plan_json(const AdsyncReport& r) {
+  using nlohmann::json;
+  const Plan& p = r.plan;
+  json j;
+  j["mode"] = p.mode == SyncMode::full ? "full" : "incremental";
+  j["dc"] = {{"uri", r.dc.uri},
+             {"dns_host_name", r.dc.dns_host_name},
+             {"ds_service_name", r.dc.ds_service_name},
+             {"invocation_id", r.dc.invocation_id},
+             {"highest_usn", r.dc.highest_usn}};
+  j["bound_as"] = r.bound_as;
+  j["entries"] = p.entries;
+  j["creates"] = json::array();
+  for (const auto& c : p.creates)
+    j["creates"].push_back({{"uid", c.w.uid},
+                            {"guid", guid_text(c.w.anchor)},
+                            {"dn", c.w.dn},
+                            {"primary_address", c.w.primary_address},
+                            {"aliases", c.w.aliases},
+                            {"delivery", c.delivery},
+                            {"backend", c.backend},
+                            {"smtp_nexthop", c.smtp_nexthop},
+                            {"rule", c.rule}});
+  j["updates"] = json::array();
+  for (const auto& u : p.updates) {
+    json changes = json::array();
+    for (const auto& c : u.changes) changes.push_back({{"field", c.field}, {"before", c.before}, {"after", c.after}});
+    j["updates"].push_back({{"account_id", u.account_id},
+                            {"uid", u.uid},
+                            {"changes", changes},
+                            {"add_aliases", u.add_aliases},
+                            {"remove_aliases", u.remove_aliases},
+                            {"rename", u.rename},
+                            {"enable", u.enable}});
+  }
+  j["misses"] = json::array();
+  for (const auto& m : p.misses)
+    j["misses"].push_back({{"account_id", m.account_id},
+                           {"uid", m.uid},
+                           {"reason", m.reason},
+                           {"missed_runs", m.missed_runs},
+                           {"action", action_name(m.action)}});
+  j["conflicts"] = json::array();
+  for (const auto& c : p.conflicts) j["conflicts"].push_back({{"who", c.who}, {"what", c.what}});
+  j["notes"] = p.notes;
+  j["gates_tripped"] = p.gates_tripped;
+  j["summary"] = {{"creates", p.creates.size()},
+                  {"updates", p.updates.size()},
+                  {"renames", p.count_renames()},
+                  {"enables", p.count_enables()},
+                  {"disables", p.count(MissAction::disable)},
+                  {"pending_deletes", p.count(MissAction::pending_delete)},
+                  {"misses", p.count(MissAction::count)},
+                  {"conflicts", p.conflicts.size()}};
+  j["in_sync"] = !p.changes_accounts() && p.misses.empty();
+  j["applied"] = r.applied;
+  j["refused"] = r.refused;
+  return j.dump(2);
+}
+
+}  // namespace mapsync

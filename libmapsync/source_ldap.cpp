@@ -1,0 +1,583 @@
+// source_ldap.cpp - Active Directory over LDAP: Kerberos from a keytab, SASL GSSAPI
+// (or a simple bind over TLS), paged searches.
+//
+// The only module that includes OpenLDAP, Cyrus SASL and MIT Kerberos. Tickets are got
+// with the krb5 API straight from the keytab into a MEMORY credentials cache of this
+// process (no kinit, no file cache another user could read), which also gives one clear
+// message per Kerberos failure instead of SASL's "generic failure".
+#include <krb5/krb5.h>
+#include <lber.h>
+#include <ldap.h>
+#include <sasl/sasl.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_set>
+
+#include "libmapsync/directory.h"
+#include "libmapsync/error.h"
+#include "libmapsync/ldap_escape.h"
+#include "libmapsync/log.h"
+#include "libmapsync/secret.h"
+
+namespace mapsync {
+
+std::string guid_text(const std::string& raw) {
+  if (raw.size() != 16) return "(not a GUID)";
+  const auto* b = reinterpret_cast<const unsigned char*>(raw.data());
+  static const int order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += hex[b[order[i]] >> 4];
+    out += hex[b[order[i]] & 15];
+  }
+  return out;
+}
+
+std::string user_filter(const AdConfig& ad, const std::string& member_of_dn, const SearchScope& scope) {
+  std::string f = "(&" + ad.filter;
+  if (!member_of_dn.empty()) f += ldap_equality_filter("memberOf:1.2.840.113556.1.4.1941:", member_of_dn);
+  // AD has no '>' in filters: uSNChanged >= last + 1.
+  if (scope.usn_above > 0) f += "(uSNChanged>=" + std::to_string(scope.usn_above + 1) + ")";
+  if (!scope.only_uid.empty()) f += ldap_equality_filter(ad.attr_uid, scope.only_uid);
+  return f + ")";
+}
+
+namespace {
+
+// ---- Kerberos -------------------------------------------------------------------------
+
+class Krb5 {
+ public:
+  Krb5() {
+    if (krb5_error_code rc = krb5_init_context(&ctx_))
+      fail(Exit::config, "Kerberos: cannot initialise (krb5.conf unreadable or wrong?): error " + std::to_string(rc));
+  }
+  ~Krb5() {
+    if (cc_) krb5_cc_destroy(ctx_, cc_);  // wipes the ticket from memory
+    if (ctx_) krb5_free_context(ctx_);
+  }
+  Krb5(const Krb5&) = delete;
+  Krb5& operator=(const Krb5&) = delete;
+
+  std::string message(krb5_error_code rc) const {
+    const char* m = krb5_get_error_message(ctx_, rc);
+    std::string s = m ? m : ("error " + std::to_string(rc));
+    krb5_free_error_message(ctx_, m);
+    return s;
+  }
+
+  // Gets a TGT for the principal (or the keytab's first) and puts it into a MEMORY cache
+  // that the SASL GSSAPI plugin then finds through KRB5CCNAME. Returns the principal.
+  std::string kinit(const AdConfig& ad) {
+    const std::string what = "ad.keytab";
+    check_secret_file(ad.keytab, what, "keytab");
+    krb5_keytab kt = nullptr;
+    if (krb5_error_code rc = krb5_kt_resolve(ctx_, ("FILE:" + ad.keytab).c_str(), &kt))
+      fail(Exit::config, "Kerberos: keytab " + ad.keytab + ": " + message(rc));
+    krb5_principal princ = nullptr;
+    std::string name = ad.principal;
+    struct Cleanup {
+      krb5_context c;
+      krb5_keytab& kt;
+      krb5_principal& p;
+      ~Cleanup() {
+        if (p) krb5_free_principal(c, p);
+        if (kt) krb5_kt_close(c, kt);
+      }
+    } cleanup{ctx_, kt, princ};
+    if (!name.empty()) {
+      if (krb5_error_code rc = krb5_parse_name(ctx_, name.c_str(), &princ))
+        fail(Exit::config, "Kerberos: ad.principal \"" + name + "\": " + message(rc));
+    } else {
+      krb5_kt_cursor cur;
+      if (krb5_error_code rc = krb5_kt_start_seq_get(ctx_, kt, &cur))
+        fail(Exit::config, "Kerberos: cannot read keytab " + ad.keytab + ": " + message(rc));
+      krb5_keytab_entry e;
+      const krb5_error_code rc = krb5_kt_next_entry(ctx_, kt, &e, &cur);
+      if (rc == 0) {
+        krb5_copy_principal(ctx_, e.principal, &princ);
+        krb5_free_keytab_entry_contents(ctx_, &e);
+      }
+      krb5_kt_end_seq_get(ctx_, kt, &cur);
+      if (rc != 0) fail(Exit::config, "Kerberos: keytab " + ad.keytab + " holds no keys");
+      char* unparsed = nullptr;
+      if (krb5_unparse_name(ctx_, princ, &unparsed) == 0) {
+        name = unparsed;
+        krb5_free_unparsed_name(ctx_, unparsed);
+      }
+    }
+    krb5_get_init_creds_opt* opt = nullptr;
+    krb5_get_init_creds_opt_alloc(ctx_, &opt);
+    krb5_get_init_creds_opt_set_forwardable(opt, 0);
+    krb5_get_init_creds_opt_set_proxiable(opt, 0);
+    krb5_creds creds;
+    std::memset(&creds, 0, sizeof creds);
+    const krb5_error_code rc = krb5_get_init_creds_keytab(ctx_, &creds, princ, kt, 0, nullptr, opt);
+    krb5_get_init_creds_opt_free(ctx_, opt);
+    if (rc) fail(Exit::tempfail, "Kerberos: cannot get a ticket for " + name + " from keytab " + ad.keytab + ": " +
+                                     message(rc) + hint(rc));
+    const std::string cc_name = "MEMORY:mapsync-" + std::to_string(getpid());
+    krb5_error_code crc = krb5_cc_resolve(ctx_, cc_name.c_str(), &cc_);
+    if (!crc) crc = krb5_cc_initialize(ctx_, cc_, princ);
+    if (!crc) crc = krb5_cc_store_cred(ctx_, cc_, &creds);
+    krb5_free_cred_contents(ctx_, &creds);
+    if (crc) fail(Exit::oserr, "Kerberos: cannot store the ticket in " + cc_name + ": " + message(crc));
+    // Only the GSSAPI library in this process reads it; adsync starts no children.
+    setenv("KRB5CCNAME", cc_name.c_str(), 1);
+    return name;
+  }
+
+ private:
+  static std::string hint(krb5_error_code rc) {
+    switch (rc) {
+      case KRB5_KDC_UNREACH: return " (is the KDC up and reachable? see [realms] in krb5.conf)";
+      case KRB5KRB_AP_ERR_SKEW: return " (clock skew: this host's clock differs from the KDC's by more than 5 minutes; check NTP)";
+      case KRB5KDC_ERR_PREAUTH_FAILED:
+      case KRB5KRB_AP_ERR_BAD_INTEGRITY:
+        return " (the keytab's key is not the account's: was its password changed? export the keytab again)";
+      case KRB5_KT_NOTFOUND:
+      case KRB5_KT_KVNONOTFOUND:
+        return " (the keytab holds no key of the kind the KDC asks for: export it again)";
+      case KRB5KDC_ERR_CLIENT_REVOKED: return " (the account is disabled, locked or expired in AD)";
+      case KRB5KDC_ERR_KEY_EXP: return " (the account's password has expired: set it never to expire)";
+      case KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN: return " (no such account in AD)";
+      default: return "";
+    }
+  }
+
+  krb5_context ctx_ = nullptr;
+  krb5_ccache cc_ = nullptr;
+};
+
+// ---- LDAP -----------------------------------------------------------------------------
+
+int sasl_defaults(LDAP*, unsigned, void*, void* in) {
+  // GSSAPI needs no answers: the identity comes from the ticket.
+  for (auto* i = static_cast<sasl_interact_t*>(in); i->id != SASL_CB_LIST_END; ++i) {
+    const char* v = i->defresult ? i->defresult : "";
+    i->result = v;
+    i->len = static_cast<unsigned>(std::strlen(v));
+  }
+  return LDAP_SUCCESS;
+}
+
+struct LdapMessageFree {
+  void operator()(LDAPMessage* m) const {
+    if (m) ldap_msgfree(m);
+  }
+};
+using MessagePtr = std::unique_ptr<LDAPMessage, LdapMessageFree>;
+
+std::string diagnostic(LDAP* ld) {
+  char* msg = nullptr;
+  ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg);
+  std::string s = msg ? msg : "";
+  if (msg) ldap_memfree(msg);
+  return s;
+}
+
+std::string ldap_text(LDAP* ld, int rc) {
+  std::string s = ldap_err2string(rc);
+  const std::string d = diagnostic(ld);
+  if (!d.empty()) s += " (" + d + ")";
+  return s;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string domain_of(const std::string& dn) {
+  // The DC=... tail of a DN: where a group named without a DN is looked up.
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < dn.size()) {
+    std::size_t comma = dn.find(',', pos);
+    while (comma != std::string::npos && comma > 0 && dn[comma - 1] == '\\') comma = dn.find(',', comma + 1);
+    const std::string rdn = dn.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (rdn.size() > 3 && iequal(rdn.substr(0, 3), "DC=")) out += (out.empty() ? "" : ",") + rdn;
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::uint64_t to_u64(const std::string& s) {
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return v;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  return v;
+}
+
+class LdapDirectory final : public Directory {
+ public:
+  explicit LdapDirectory(const AdConfig& ad) : ad_(ad) {
+    if (!ad.krb5_config.empty()) setenv("KRB5_CONFIG", ad.krb5_config.c_str(), 1);
+    if (ad.bind == AdBind::gssapi) {
+      krb5_ = std::make_unique<Krb5>();
+      bound_as_ = krb5_->kinit(ad);
+    } else {
+      bound_as_ = ad.bind_dn;
+    }
+    std::string errors;
+    for (const std::string& uri : ad.uris) {
+      try {
+        bind(uri);
+        dc_.uri = uri;
+        read_dc_info();
+        return;
+      } catch (const Error& e) {
+        if (e.status() != Exit::tempfail || &uri == &ad.uris.back()) {
+          if (!errors.empty() && e.status() == Exit::tempfail)
+            fail(e.status(), std::string(e.what()) + "; before that: " + errors);
+          throw;
+        }
+        log::warning(std::string(e.what()) + "; trying the next URI");
+        errors += (errors.empty() ? "" : "; ") + std::string(e.what());
+        close();
+      }
+    }
+  }
+
+  ~LdapDirectory() override { close(); }
+
+  const DcInfo& dc() const override { return dc_; }
+  const std::string& bound_as() const override { return bound_as_; }
+  int ssf() const override { return ssf_; }
+
+  void search_users(const SearchScope& scope, const std::function<void(DirEntry&&)>& fn) override {
+    const std::string filter = user_filter(ad_, member_of_dn(), scope);
+    std::vector<std::string> names = {ad_.attr_anchor, ad_.attr_uid,  ad_.attr_given, ad_.attr_surname,
+                                      ad_.attr_display, ad_.attr_mail, ad_.attr_proxy, "userAccountControl",
+                                      "uSNChanged"};
+    std::unordered_set<std::string> seen;
+    for (const std::string& base : ad_.bases) {
+      std::size_t in_base = 0;
+      paged_search(base, filter, names, [&](LDAPMessage* e) {
+        DirEntry d = parse_entry(e);
+        ++in_base;
+        if (!seen.insert(d.anchor).second) return;  // overlapping bases
+        fn(std::move(d));
+      });
+      log::debug("ldap: " + base + ": " + std::to_string(in_base) + " entries for " + filter);
+      if (in_base == 0 && scope.usn_above == 0 && scope.only_uid.empty() && !ad_.allow_empty_base)
+        fail(Exit::tempfail, where() + ": search of " + base + " returned no entries (filter " + filter +
+                                 "); refusing to treat that as \"everybody left\" (has " + bound_as_ +
+                                 " lost read rights? set ad.allow_empty_base if the base is really empty)");
+    }
+  }
+
+  void probe_bases() override {
+    const std::string filter = user_filter(ad_, member_of_dn(), {});
+    for (const std::string& base : ad_.bases) {
+      int msgid = 0;
+      struct timeval tv = timeout();
+      char* attrs[] = {const_cast<char*>(LDAP_NO_ATTRS), nullptr};
+      int rc = ldap_search_ext(ld_, base.c_str(), LDAP_SCOPE_SUBTREE, filter.c_str(), attrs, 0, nullptr, nullptr, &tv, 1,
+                               &msgid);
+      if (rc != LDAP_SUCCESS) search_failed(base, filter, rc);
+      std::size_t entries = 0;
+      for (;;) {
+        LDAPMessage* raw = nullptr;
+        tv = timeout();
+        rc = ldap_result(ld_, msgid, LDAP_MSG_ONE, &tv, &raw);
+        MessagePtr msg(raw);
+        if (rc == 0) fail(Exit::tempfail, where() + ": search of " + base + " timed out after " + std::to_string(ad_.timeout) + " s");
+        if (rc < 0) search_failed(base, filter, rc);
+        if (rc == LDAP_RES_SEARCH_ENTRY) ++entries;
+        if (rc != LDAP_RES_SEARCH_RESULT) continue;
+        int err = 0;
+        ldap_parse_result(ld_, msg.get(), &err, nullptr, nullptr, nullptr, nullptr, 0);
+        if (err != LDAP_SUCCESS && err != LDAP_SIZELIMIT_EXCEEDED) search_failed(base, filter, err);
+        break;
+      }
+      if (entries == 0 && !ad_.allow_empty_base)
+        fail(Exit::tempfail, where() + ": " + base + " shows no entries for " + filter + " (has " + bound_as_ +
+                                 " lost read rights?); nothing applied");
+    }
+  }
+
+  std::string group_dn(const std::string& dn_or_name) override {
+    std::string base, filter;
+    if (dn_or_name.find('=') != std::string::npos) {
+      base = dn_or_name;
+      filter = "(objectClass=group)";
+    } else {
+      base = ad_.groups_base.empty() ? domain_of(ad_.bases.front()) : ad_.groups_base;
+      filter = "(&(objectClass=group)(|" + ldap_equality_filter("cn", dn_or_name) +
+               ldap_equality_filter("sAMAccountName", dn_or_name) + "))";
+    }
+    std::vector<std::string> found;
+    const int scope = dn_or_name.find('=') != std::string::npos ? LDAP_SCOPE_BASE : LDAP_SCOPE_SUBTREE;
+    paged_search(base, filter, {"cn"}, [&](LDAPMessage* e) {
+      char* dn = ldap_get_dn(ld_, e);
+      if (dn) found.emplace_back(dn);
+      ldap_memfree(dn);
+    }, scope);
+    if (found.size() != 1)
+      fail(Exit::config, where() + ": group \"" + dn_or_name + "\" matches " + std::to_string(found.size()) +
+                             " groups under " + base + " (exactly one needed)");
+    return found.front();
+  }
+
+  std::vector<std::string> nested_member_anchors(const std::string& dn) override {
+    std::vector<std::string> out;
+    const std::string filter =
+        "(&" + ad_.filter + ldap_equality_filter("memberOf:1.2.840.113556.1.4.1941:", dn) + ")";
+    for (const std::string& base : ad_.bases)
+      paged_search(base, filter, {ad_.attr_anchor}, [&](LDAPMessage* e) {
+        const DirEntry d = parse_entry(e);
+        out.push_back(d.anchor);
+      });
+    return out;
+  }
+
+ private:
+  std::string where() const { return "AD " + dc_.uri; }
+
+  struct timeval timeout() const {
+    struct timeval tv {};
+    tv.tv_sec = static_cast<time_t>(ad_.timeout);
+    return tv;
+  }
+
+  void close() {
+    if (ld_) ldap_unbind_ext_s(ld_, nullptr, nullptr);
+    ld_ = nullptr;
+  }
+
+  void set(int option, const void* value, const std::string& what) {
+    if (ldap_set_option(ld_, option, value) != LDAP_OPT_SUCCESS) fail(Exit::software, "ldap: cannot set " + what);
+  }
+
+  void bind(const std::string& uri) {
+    dc_.uri = uri;
+    if (ldap_initialize(&ld_, uri.c_str()) != LDAP_SUCCESS) fail(Exit::config, "ad.uris: cannot use \"" + uri + "\"");
+    const int version = LDAP_VERSION3;
+    set(LDAP_OPT_PROTOCOL_VERSION, &version, "protocol version 3");
+    set(LDAP_OPT_REFERRALS, LDAP_OPT_OFF, "referrals off");  // a referral is never chased with our credentials
+    struct timeval tv = timeout();
+    set(LDAP_OPT_NETWORK_TIMEOUT, &tv, "network timeout");
+    set(LDAP_OPT_TIMEOUT, &tv, "timeout");
+    if (!ad_.ca_file.empty()) {
+      set(LDAP_OPT_X_TLS_CACERTFILE, ad_.ca_file.c_str(), "TLS CA file");
+    }
+    const int hard = LDAP_OPT_X_TLS_HARD;
+    set(LDAP_OPT_X_TLS_REQUIRE_CERT, &hard, "TLS certificate check");
+    const int zero = 0;
+    set(LDAP_OPT_X_TLS_NEWCTX, &zero, "TLS context");
+    if (ad_.starttls && uri.rfind("ldap://", 0) == 0) {
+      const int rc = ldap_start_tls_s(ld_, nullptr, nullptr);
+      if (rc != LDAP_SUCCESS) fail(Exit::tempfail, where() + ": StartTLS failed: " + ldap_text(ld_, rc));
+    }
+    if (ad_.bind == AdBind::gssapi) {
+      // The DC's name is used as given (no reverse DNS): the ticket is for ldap/<name in the URI>.
+      set(LDAP_OPT_X_SASL_NOCANON, LDAP_OPT_ON, "SASL no-canonicalise");
+      // minssf=56: integrity AND confidentiality (seal), as AD's "require signing" expects and more.
+      set(LDAP_OPT_X_SASL_SECPROPS, "minssf=56,noplain,noanonymous", "SASL security properties");
+      const int rc = ldap_sasl_interactive_bind_s(ld_, nullptr, "GSSAPI", nullptr, nullptr, LDAP_SASL_QUIET, sasl_defaults,
+                                                  nullptr);
+      if (rc != LDAP_SUCCESS) bind_failed(rc);
+      ber_len_t ssf = 0;
+      ldap_get_option(ld_, LDAP_OPT_X_SASL_SSF, &ssf);
+      ssf_ = static_cast<int>(ssf);
+      if (ssf_ < 56) fail(Exit::tempfail, where() + ": GSSAPI bind without sealing (SSF " + std::to_string(ssf_) + ")");
+    } else {
+      std::string password = read_secret_file(ad_.password_file, "ad.password_file");
+      struct berval cred;
+      cred.bv_val = password.data();
+      cred.bv_len = password.size();
+      const int rc = ldap_sasl_bind_s(ld_, ad_.bind_dn.c_str(), LDAP_SASL_SIMPLE, &cred, nullptr, nullptr, nullptr);
+      wipe(password);
+      if (rc != LDAP_SUCCESS) bind_failed(rc);
+    }
+    log::debug(where() + ": bound as " + bound_as_ + (ssf_ ? " (SASL SSF " + std::to_string(ssf_) + ")" : " (TLS)"));
+  }
+
+  [[noreturn]] void bind_failed(int rc) {
+    std::string msg = where() + ": cannot bind as " + bound_as_ + ": " + ldap_text(ld_, rc);
+    if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT) msg += " (is the DC up and reachable?)";
+    else if (rc == LDAP_STRONG_AUTH_REQUIRED) msg += " (the DC wants TLS or sealing)";
+    // Every bind failure is temporary: a password rotated in AD, a DC that is restarting
+    // or a KDC that lost our key are fixed without touching the config.
+    fail(Exit::tempfail, msg);
+  }
+
+  [[noreturn]] void search_failed(const std::string& base, const std::string& filter, int rc) {
+    std::string msg = where() + ": search of " + base + " failed: " + ldap_text(ld_, rc);
+    Exit status = Exit::tempfail;
+    if (rc == LDAP_NO_SUCH_OBJECT) msg += " (no such base, or " + bound_as_ + " may not read it)";
+    else if (rc == LDAP_SIZELIMIT_EXCEEDED) msg += " (size limit: the result would be partial)";
+    else if (rc == LDAP_FILTER_ERROR) {
+      msg += " (filter " + filter + ")";
+      status = Exit::config;
+    } else if (rc == LDAP_REFERRAL) {
+      msg += " (the base is not in this DC's domain)";
+      status = Exit::config;
+    }
+    fail(status, msg + "; nothing applied");
+  }
+
+  // Reads the rootDSE, then the DC's NTDS Settings for its invocationId.
+  void read_dc_info() {
+    paged_search("", "(objectClass=*)", {"dnsHostName", "dsServiceName", "highestCommittedUSN"}, [&](LDAPMessage* e) {
+      for_each_attr(e, [&](const std::string& name, berval** vals) {
+        const std::string v(vals[0]->bv_val, vals[0]->bv_len);
+        if (iequal(name, "dnsHostName")) dc_.dns_host_name = v;
+        else if (iequal(name, "dsServiceName")) dc_.ds_service_name = v;
+        else if (iequal(name, "highestCommittedUSN")) dc_.highest_usn = to_u64(v);
+      });
+    }, LDAP_SCOPE_BASE, false);
+    if (dc_.ds_service_name.empty() || dc_.highest_usn == 0)
+      fail(Exit::tempfail, where() + ": the rootDSE has no dsServiceName/highestCommittedUSN: is this an AD DC?");
+    try {
+      paged_search(dc_.ds_service_name, "(objectClass=*)", {"invocationId"}, [&](LDAPMessage* e) {
+        for_each_attr(e, [&](const std::string& name, berval** vals) {
+          if (iequal(name, "invocationId")) dc_.invocation_id = guid_text(std::string(vals[0]->bv_val, vals[0]->bv_len));
+        });
+      }, LDAP_SCOPE_BASE, false);
+    } catch (const Error& e) {
+      log::debug(std::string("cannot read the DC's invocationId: ") + e.what());
+    }
+    if (dc_.invocation_id.empty()) dc_.invocation_id = "unknown";
+  }
+
+  std::string member_of_dn() {
+    if (ad_.member_of.empty()) return {};
+    if (member_of_cache_.empty()) member_of_cache_ = group_dn(ad_.member_of);
+    return member_of_cache_;
+  }
+
+  template <class Fn>
+  void for_each_attr(LDAPMessage* e, Fn fn) {
+    BerElement* ber = nullptr;
+    for (char* a = ldap_first_attribute(ld_, e, &ber); a; a = ldap_next_attribute(ld_, e, ber)) {
+      berval** vals = ldap_get_values_len(ld_, e, a);
+      if (vals && vals[0]) fn(std::string(a), vals);
+      if (vals) ldap_value_free_len(vals);
+      ldap_memfree(a);
+    }
+    if (ber) ber_free(ber, 0);
+  }
+
+  DirEntry parse_entry(LDAPMessage* e) {
+    DirEntry d;
+    char* dn = ldap_get_dn(ld_, e);
+    if (dn) d.dn = dn;
+    ldap_memfree(dn);
+    for_each_attr(e, [&](const std::string& name, berval** vals) {
+      const std::string first(vals[0]->bv_val, vals[0]->bv_len);
+      if (name.find(";range=") != std::string::npos)
+        fail(Exit::tempfail, where() + ": " + d.dn + ": " + name + ": more values than one reply holds (ranged retrieval is not supported)");
+      if (iequal(name, ad_.attr_anchor)) d.anchor = first;
+      else if (iequal(name, ad_.attr_uid)) d.uid = first;
+      else if (iequal(name, ad_.attr_given)) d.given_name = first;
+      else if (iequal(name, ad_.attr_surname)) d.surname = first;
+      else if (iequal(name, ad_.attr_display)) d.display_name = first;
+      else if (iequal(name, ad_.attr_mail)) d.mail = first;
+      else if (iequal(name, ad_.attr_proxy)) {
+        for (berval** v = vals; *v; ++v) d.proxy_addresses.emplace_back((*v)->bv_val, (*v)->bv_len);
+      } else if (iequal(name, "userAccountControl")) d.user_account_control = static_cast<std::uint32_t>(to_u64(first));
+      else if (iequal(name, "uSNChanged")) d.usn_changed = to_u64(first);
+    });
+    if (d.anchor.size() != 16)
+      fail(Exit::data, where() + ": " + d.dn + ": " + ad_.attr_anchor + " is missing or not a 16-byte GUID");
+    return d;
+  }
+
+  // One search, paged (AD answers at most MaxPageSize, 1000 by default, without paging).
+  // fn gets every entry; references (other naming contexts) are skipped; anything but
+  // success at the end throws.
+  template <class Fn>
+  void paged_search(const std::string& base, const std::string& filter, const std::vector<std::string>& names, Fn fn,
+                    int scope = LDAP_SCOPE_SUBTREE, bool paged = true) {
+    std::vector<char*> attrs;
+    for (const auto& n : names) attrs.push_back(const_cast<char*>(n.c_str()));
+    attrs.push_back(nullptr);
+    struct berval cookie {};
+    std::string cookie_bytes;
+    do {
+      LDAPControl* page = nullptr;
+      if (paged) {
+        cookie.bv_val = cookie_bytes.empty() ? nullptr : cookie_bytes.data();
+        cookie.bv_len = cookie_bytes.size();
+        if (ldap_create_page_control(ld_, static_cast<ber_int_t>(ad_.page_size), &cookie, 1, &page) != LDAP_SUCCESS)
+          fail(Exit::software, "ldap: cannot create the paged results control");
+      }
+      LDAPControl* ctrls[] = {page, nullptr};
+      struct timeval tv = timeout();
+      int msgid = 0;
+      int rc = ldap_search_ext(ld_, base.c_str(), scope, filter.c_str(), attrs.data(), 0, page ? ctrls : nullptr, nullptr,
+                               &tv, LDAP_NO_LIMIT, &msgid);
+      if (page) ldap_control_free(page);
+      if (rc != LDAP_SUCCESS) search_failed(base, filter, rc);
+      cookie_bytes.clear();
+      for (;;) {
+        LDAPMessage* raw = nullptr;
+        tv = timeout();
+        rc = ldap_result(ld_, msgid, LDAP_MSG_ONE, &tv, &raw);
+        MessagePtr msg(raw);
+        if (rc == 0) {
+          ldap_abandon_ext(ld_, msgid, nullptr, nullptr);
+          fail(Exit::tempfail, where() + ": search of " + base + " timed out after " + std::to_string(ad_.timeout) +
+                                   " s; nothing applied");
+        }
+        if (rc < 0) {
+          int err = 0;
+          ldap_get_option(ld_, LDAP_OPT_RESULT_CODE, &err);
+          search_failed(base, filter, err ? err : rc);
+        }
+        if (rc == LDAP_RES_SEARCH_ENTRY) {
+          fn(msg.get());
+          continue;
+        }
+        if (rc == LDAP_RES_SEARCH_REFERENCE) continue;
+        if (rc != LDAP_RES_SEARCH_RESULT) continue;
+        int err = 0;
+        LDAPControl** rctrls = nullptr;
+        if (ldap_parse_result(ld_, msg.get(), &err, nullptr, nullptr, nullptr, &rctrls, 0) != LDAP_SUCCESS)
+          search_failed(base, filter, LDAP_DECODING_ERROR);
+        if (err != LDAP_SUCCESS) {
+          if (rctrls) ldap_controls_free(rctrls);
+          search_failed(base, filter, err);
+        }
+        if (paged && rctrls) {
+          if (LDAPControl* pc = ldap_control_find(LDAP_CONTROL_PAGEDRESULTS, rctrls, nullptr)) {
+            ber_int_t estimate = 0;
+            struct berval next {};
+            if (ldap_parse_pageresponse_control(ld_, pc, &estimate, &next) == LDAP_SUCCESS && next.bv_len > 0) {
+              cookie_bytes.assign(next.bv_val, next.bv_len);
+              ber_memfree(next.bv_val);
+            }
+          }
+        }
+        if (rctrls) ldap_controls_free(rctrls);
+        break;
+      }
+    } while (!cookie_bytes.empty());
+  }
+
+  const AdConfig& ad_;
+  std::unique_ptr<Krb5> krb5_;
+  LDAP* ld_ = nullptr;
+  DcInfo dc_;
+  std::string bound_as_;
+  std::string member_of_cache_;
+  int ssf_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Directory> Directory::connect(const AdConfig& ad) { return std::make_unique<LdapDirectory>(ad); }
+
+}  // namespace mapsync
