@@ -210,6 +210,15 @@ std::string domain_of(const std::string& dn) {
   return out;
 }
 
+// A configured group is a DN when it parses as one ("CN=Staff,OU=Groups,DC=..."), else a
+// name: "Mail *)(cn=*" contains '=' but is no DN.
+bool is_dn(const std::string& s) {
+  LDAPDN dn = nullptr;
+  const bool ok = ldap_str2dn(s.c_str(), &dn, LDAP_DN_FORMAT_LDAPV3) == LDAP_SUCCESS && dn && dn[0];
+  if (dn) ldap_dnfree(dn);
+  return ok;
+}
+
 std::uint64_t to_u64(const std::string& s) {
   std::uint64_t v = 0;
   for (char c : s) {
@@ -270,15 +279,16 @@ class LdapDirectory final : public Directory {
         fn(std::move(d));
       });
       log::debug("ldap: " + base + ": " + std::to_string(in_base) + " entries for " + filter);
-      if (in_base == 0 && scope.usn_above == 0 && scope.only_uid.empty() && !ad_.allow_empty_base)
-        fail(Exit::tempfail, where() + ": search of " + base + " returned no entries (filter " + filter +
-                                 "); refusing to treat that as \"everybody left\" (has " + bound_as_ +
-                                 " lost read rights? set ad.allow_empty_base if the base is really empty)");
+      // With a group scope one base may hold none of the members; then only the whole
+      // search must find someone.
+      if (in_base == 0 && ad_.member_of.empty()) empty_result(base, filter, scope);
     }
+    if (seen.empty()) empty_result(ad_.bases.size() == 1 ? ad_.bases.front() : "every base", filter, scope);
   }
 
   void probe_bases() override {
     const std::string filter = user_filter(ad_, member_of_dn(), {});
+    std::size_t total = 0;
     for (const std::string& base : ad_.bases) {
       int msgid = 0;
       struct timeval tv = timeout();
@@ -301,15 +311,21 @@ class LdapDirectory final : public Directory {
         if (err != LDAP_SUCCESS && err != LDAP_SIZELIMIT_EXCEEDED) search_failed(base, filter, err);
         break;
       }
-      if (entries == 0 && !ad_.allow_empty_base)
-        fail(Exit::tempfail, where() + ": " + base + " shows no entries for " + filter + " (has " + bound_as_ +
-                                 " lost read rights?); nothing applied");
+      total += entries;
+      if (entries == 0 && !ad_.allow_empty_base && ad_.member_of.empty()) probe_failed(base, filter);
     }
+    if (total == 0 && !ad_.allow_empty_base) probe_failed("every base", filter);
+  }
+
+  [[noreturn]] void probe_failed(const std::string& base, const std::string& filter) {
+    fail(Exit::tempfail, where() + ": " + base + " shows no entries for " + filter + " (has " + bound_as_ +
+                             " lost read rights?); nothing applied");
   }
 
   std::string group_dn(const std::string& dn_or_name) override {
     std::string base, filter;
-    if (dn_or_name.find('=') != std::string::npos) {
+    const bool dn = is_dn(dn_or_name);
+    if (dn) {
       base = dn_or_name;
       filter = "(objectClass=group)";
     } else {
@@ -318,12 +334,11 @@ class LdapDirectory final : public Directory {
                ldap_equality_filter("sAMAccountName", dn_or_name) + "))";
     }
     std::vector<std::string> found;
-    const int scope = dn_or_name.find('=') != std::string::npos ? LDAP_SCOPE_BASE : LDAP_SCOPE_SUBTREE;
     paged_search(base, filter, {"cn"}, [&](LDAPMessage* e) {
-      char* dn = ldap_get_dn(ld_, e);
-      if (dn) found.emplace_back(dn);
-      ldap_memfree(dn);
-    }, scope);
+      char* name = ldap_get_dn(ld_, e);
+      if (name) found.emplace_back(name);
+      ldap_memfree(name);
+    }, dn ? LDAP_SCOPE_BASE : LDAP_SCOPE_SUBTREE);
     if (found.size() != 1)
       fail(Exit::config, where() + ": group \"" + dn_or_name + "\" matches " + std::to_string(found.size()) +
                              " groups under " + base + " (exactly one needed)");
@@ -344,6 +359,13 @@ class LdapDirectory final : public Directory {
 
  private:
   std::string where() const { return "AD " + dc_.uri; }
+
+  void empty_result(const std::string& base, const std::string& filter, const SearchScope& scope) {
+    if (scope.usn_above > 0 || !scope.only_uid.empty() || ad_.allow_empty_base) return;
+    fail(Exit::tempfail, where() + ": search of " + base + " returned no entries (filter " + filter +
+                             "); refusing to treat that as \"everybody left\" (has " + bound_as_ +
+                             " lost read rights? set ad.allow_empty_base if the base is really empty)");
+  }
 
   struct timeval timeout() const {
     struct timeval tv {};

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# adsync_faults - adsync fails closed: DC and KDC down, stale or too-open keytab, clock
+# skew, a search that returns nothing (a filter that matches nothing, a bind account
+# that lost its read rights), a mass disable past the gate; each exits as documented and
+# changes no row. Also: the injection value matches exactly one entry, the leader lock,
+# URI failover, and the simple bind over LDAPS.
+TEST_NAME=adsync_faults
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=ad_lib.sh
+source "$(dirname "$0")/ad_lib.sh"
+
+CONF=$WS/ad.yaml
+ad_config adfault > "$CONF"
+ad_db adfault "$CONF"
+expect_exit 0 adsync -c "$CONF" apply
+expect_exit 0 adsync -c "$CONF" plan --check
+base=$(db_sum adfault)
+unchanged() {
+  [[ "$(db_sum adfault)" == "$base" ]] || die "$1: the database changed"
+}
+
+note "DC (and its KDC) stopped: 75, one line naming the cause, nothing written"
+ad stop-dc
+trap 'ad start-dc >/dev/null 2>&1 || true; cleanup_ws' EXIT
+expect_exit 75 adsync -c "$CONF" apply
+expect_output "Kerberos: cannot get a ticket for $AD_PRINCIPAL"
+expect_output "is the KDC up and reachable"
+unchanged "DC down"
+ad start-dc
+trap cleanup_ws EXIT
+
+note "stale keytab (the account's password changed in AD): 75, says to export it again"
+ad stale-keytab
+expect_exit 75 adsync -c "$CONF" apply
+expect_output "export the keytab again"
+unchanged "stale keytab"
+ad refresh-keytab
+
+note "keytab readable by others: refused as configuration (78)"
+cp "$AD_KEYTAB" "$WS/open.keytab"
+chmod 0644 "$WS/open.keytab"
+sed "s|keytab: .*|keytab: $WS/open.keytab|" "$CONF" > "$WS/open.yaml"
+expect_exit 78 adsync -c "$WS/open.yaml" apply
+expect_output "too open"
+unchanged "open keytab"
+
+note "clock skew of an hour: 75, names the clock"
+sed "s|krb5_config: .*|krb5_config: $AD_KRB5_CONFIG_NOTIMESYNC|" "$CONF" > "$WS/skew.yaml"
+expect_exit 75 bash "$ADFIX" skew-exec "$ADDIR" 3600 "$ADSYNC" -c "$WS/skew.yaml" apply
+expect_output "lock skew"
+unchanged "clock skew"
+
+note "a filter that matches nothing: 75, never 'everybody left'"
+sed 's|^  bases:|  filter: "(\&(objectClass=user)(sAMAccountName=nobody-by-this-name))"\n  bases:|' "$CONF" > "$WS/empty.yaml"
+grep -q 'nobody-by-this-name' "$WS/empty.yaml" || die "could not write the empty-filter config"
+expect_exit 75 adsync -c "$WS/empty.yaml" apply
+expect_output "returned no entries"
+unchanged "filter matching nothing"
+
+note "the bind account lost its read rights on one base: 75 (full and incremental runs)"
+ad deny-read "OU=Students,$AD_BASE"
+trap 'ad allow-read "OU=Students,$AD_BASE" >/dev/null 2>&1 || true; cleanup_ws' EXIT
+expect_exit 75 adsync -c "$CONF" apply --full
+expect_output "OU=Students,$AD_BASE"
+unchanged "lost read rights (full)"
+expect_exit 75 adsync -c "$CONF" apply
+expect_output "lost read rights"
+unchanged "lost read rights (incremental)"
+ad allow-read "OU=Students,$AD_BASE"
+trap cleanup_ws EXIT
+expect_exit 0 adsync -c "$CONF" plan --check
+
+note "a mass disable trips the gate: 75 and nothing written; --force applies it"
+ad_config adfault 'lifecycle: {disable_after_misses: 1}' | sed 's/^    max_disables_percent: 60$/    max_disables: 2/' > "$WS/gate.yaml"
+for u in alice eve erin; do ad disable "$u"; done
+trap 'for u in alice eve erin; do ad enable "$u" >/dev/null 2>&1 || true; done; cleanup_ws' EXIT
+expect_exit 75 adsync -c "$WS/gate.yaml" apply
+expect_output "gate tripped: disables: 3 > max 2"
+expect_output "nothing applied"
+unchanged "mass disable"
+expect_exit 0 adsync -c "$WS/gate.yaml" apply --force
+[[ "$(q adfault "SELECT GROUP_CONCAT(uid ORDER BY uid) FROM accounts WHERE status = 'disabled'")" == "alice,erin,eve" ]] ||
+  die "--force did not disable the three"
+for u in alice eve erin; do ad enable "$u"; done
+trap cleanup_ws EXIT
+expect_exit 0 adsync -c "$WS/gate.yaml" apply
+[[ "$(q adfault "SELECT COUNT(*) FROM accounts WHERE status = 'disabled'")" == 0 ]] || die "not re-enabled"
+base=$(db_sum adfault)
+
+note "the injection value: the group 'Mail *)(cn=*' matches exactly its one member"
+ad_config adinject 'member_of: "Mail *)(cn=*"' > "$WS/inject.yaml"
+ad_db adinject "$WS/inject.yaml"
+expect_exit 0 adsync -c "$WS/inject.yaml" plan --json
+python3 - "$WS/out" <<'PY' || die "the group scope did not give exactly eve"
+import json, sys
+text = open(sys.argv[1]).read()
+plan = json.loads(text[text.index("{"):text.rindex("}") + 1])
+assert plan["entries"] == 1, plan["entries"]
+assert [c["uid"] for c in plan["creates"]] == ["eve"], plan["creates"]
+PY
+# The same group given as the DN the server returns for it.
+group_dn=$(ad search -b "OU=Groups,$AD_BASE" "(sAMAccountName=inject-group)" dn | sed -n 's/^dn: //p')
+[[ -n "$group_dn" ]] || die "cannot read the inject group's DN"
+ad_config adinject "member_of: '${group_dn//\'/\'\'}'" > "$WS/inject-dn.yaml"
+expect_exit 0 adsync -c "$WS/inject-dn.yaml" plan
+expect_output ": 1 entries"
+expect_output "create          eve"
+# A user name with filter specials is a literal: '*' matches nobody, not everybody.
+expect_exit 0 adsync -c "$CONF" plan --user '*'
+expect_output ": 0 entries"
+expect_exit 0 adsync -c "$CONF" plan --user 'alice)(sAMAccountName=*'
+expect_output ": 0 entries"
+
+note "leader lock: while another session holds it, apply exits 0 saying who, and writes nothing"
+# As the same database user, as adsync on another front end would be: the server tells a
+# user about its own sessions only.
+printf '[client]\nuser=mapsync\npassword=%s\nsocket=%s\n' "$(cat "$DB/mapsync.password")" "$MARIADB_SOCKET" > "$WS/my.cnf"
+chmod 600 "$WS/my.cnf"
+coproc LOCK { mariadb --defaults-file="$WS/my.cnf" -N --batch --unbuffered adfault; }
+echo "SELECT GET_LOCK('mapsync.adsync', 10);" >&"${LOCK[1]}"
+read -r got <&"${LOCK[0]}"
+[[ "$got" == 1 ]] || die "test could not take the lock"
+expect_exit 0 adsync -c "$CONF" apply
+expect_output "another adsync holds the lock mapsync.adsync (connection"
+unchanged "not the leader"
+echo "SELECT RELEASE_LOCK('mapsync.adsync');" >&"${LOCK[1]}"
+read -r _ <&"${LOCK[0]}"
+exec {LOCK[1]}>&-
+wait "$LOCK_PID" || true
+
+note "URI failover: an unreachable first DC, then the real one"
+sed "s|^  uris: .*|  uris: [ldap://127.0.0.9:3899, $AD_URI]|" "$CONF" > "$WS/failover.yaml"
+expect_exit 0 adsync -c "$WS/failover.yaml" plan --check
+expect_output "trying the next URI"
+
+note "simple bind over LDAPS with a password file; refused over plain ldap://"
+ad_config adfault > "$WS/simple.yaml"
+sed -i -e "s|^  uris: .*|  uris: [$AD_LDAPS_URI]|" -e "s|^  keytab: .*|  bind: simple\n  bind_dn: $AD_SVC_DN\n  password_file: $AD_SVC_PASSWORD_FILE\n  ca_file: $AD_CA|" "$WS/simple.yaml"
+expect_exit 0 adsync -c "$WS/simple.yaml" plan --check
+expect_output "bound as $AD_SVC_DN"
+sed "s|^  uris: .*|  uris: [$AD_URI]|" "$WS/simple.yaml" > "$WS/plain.yaml"
+expect_exit 78 adsync -c "$WS/plain.yaml" plan
+expect_output "needs ldaps:// or starttls: true"
+unchanged "plans"
+echo "PASS adsync_faults"
