@@ -112,6 +112,39 @@ expect_output ": 0 entries"
 expect_exit 0 adsync -c "$CONF" plan --user 'alice)(sAMAccountName=*'
 expect_output ": 0 entries"
 
+note "nested groups: scope 'members of Staff Mail' and a placement rule by group"
+# Staff Mail holds alice, bob and the group IT Team, which holds bob and dave (renamed
+# david by adsync_reconcile when that ran first).
+ad_config adgroup 'member_of: "Staff Mail"' > "$WS/group.yaml"
+ad_db adgroup "$WS/group.yaml"
+expect_exit 0 adsync -c "$WS/group.yaml" plan --json
+python3 - "$WS/out" <<'PY' || die "nested group scope"
+import json, sys
+text = open(sys.argv[1]).read()
+plan = json.loads(text[text.index("{"):text.rindex("}") + 1])
+uids = sorted(c["uid"] for c in plan["creates"])
+assert uids in (["alice", "bob", "dave"], ["alice", "bob", "david"]), uids
+PY
+ad_config adgroup > "$WS/place.yaml"
+python3 - "$WS/place.yaml" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("  placement:\n", "  placement:\n    - name: it-team\n      group: IT Team\n      delivery: cyrus\n      backends: [be2]\n", 1)
+open(p, "w").write(s)
+PY
+expect_exit 0 adsync -c "$WS/place.yaml" plan --json
+python3 - "$WS/out" <<'PY' || die "placement by nested group"
+import json, sys
+text = open(sys.argv[1]).read()
+plan = json.loads(text[text.index("{"):text.rindex("}") + 1])
+rules = {c["uid"]: (c["rule"], c["backend"]) for c in plan["creates"]}
+it = sorted(u for u, r in rules.items() if r[0] == "it-team")
+assert it in (["bob", "dave"], ["bob", "david"]), rules
+assert all(r[1] == "be2" for u, r in rules.items() if u in it), rules
+assert rules["alice"][0] == "staff", rules
+PY
+
 note "leader lock: while another session holds it, apply exits 0 saying who, and writes nothing"
 # As the same database user, as adsync on another front end would be: the server tells a
 # user about its own sessions only.
