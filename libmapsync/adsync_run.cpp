@@ -15,6 +15,7 @@
 #include "libmapsync/digest.h"
 #include "libmapsync/error.h"
 #include "libmapsync/log.h"
+#include "libmapsync/signals.h"
 #include "libmapsync/source_mysql.h"
 
 namespace mapsync {
@@ -169,7 +170,13 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
   if (!opt.apply || rep.refused) return rep;  // the transaction rolls back: nothing written
 
   info.record_dc_state = opt.only_uid.empty();
-  rep.run_id = apply_ad_plan(db, rep.plan, info, plan_json(rep));
+  check_interrupted();
+  std::string audit = plan_json(rep);
+  // The audit row keeps the whole plan, but not the tens of megabytes of an initial
+  // import of a whole university (max_allowed_packet): then the counts only.
+  if (audit.size() > (4u << 20)) audit = plan_json(rep, true);
+  rep.run_id = apply_ad_plan(db, rep.plan, info, audit);
+  check_interrupted();
   tx->commit();
   rep.applied = true;
   db.unlock(ad.lock_name);
@@ -239,10 +246,11 @@ std::string plan_text(const AdsyncReport& r, bool verbose) {
   return o.str();
 }
 
-std::string plan_json(const AdsyncReport& r) {
+std::string plan_json(const AdsyncReport& r, bool summary_only) {
   using nlohmann::json;
   const Plan& p = r.plan;
   json j;
+  if (summary_only) j["truncated"] = "the plan was too large to keep; counts only";
   j["mode"] = p.mode == SyncMode::full ? "full" : "incremental";
   j["dc"] = {{"uri", r.dc.uri},
              {"dns_host_name", r.dc.dns_host_name},
@@ -252,38 +260,40 @@ std::string plan_json(const AdsyncReport& r) {
   j["bound_as"] = r.bound_as;
   j["entries"] = p.entries;
   j["creates"] = json::array();
-  for (const auto& c : p.creates)
-    j["creates"].push_back({{"uid", c.w.uid},
-                            {"guid", guid_text(c.w.anchor)},
-                            {"dn", c.w.dn},
-                            {"primary_address", c.w.primary_address},
-                            {"aliases", c.w.aliases},
-                            {"delivery", c.delivery},
-                            {"backend", c.backend},
-                            {"smtp_nexthop", c.smtp_nexthop},
-                            {"rule", c.rule}});
   j["updates"] = json::array();
-  for (const auto& u : p.updates) {
-    json changes = json::array();
-    for (const auto& c : u.changes) changes.push_back({{"field", c.field}, {"before", c.before}, {"after", c.after}});
-    j["updates"].push_back({{"account_id", u.account_id},
-                            {"uid", u.uid},
-                            {"changes", changes},
-                            {"add_aliases", u.add_aliases},
-                            {"remove_aliases", u.remove_aliases},
-                            {"rename", u.rename},
-                            {"enable", u.enable}});
-  }
   j["misses"] = json::array();
-  for (const auto& m : p.misses)
-    j["misses"].push_back({{"account_id", m.account_id},
-                           {"uid", m.uid},
-                           {"reason", m.reason},
-                           {"missed_runs", m.missed_runs},
-                           {"action", action_name(m.action)}});
   j["conflicts"] = json::array();
-  for (const auto& c : p.conflicts) j["conflicts"].push_back({{"who", c.who}, {"what", c.what}});
-  j["notes"] = p.notes;
+  if (!summary_only) {
+    for (const auto& c : p.creates)
+      j["creates"].push_back({{"uid", c.w.uid},
+                              {"guid", guid_text(c.w.anchor)},
+                              {"dn", c.w.dn},
+                              {"primary_address", c.w.primary_address},
+                              {"aliases", c.w.aliases},
+                              {"delivery", c.delivery},
+                              {"backend", c.backend},
+                              {"smtp_nexthop", c.smtp_nexthop},
+                              {"rule", c.rule}});
+    for (const auto& u : p.updates) {
+      json changes = json::array();
+      for (const auto& c : u.changes) changes.push_back({{"field", c.field}, {"before", c.before}, {"after", c.after}});
+      j["updates"].push_back({{"account_id", u.account_id},
+                              {"uid", u.uid},
+                              {"changes", changes},
+                              {"add_aliases", u.add_aliases},
+                              {"remove_aliases", u.remove_aliases},
+                              {"rename", u.rename},
+                              {"enable", u.enable}});
+    }
+    for (const auto& m : p.misses)
+      j["misses"].push_back({{"account_id", m.account_id},
+                             {"uid", m.uid},
+                             {"reason", m.reason},
+                             {"missed_runs", m.missed_runs},
+                             {"action", action_name(m.action)}});
+    for (const auto& c : p.conflicts) j["conflicts"].push_back({{"who", c.who}, {"what", c.what}});
+    j["notes"] = p.notes;
+  }
   j["gates_tripped"] = p.gates_tripped;
   j["summary"] = {{"creates", p.creates.size()},
                   {"updates", p.updates.size()},

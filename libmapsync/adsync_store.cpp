@@ -8,6 +8,7 @@
 #include "libmapsync/adsync.h"
 #include "libmapsync/casefold.h"
 #include "libmapsync/error.h"
+#include "libmapsync/signals.h"
 #include "libmapsync/source_mysql.h"
 
 namespace mapsync {
@@ -55,6 +56,7 @@ template <class T, class Fn>
 void insert_batched(Database& db, const std::string& head, const std::string& row, const std::string& tail,
                     const std::vector<T>& items, Fn bind, const std::string& doing) {
   for (std::size_t i = 0; i < items.size(); i += kBatch) {
+    check_interrupted();  // the caller's transaction rolls back
     const std::size_t n = std::min(kBatch, items.size() - i);
     std::string q = head + " VALUES ";
     SqlParams params;

@@ -22,6 +22,7 @@
 #include "libmapsync/ldap_escape.h"
 #include "libmapsync/log.h"
 #include "libmapsync/secret.h"
+#include "libmapsync/signals.h"
 
 namespace mapsync {
 
@@ -529,6 +530,7 @@ class LdapDirectory final : public Directory {
     struct berval cookie {};
     std::string cookie_bytes;
     do {
+      check_interrupted();  // SIGTERM between pages: nothing has been applied yet
       LDAPControl* page = nullptr;
       if (paged) {
         cookie.bv_val = cookie_bytes.empty() ? nullptr : cookie_bytes.data();

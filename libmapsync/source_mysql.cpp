@@ -173,19 +173,12 @@ class Connection {
   // Streams the rows of q to fn (forward-only: a million rows cost no client memory).
   template <class Fn>
   std::size_t each_row(const std::string& q, const std::string& doing, Fn fn) {
-    std::size_t n = 0;
-    try {
+    return drain(doing, fn, [&] {
       std::unique_ptr<sql::Statement> st(conn_->createStatement());
       st->setResultSetType(sql::ResultSet::TYPE_FORWARD_ONLY);
       std::unique_ptr<sql::ResultSet> rs(st->executeQuery(q));
-      while (rs->next()) {
-        fn(*rs);
-        ++n;
-      }
-    } catch (const sql::SQLException& e) {
-      rethrow(db_, doing, e);
-    }
-    return n;
+      return Result{std::move(st), std::move(rs)};
+    });
   }
 
   // Single value of a one-row query; returns false when there is no row.
@@ -237,12 +230,28 @@ class Connection {
 
   template <class Fn>
   std::size_t query(const std::string& q, const SqlParams& params, const std::string& doing, Fn fn) {
+    return drain(doing, fn, [&] {
+      std::unique_ptr<sql::Statement> st = prepare(q, params);
+      std::unique_ptr<sql::ResultSet> rs(static_cast<sql::PreparedStatement&>(*st).executeQuery());
+      return Result{std::move(st), std::move(rs)};
+    });
+  }
+
+ private:
+  // A result set lives only as long as its statement.
+  struct Result {
+    std::unique_ptr<sql::Statement> statement;
+    std::unique_ptr<sql::ResultSet> rows;
+  };
+
+  // Runs execute() for a result set and hands every row to fn; server errors name doing.
+  template <class Fn, class Exec>
+  std::size_t drain(const std::string& doing, Fn& fn, Exec execute) {
     std::size_t n = 0;
     try {
-      auto st = prepare(q, params);
-      std::unique_ptr<sql::ResultSet> rs(st->executeQuery());
-      while (rs->next()) {
-        fn(*rs);
+      Result r = execute();
+      while (r.rows->next()) {
+        fn(*r.rows);
         ++n;
       }
     } catch (const sql::SQLException& e) {
@@ -251,7 +260,6 @@ class Connection {
     return n;
   }
 
- private:
   const DatabaseConfig& db_;
   std::unique_ptr<sql::Connection> conn_;
 };

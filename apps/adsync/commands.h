@@ -6,21 +6,17 @@
 #include <functional>
 #include <string>
 
+#include "apps/common/driver.h"
 #include "libmapsync/config.h"
 
 namespace adsync_cli {
 
-struct Global {
-  std::string config_path = "/etc/mapsync/mapsync.yaml";
-  bool verbose = false;
-  bool quiet = false;
-  std::function<int()> action;  // set by the chosen subcommand
-};
+using mapsync_apps::Global;
 
 void setup_plan(CLI::App& app, Global& g);
 void setup_apply(CLI::App& app, Global& g);
 
-// Loads the config named by -c and sets up logging from it (-v, -q applied).
+// mapsync_apps::load_config, and the ad section must be there.
 mapsync::Config load(const Global& g);
 
 }  // namespace adsync_cli

@@ -10,16 +10,12 @@
 #include <functional>
 #include <string>
 
+#include "apps/common/driver.h"
 #include "libmapsync/config.h"
 
 namespace mapsync_cli {
 
-struct Global {
-  std::string config_path = "/etc/mapsync/mapsync.yaml";
-  bool verbose = false;
-  bool quiet = false;
-  std::function<int()> action;  // set by the chosen subcommand
-};
+using mapsync_apps::Global;
 
 void setup_build(CLI::App& app, Global& g);
 void setup_query(CLI::App& app, Global& g);
@@ -31,7 +27,7 @@ void setup_check(CLI::App& app, Global& g);
 void setup_status(CLI::App& app, Global& g);
 void setup_rollback(CLI::App& app, Global& g);
 
-// Loads the config named by -c and sets up logging from it (-v, -q applied).
+// mapsync_apps::load_config, and the maps section must be there.
 mapsync::Config load(const Global& g);
 
 }  // namespace mapsync_cli

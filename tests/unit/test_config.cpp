@@ -117,3 +117,38 @@ TEST_CASE("password files readable by group or others are refused") {
   unlink(path.c_str());
   rmdir(dir);
 }
+
+TEST_CASE("the ad section: defaults, and mistakes named by file, line and key") {
+  const std::string ad = std::string(kGood) + R"(ad:
+  uris: [ldap://dc1.example.edu, ldap://dc2.example.edu]
+  keytab: /etc/mapsync/adsync.keytab
+  bases: OU=Staff,DC=example,DC=edu
+  placement:
+    - {name: staff, ou: "OU=Staff,DC=example,DC=edu", delivery: smtp, smtp_nexthop: "[exchange.example.edu]"}
+    - {name: rest, delivery: cyrus, backends: [be1, be2]}
+)";
+  const Config c = parse_config(ad, "test.yaml");
+  CHECK(c.ad.present);
+  CHECK(c.ad.uris.size() == 2);
+  CHECK(c.ad.bind == AdBind::gssapi);
+  CHECK(c.ad.bases == std::vector<std::string>{"OU=Staff,DC=example,DC=edu"});
+  CHECK(c.ad.disable_after_misses == 3);
+  CHECK(c.ad.gates.max_disables_percent == 5);
+  CHECK(c.ad.placement.size() == 2);
+  CHECK(c.ad.placement[1].backends == std::vector<std::string>{"be1", "be2"});
+  CHECK_FALSE(parse_config(kGood, "test.yaml").ad.present);
+
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string t = ad;
+    const auto at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    return config_error(t.replace(at, from.size(), to));
+  };
+  CHECK(with("  keytab: /etc/mapsync/adsync.keytab\n", "") .find("ad.keytab: required with bind: gssapi") != std::string::npos);
+  CHECK(with("  keytab: /etc/mapsync/adsync.keytab\n", "  bind: simple\n  bind_dn: CN=x\n  password_file: /p\n")
+            .find("a simple bind sends the password: \"ldap://dc1.example.edu\" needs ldaps:// or starttls: true") != std::string::npos);
+  CHECK(with("ldap://dc1.example.edu,", "http://dc1,").find("test.yaml:16: ad.uris: \"http://dc1\" is not an ldap://") == 0);
+  CHECK(with("backends: [be1, be2]", "backends: []").find("delivery cyrus needs one or more back end names") != std::string::npos);
+  CHECK(with("delivery: smtp,", "delivery: exchange,").find("must be cyrus, smtp or none") != std::string::npos);
+  CHECK(with("  bases:", "  basse: x\n  bases:").find("ad.basse: unknown key") != std::string::npos);
+}

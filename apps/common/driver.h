@@ -1,0 +1,35 @@
+// driver.h - what every mapsync program's main() shares (LLVM's tool-driver shape).
+//
+// A program adds its subcommands, each binding options to a plain struct and storing
+// the action to run in Global::action; run() parses, runs it, and is the one place where
+// errors are reported: the program's name, the message, the sysexits(3) status.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+
+#include "libmapsync/config.h"
+
+namespace mapsync_apps {
+
+struct Global {
+  std::string program;  // for log lines and syslog
+  std::string config_path = "/etc/mapsync/mapsync.yaml";
+  bool verbose = false;
+  bool quiet = false;
+  std::function<int()> action;  // set by the chosen subcommand
+};
+
+// Sets up early logging and adds -c (env MAPSYNC_CONFIG), -v, -q and --version.
+void add_global_options(CLI::App& app, Global& g, const std::string& version);
+
+// Loads the config named by -c and sets up logging from it (-v, -q applied).
+mapsync::Config load_config(const Global& g);
+
+// Parses argv, runs the chosen action and returns the exit status. default_subcommand,
+// when given, runs when none is named.
+int run(CLI::App& app, Global& g, int argc, char** argv, const char* default_subcommand = nullptr);
+
+}  // namespace mapsync_apps
