@@ -15,6 +15,9 @@ packages=(
   # what adsync loads at run time, krb5-user/ldap-utils give the benchmark's bare ldapsearch
   samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind
   krb5-user ldap-utils libsasl2-modules-gssapi-mit ldb-tools iproute2
+  # Cyrus IMAP 3.6 (standalone and Murder) for the mailbox provisioning tests: saslpasswd2 from
+  # sasl2-bin, the PLAIN/LOGIN plugins, imtest/lmtptest from cyrus-clients, openssl for the test CA
+  cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin libsasl2-modules openssl
   # test and benchmark helpers
   python3 time util-linux procps
 )

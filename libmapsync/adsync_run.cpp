@@ -142,7 +142,13 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
   if (mode == SyncMode::incremental) scope.usn_above = last.highest_usn;
   std::vector<DirEntry> entries;
   dir->search_users(scope, [&](DirEntry&& e) { entries.push_back(std::move(e)); });
-  if (mode == SyncMode::incremental && entries.empty()) dir->probe_bases();
+  if (mode == SyncMode::incremental && entries.empty()) {
+    std::vector<std::string> known;
+    db.query("SELECT s.dn FROM ad_account_state s JOIN accounts a ON a.id = s.account_id WHERE a.status = 'active' "
+             "AND s.missed_runs = 0 AND s.dn IS NOT NULL ORDER BY s.account_id DESC LIMIT 200",
+             {}, "reading known DNs", [&](const SqlRow& r) { known.push_back(r.str(1)); });
+    dir->probe_bases(known);
+  }
   log::debug(std::to_string(entries.size()) + " entries from AD");
 
   std::unique_ptr<Transaction> tx = std::make_unique<Transaction>(db);
@@ -163,7 +169,9 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
   in.mode = mode;
   in.now = info.started;
   in.only_subset = !opt.only_uid.empty();
+  log::debug("read the database: " + std::to_string(state.accounts.size()) + " accounts");
   rep.plan = plan_adsync(in, state, entries, members_of);
+  log::debug("planned");
   for (const auto& n : rep.plan.notes) log::debug(n);
 
   if (!rep.plan.gates_tripped.empty() && !opt.force) rep.refused = true;
@@ -175,9 +183,12 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
   // The audit row keeps the whole plan, but not the tens of megabytes of an initial
   // import of a whole university (max_allowed_packet): then the counts only.
   if (audit.size() > (4u << 20)) audit = plan_json(rep, true);
+  log::debug("plan as JSON: " + std::to_string(audit.size()) + " bytes");
   rep.run_id = apply_ad_plan(db, rep.plan, info, audit);
+  log::debug("written");
   check_interrupted();
   tx->commit();
+  log::debug("committed");
   rep.applied = true;
   db.unlock(ad.lock_name);
   log::notice("applied run " + std::to_string(rep.run_id) + ": " + std::to_string(rep.plan.creates.size()) +

@@ -159,11 +159,48 @@ struct AdConfig {
   std::string lock_name = "mapsync.adsync";
 };
 
+// Mailbox provisioning on the Cyrus back ends (mboxsync). Absent: present == false.
+struct CyrusFolder {
+  std::string name;         // "Sent"
+  std::string special_use;  // "\\Sent" (RFC 6154), "" = none
+};
+
+struct CyrusConfig {
+  bool present = false;
+  bool unix_separator = false;   // imapd.conf unixhierarchysep
+  bool virtual_domains = false;  // imapd.conf virtdomains (user@domain mailboxes)
+  std::string admin_user = "cyrus";
+  std::string password_file;     // mode checked
+  std::string tls = "starttls";  // starttls, imaps, none
+  std::string ca_file;
+  bool allow_plaintext = false;  // LOGIN without TLS (tls: none): loopback tests only
+  unsigned imaps_port = 993;     // with tls: imaps, instead of backends.imap_port
+  // Where commands go: "backend" (each back end's imap_host:imap_port) or "frontend"
+  // (CREATE name server!partition through a Murder front end).
+  std::string via = "backend";
+  std::string frontend_host;
+  unsigned frontend_port = 143;
+  // Unprovisioned accounts: keep the recorded back end ("recorded"), or place them on
+  // the back end with the fewest accounts ("fewest") or by weight ("weights").
+  std::string placement = "recorded";
+  std::map<std::string, unsigned> weights;  // back end name -> weight
+  unsigned quota_mb = 0;                     // when the account records none; 0 = no quota
+  std::vector<std::string> acls;             // "IDENTIFIER RIGHTS", {uid} replaced
+  std::vector<CyrusFolder> folders;
+  unsigned pipeline = 32;        // commands in flight per connection
+  unsigned timeout = 30;
+  unsigned retry_base_seconds = 60;
+  unsigned retry_max_seconds = 3600;
+  unsigned max_attempts = 50;
+  std::string lock_name = "mapsync.mboxsync";
+};
+
 struct Config {
   std::string path;  // the file it came from
   DatabaseConfig database;
   MapsConfig maps;   // maps.directory empty: the file has no maps section
   AdConfig ad;
+  CyrusConfig cyrus;
   RenderConfig render;
   LoggingConfig logging;
   MetricsConfig metrics;

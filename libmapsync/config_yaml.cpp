@@ -438,6 +438,79 @@ void read_ad(const Reader& r, const YAML::Node& root, AdConfig& ad) {
   ad.lock_name = r.str(n, "lock_name", p, ad.lock_name);
 }
 
+void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
+  const YAML::Node n = root["cyrus"];
+  if (!n.IsDefined() || n.IsNull()) return;
+  c.present = true;
+  const std::string p = "cyrus";
+  r.only_keys(n, p, {"unix_separator", "virtual_domains", "admin_user", "password_file", "tls", "ca_file",
+                     "allow_plaintext", "imaps_port", "via", "frontend", "placement", "weights", "quota_mb", "acls",
+                     "folders", "pipeline", "timeout", "retry", "lock_name"});
+  c.unix_separator = r.boolean(n, "unix_separator", p, c.unix_separator);
+  c.virtual_domains = r.boolean(n, "virtual_domains", p, c.virtual_domains);
+  c.admin_user = r.str(n, "admin_user", p, c.admin_user);
+  c.password_file = r.str(n, "password_file", p, "", true);
+  c.tls = r.str(n, "tls", p, c.tls);
+  if (c.tls != "starttls" && c.tls != "imaps" && c.tls != "none")
+    r.error(at(n, "tls"), "cyrus.tls", "must be starttls, imaps or none, not \"" + c.tls + "\"");
+  c.ca_file = r.str(n, "ca_file", p, "");
+  c.allow_plaintext = r.boolean(n, "allow_plaintext", p, false);
+  if (c.tls == "none" && !c.allow_plaintext)
+    r.error(at(n, "tls"), "cyrus.tls", "none sends the admin password in clear: set allow_plaintext: true to mean it");
+  c.imaps_port = r.number(n, "imaps_port", p, c.imaps_port, 1, 65535);
+  c.via = r.str(n, "via", p, c.via);
+  if (c.via != "backend" && c.via != "frontend")
+    r.error(at(n, "via"), "cyrus.via", "must be backend or frontend, not \"" + c.via + "\"");
+  const YAML::Node fe = at(n, "frontend");
+  r.only_keys(fe, "cyrus.frontend", {"host", "port"});
+  c.frontend_host = r.str(fe, "host", "cyrus.frontend", "");
+  c.frontend_port = r.number(fe, "port", "cyrus.frontend", c.frontend_port, 1, 65535);
+  if (c.via == "frontend" && c.frontend_host.empty())
+    r.error(n, "cyrus.frontend.host", "required with via: frontend");
+  c.placement = r.str(n, "placement", p, c.placement);
+  if (c.placement != "recorded" && c.placement != "fewest" && c.placement != "weights")
+    r.error(at(n, "placement"), "cyrus.placement", "must be recorded, fewest or weights, not \"" + c.placement + "\"");
+  const YAML::Node w = at(n, "weights");
+  if (w.IsDefined() && !w.IsNull()) {
+    if (!w.IsMap()) r.error(w, "cyrus.weights", "must map back end names to weights");
+    for (const auto& kv : w)
+      c.weights[kv.first.as<std::string>()] = r.number(w, kv.first.as<std::string>().c_str(), "cyrus.weights", 1, 0, 1000000);
+  }
+  if (c.placement == "weights" && c.weights.empty()) r.error(n, "cyrus.weights", "required with placement: weights");
+  c.quota_mb = r.number(n, "quota_mb", p, 0, 0, 100000000);
+  c.acls = str_list(r, n, "acls", p);
+  for (const auto& a : c.acls)
+    if (a.find(' ') == std::string::npos || a.find(' ') != a.rfind(' '))
+      r.error(at(n, "acls"), "cyrus.acls", "\"" + a + "\" must be IDENTIFIER RIGHTS, e.g. \"anyone p\"");
+  const YAML::Node f = at(n, "folders");
+  if (f.IsDefined() && !f.IsNull()) {
+    if (!f.IsSequence()) r.error(f, "cyrus.folders", "must be a list");
+    for (const auto& item : f) {
+      CyrusFolder folder;
+      if (item.IsScalar()) {
+        folder.name = item.Scalar();
+      } else {
+        r.only_keys(item, "cyrus.folders[]", {"name", "special_use"});
+        folder.name = r.str(item, "name", "cyrus.folders[]", "", true);
+        folder.special_use = r.str(item, "special_use", "cyrus.folders[]", "");
+      }
+      static const std::set<std::string> uses = {"", "\\All", "\\Archive", "\\Drafts", "\\Flagged",
+                                                 "\\Junk", "\\Sent", "\\Trash"};
+      if (!uses.count(folder.special_use))
+        r.error(item, "cyrus.folders", "special_use \"" + folder.special_use + "\" is not an RFC 6154 attribute (\\Sent, \\Drafts, \\Trash, \\Junk, ...)");
+      c.folders.push_back(folder);
+    }
+  }
+  c.pipeline = r.number(n, "pipeline", p, c.pipeline, 1, 10000);
+  c.timeout = r.number(n, "timeout", p, c.timeout, 1, 3600);
+  const YAML::Node rt = at(n, "retry");
+  r.only_keys(rt, "cyrus.retry", {"base_seconds", "max_seconds", "max_attempts"});
+  c.retry_base_seconds = r.number(rt, "base_seconds", "cyrus.retry", c.retry_base_seconds, 0, 86400);
+  c.retry_max_seconds = r.number(rt, "max_seconds", "cyrus.retry", c.retry_max_seconds, 0, 86400 * 30);
+  c.max_attempts = r.number(rt, "max_attempts", "cyrus.retry", c.max_attempts, 1, 100000);
+  c.lock_name = r.str(n, "lock_name", p, c.lock_name);
+}
+
 }  // namespace
 
 Config parse_config(const std::string& text, const std::string& name) {
@@ -452,10 +525,11 @@ Config parse_config(const std::string& text, const std::string& name) {
   Config c;
   c.path = name;
   try {
-    r.only_keys(root, "", {"database", "maps", "render", "logging", "metrics", "ad"});
+    r.only_keys(root, "", {"database", "maps", "render", "logging", "metrics", "ad", "cyrus"});
     read_database(r, root, c.database);
     read_maps(r, root, c.maps);
     read_ad(r, root, c.ad);
+    read_cyrus(r, root, c.cyrus);
     read_render(r, root, c.render);
     read_logging(r, root, c.logging);
     const YAML::Node metrics = at(root, "metrics");

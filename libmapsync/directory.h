@@ -60,7 +60,9 @@ class Directory {
   virtual void search_users(const SearchScope& scope, const std::function<void(DirEntry&&)>& fn) = 0;
   // Fails (75) unless every base holds at least one entry matching the filter: after an
   // incremental search that found nothing, this tells "no changes" from "cannot see".
-  virtual void probe_bases() = 0;
+  // known_dns (entries seen before) are read first, by DN: one visible is enough for its
+  // base, and costs a base-scope read instead of a search of the whole base.
+  virtual void probe_bases(const std::vector<std::string>& known_dns) = 0;
   // The DN of a group given as a DN or by name (cn or sAMAccountName): exactly one match.
   virtual std::string group_dn(const std::string& dn_or_name) = 0;
   // Anchors of the users that are members of group_dn, directly or nested.

@@ -287,10 +287,14 @@ class LdapDirectory final : public Directory {
     if (seen.empty()) empty_result(ad_.bases.size() == 1 ? ad_.bases.front() : "every base", filter, scope);
   }
 
-  void probe_bases() override {
+  void probe_bases(const std::vector<std::string>& known_dns) override {
     const std::string filter = user_filter(ad_, member_of_dn(), {});
     std::size_t total = 0;
     for (const std::string& base : ad_.bases) {
+      if (visible_known_entry(base, known_dns, filter)) {
+        ++total;
+        continue;
+      }
       int msgid = 0;
       struct timeval tv = timeout();
       char* attrs[] = {const_cast<char*>(LDAP_NO_ATTRS), nullptr};
@@ -316,6 +320,29 @@ class LdapDirectory final : public Directory {
       if (entries == 0 && !ad_.allow_empty_base && ad_.member_of.empty()) probe_failed(base, filter);
     }
     if (total == 0 && !ad_.allow_empty_base) probe_failed("every base", filter);
+  }
+
+  // True when one of up to three known entries below base can still be read.
+  bool visible_known_entry(const std::string& base, const std::vector<std::string>& known_dns, const std::string& filter) {
+    int tried = 0;
+    for (const std::string& dn : known_dns) {
+      if (!dn_below(dn, base)) continue;
+      if (++tried > 3) break;
+      bool seen = false;
+      try {
+        paged_search(dn, filter, {"1.1"}, [&](LDAPMessage*) { seen = true; }, LDAP_SCOPE_BASE, false);
+      } catch (const Error&) {
+        continue;  // moved or deleted since: try another, or search
+      }
+      if (seen) return true;
+    }
+    return false;
+  }
+
+  static bool dn_below(std::string_view dn, std::string_view base) {
+    if (dn.size() <= base.size()) return false;
+    if (!iequal(dn.substr(dn.size() - base.size()), base)) return false;
+    return dn[dn.size() - base.size() - 1] == ',';
   }
 
   [[noreturn]] void probe_failed(const std::string& base, const std::string& filter) {

@@ -1,0 +1,41 @@
+// mboxsync - creates and renames mailboxes on the Cyrus back ends for the user database.
+//
+// A thin driver (apps/common/driver.h) over libmapsync/mboxsync.h.
+#include "apps/mboxsync/commands.h"
+#include "libmapsync/error.h"
+#include "libmapsync/log.h"
+#include "libmapsync/mboxsync.h"
+
+namespace mboxsync_cli {
+
+mapsync::Config load(const Global& g) {
+  mapsync::Config c = mapsync_apps::load_config(g);
+  if (!c.cyrus.present)
+    mapsync::fail(mapsync::Exit::config, c.path + ": cyrus: required section is missing (cyrus.password_file at least)");
+  return c;
+}
+
+int exit_status(const mapsync::MboxReport& r) {
+  if (r.not_leader) {
+    mapsync::log::info("another mboxsync holds the lock (" + r.leader + "); nothing to do here");
+    return 0;
+  }
+  if (r.count("failed") || r.count("conflict")) return static_cast<int>(mapsync::Exit::data);
+  if (r.count("retry")) return static_cast<int>(mapsync::Exit::tempfail);
+  return 0;
+}
+
+}  // namespace mboxsync_cli
+
+int main(int argc, char** argv) {
+  using namespace mboxsync_cli;
+  Global g;
+  g.program = "mboxsync";
+  CLI::App app{"mboxsync: mailboxes on the Cyrus back ends for the accounts of the user database"};
+  mapsync_apps::add_global_options(app, g, "0.1.0");
+  app.require_subcommand(1);
+  setup_plan(app, g);
+  setup_run(app, g);
+  setup_bulk(app, g);
+  return mapsync_apps::run(app, g, argc, argv);
+}

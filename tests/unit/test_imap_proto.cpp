@@ -1,0 +1,64 @@
+// Unit tests for the IMAP quoting routine and Cyrus mailbox names: the injection values
+// of the mboxsync tests (quotes, CR/LF, spaces, 8-bit bytes, 1,500 bytes) either become
+// one harmless argument or are refused before anything is sent.
+#include <doctest/doctest.h>
+
+#include "libmapsync/imap_proto.h"
+
+using namespace mapsync;
+
+TEST_CASE("imap_string: atom, quoted string or literal") {
+  CHECK(imap_string("user.jdoe", false) == "user.jdoe");
+  CHECK(imap_string("", false) == "\"\"");
+  CHECK(imap_string("a b", false) == "\"a b\"");
+  CHECK(imap_string("say \"hi\" \\o/", false) == "\"say \\\"hi\\\" \\\\o/\"");
+  CHECK(imap_string("x) LOGOUT", false) == "\"x) LOGOUT\"");
+  CHECK(imap_string("a\r\nB1 DELETE user.x", true) == "{19+}\r\na\r\nB1 DELETE user.x");
+  CHECK(imap_string("Müller", false) == "{7}\r\nMüller");
+  CHECK(imap_string("50%*", false) == "\"50%*\"");
+  CHECK_FALSE(imap_string_ok(std::string("a\0b", 3)));
+}
+
+TEST_CASE("Cyrus mailbox names in both namespaces") {
+  std::string why;
+  const CyrusNamespace netnews;
+  CyrusNamespace unix_ns;
+  unix_ns.unix_separator = true;
+  unix_ns.virtual_domains = true;
+  CHECK(cyrus_inbox(netnews, "jdoe", "example.edu", &why).value() == "user.jdoe");
+  CHECK(cyrus_inbox(unix_ns, "j.doe", "example.edu", &why).value() == "user/j.doe@example.edu");
+  CHECK_FALSE(cyrus_inbox(netnews, "j.doe", "", &why));
+  CHECK(why.find("hierarchy separator") != std::string::npos);
+  CHECK(cyrus_folder(netnews, "user.jdoe", "Sent", &why).value() == "user.jdoe.Sent");
+  CHECK(cyrus_folder(unix_ns, "user/jdoe@example.edu", "Sent", &why).value() == "user/jdoe/Sent@example.edu");
+  for (const std::string bad : {"a\"b", "a\r\nb", "a\nb", " lead", "Müller", "a*b", "a%b", "a(b", "", "a\\b", "a/b"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(cyrus_inbox(netnews, bad, "", &why));
+    CHECK_FALSE(why.empty());
+  }
+  CHECK(cyrus_inbox(netnews, "o'brien", "", &why).value() == "user.o'brien");  // Cyrus allows the apostrophe
+  CHECK_FALSE(cyrus_inbox(netnews, std::string(1500, 'a'), "", &why));
+  CHECK(why.find("more than Cyrus allows") != std::string::npos);
+}
+
+TEST_CASE("responses: tagged status, response codes, LIST with quoted and literal names") {
+  const ImapResponse ok = parse_imap_response("A12 NO [ALREADYEXISTS] Mailbox already exists");
+  CHECK(ok.tag == "A12");
+  CHECK(ok.status == "NO");
+  CHECK(imap_response_code(ok.text) == "ALREADYEXISTS");
+  const ImapResponse exists = parse_imap_response("* 3 EXISTS");
+  CHECK(exists.status == "EXISTS");
+  CHECK(exists.text == "3");
+  const auto l1 = parse_imap_list("(\\HasNoChildren) \".\" user.jdoe");
+  REQUIRE(l1);
+  CHECK(l1->name == "user.jdoe");
+  CHECK(l1->delimiter == ".");
+  const auto l2 = parse_imap_list("(\\HasChildren \\Sent) \"/\" \"user/j doe\"");
+  REQUIRE(l2);
+  CHECK(l2->flags.size() == 2);
+  CHECK(l2->name == "user/j doe");
+  const auto l3 = parse_imap_list("() \".\" {6}\r\nuser.x");
+  REQUIRE(l3);
+  CHECK(l3->name == "user.x");
+  CHECK_FALSE(parse_imap_list("garbage"));
+}
