@@ -148,8 +148,8 @@ bool temporary_no(const std::string& text) {
   if (code == "UNAVAILABLE" || code == "SERVERBUG" || code == "INUSE" || code == "LIMIT") return true;
   std::string t;
   for (char c : text) t += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* p : {"unavailable", "no connection", "try again", "timed out", "system i/o error", "mupdate",
-                        "temporarily", "server(s)"})
+  for (const char* p : {"unavailable", "no connection", "try again", "timed out", "system i/o error", "temporarily",
+                        "server(s)"})
     if (t.find(p) != std::string::npos) return true;
   return false;
 }
@@ -158,7 +158,9 @@ bool already_exists(const ImapResult& r) {
   if (r.code() == "ALREADYEXISTS") return true;
   std::string t;
   for (char c : r.text) t += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return t.find("already exists") != std::string::npos;
+  // A back end whose mupdate master already lists the name for another server says
+  // "unable to reserve mailbox on mupdate server" (Cyrus 3.6).
+  return t.find("already exists") != std::string::npos || t.find("unable to reserve") != std::string::npos;
 }
 
 bool nonexistent(const ImapResult& r) {
@@ -222,7 +224,9 @@ class Worker {
       status_ = e.status();
       for (std::size_t i = judged_; i < tasks_.size(); ++i) {
         MboxResult r = base(*tasks_[i]);
-        r.outcome = e.status() == Exit::config ? "failed" : "retry";
+        // A refused login or a certificate that does not verify says nothing about the
+        // mailboxes: their jobs stay as they are, and the run ends with 78.
+        r.outcome = e.status() == Exit::config ? "skipped" : "retry";
         r.detail = e.what();
         sink_(*tasks_[i], std::move(r));
       }
@@ -488,7 +492,10 @@ Exit run_tasks(const Config& cfg, const std::vector<Task>& tasks, const std::fun
   if (db_error) std::rethrow_exception(db_error);
   check_interrupted();
   Exit worst = Exit::ok;
-  for (auto& w : workers) worst = worse(worst, w->status());
+  for (auto& w : workers) {
+    if (w->status() == Exit::config) fail(Exit::config, w->error() + "; nothing recorded for its mailboxes");
+    worst = worse(worst, w->status());
+  }
   return worst;
 }
 
@@ -545,6 +552,7 @@ std::int64_t backoff(const CyrusConfig& c, unsigned attempts) {
 
 // What a finished task means for the database.
 void record_result(Database& db, const Config& cfg, const Task& t, const MboxResult& r) {
+  if (r.outcome == "skipped") return;
   const bool ok = r.outcome == "created" || r.outcome == "existed" || r.outcome == "renamed";
   if (ok && t.kind == Task::create) {
     db.update(
@@ -676,11 +684,10 @@ MboxReport mboxsync_run(const Config& cfg, const MboxsyncOptions& opt) {
     ready.push_back(t);
     if (opt.limit && ready.size() >= opt.limit) break;
   }
-  const Exit worst = run_tasks(cfg, ready, [&](const Task& t, const MboxResult& r) {
+  run_tasks(cfg, ready, [&](const Task& t, const MboxResult& r) {
     record_result(db, cfg, t, r);
-    rep.results.push_back(r);
+    if (r.outcome != "skipped") rep.results.push_back(r);
   }, nullptr);
-  (void)worst;
   return rep;
 }
 
@@ -771,6 +778,7 @@ MboxReport mboxsync_bulk(const Config& cfg, const MboxsyncOptions& opt) {
   }
   Progress progress(opt.progress, tasks.size());
   run_tasks(cfg, tasks, [&](const Task& t, const MboxResult& r) {
+    if (r.outcome == "skipped") return;
     record_result(db, cfg, t, r);
     write_result_log(log, r);
     rep.results.push_back(r);

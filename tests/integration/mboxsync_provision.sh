@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# mboxsync_provision - the provisioning queue against a real Cyrus Murder and MariaDB:
+# new accounts get their mailbox on the back end the database records (checked through
+# mupdate, and by LMTP delivery through the front end landing there), with quota, ACL and
+# special-use folders; renames follow; a mailbox on another back end is a conflict left
+# alone; names Cyrus would refuse never reach the server; plan --check agrees at the end.
+TEST_NAME=mboxsync_provision
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=cyrus_lib.sh
+source "$(dirname "$0")/cyrus_lib.sh"
+
+CONF=$WS/cy.yaml
+cy_config mbprov > "$CONF"
+cy_db mbprov "$CONF"
+# What adsync leaves behind: accounts with a back end, and a create job each.
+q mbprov "INSERT INTO accounts (uid, primary_address, delivery, backend_id, cyrus_partition, quota_mb, smtp_nexthop, source) VALUES
+  ('ann', 'ann@example.test', 'cyrus', 1, NULL, NULL, NULL, 'ad'),
+  ('ben', 'ben@example.test', 'cyrus', 2, NULL, 250, NULL, 'ad'),
+  ('cat', 'cat@example.test', 'cyrus', 1, 'archive', NULL, NULL, 'ad'),
+  ('o''brien', 'obrien@example.test', 'cyrus', 2, NULL, NULL, NULL, 'ad'),
+  ('exch', 'exch@example.test', 'smtp', NULL, NULL, NULL, '[exchange.example.test]', 'ad');
+INSERT INTO provisioning_jobs (account_id, kind, new_uid) SELECT id, 'create', uid FROM accounts WHERE delivery = 'cyrus'"
+
+note "plan before: four missing"
+expect_exit 1 mboxsync -c "$CONF" plan --check
+expect_output "missing     user.ann (be1)"
+expect_output "summary: 4 missing"
+
+note "run: every job done, each mailbox where the database says"
+expect_exit 0 mboxsync -c "$CONF" run
+expect_output "4 jobs: 4 created"
+[[ "$(q mbprov "SELECT COUNT(*) FROM provisioning_jobs WHERE state = 'done' AND done_at IS NOT NULL")" == 4 ]] || die "jobs not done"
+[[ "$(q mbprov "SELECT GROUP_CONCAT(uid, ':', cyrus_partition ORDER BY uid) FROM accounts WHERE provisioned_at IS NOT NULL")" == "ann:default,ben:default,cat:archive,o'brien:default" ]] ||
+  die "provisioned_at/partition not recorded: $(q mbprov "SELECT uid, cyrus_partition, provisioned_at FROM accounts")"
+[[ "$(server_of user.ann)" == 127.0.0.2 ]] || die "user.ann not on be1 per mupdate"
+[[ "$(server_of user.ben)" == 127.0.0.3 ]] || die "user.ben not on be2 per mupdate"
+[[ "$(server_of "user.o'brien")" == 127.0.0.3 ]] || die "user.o'brien not on be2"
+cy mboxlist > "$WS/mboxlist"
+grep -q '"user.cat": .*"partition": "archive"' "$WS/mboxlist" || die "user.cat not on partition archive"
+for f in Sent Drafts Trash Junk; do [[ "$(server_of "user.ben.$f")" == 127.0.0.3 ]] || die "user.ben.$f missing"; done
+printf 'a GETQUOTAROOT user.ben\nb GETACL user.ben\nc GETQUOTAROOT user.ann\n' | imap be2 > "$WS/be2" || true
+grep -q 'QUOTA user.ben (STORAGE 0 256000)' "$WS/be2" || { cat "$WS/be2"; die "quota of ben (250 MB) not set"; }
+grep -q 'ACL user.ben .*anyone p' "$WS/be2" || { cat "$WS/be2"; die "ACL anyone p not set"; }
+printf 'a GETQUOTAROOT user.ann\n' | imap be1 > "$WS/be1" || true
+grep -q 'QUOTA user.ann (STORAGE 0 102400)' "$WS/be1" || { cat "$WS/be1"; die "default quota (100 MB) not set on ann"; }
+
+note "LMTP through the front end lands on the back end mupdate names"
+# Quota usage counts whole KiB: a message of a few KiB shows where it landed.
+{ printf 'From: test@example.test\r\nTo: ben@example.test\r\nSubject: where\r\n\r\n'
+  for _ in $(seq 100); do printf 'filler line to make the message a few KiB long.........\r\n'; done; } > "$WS/msg"
+cy deliver ben@example.test < "$WS/msg" || die "delivery to ben through the front end failed"
+printf 'a GETQUOTAROOT user.ben\n' | imap be2 > "$WS/be2" || true
+grep -q 'QUOTA user.ben (STORAGE [1-9][0-9]* 256000)' "$WS/be2" || { cat "$WS/be2"; die "ben's message did not land on be2"; }
+expect_exit 0 mboxsync -c "$CONF" plan --check
+expect_output "in step"
+
+note "idempotent: a job for a mailbox that exists where it should is done, not an error"
+q mbprov "INSERT INTO provisioning_jobs (account_id, kind, new_uid) SELECT id, 'create', uid FROM accounts WHERE uid = 'ann'"
+expect_exit 0 mboxsync -c "$CONF" run
+expect_output "1 jobs: 0 created, 1 existed"
+
+note "rename: the mailbox and its folders follow the user name"
+q mbprov "UPDATE accounts SET uid = 'benjamin' WHERE uid = 'ben';
+INSERT INTO provisioning_jobs (account_id, kind, old_uid, new_uid) SELECT id, 'rename', 'ben', 'benjamin' FROM accounts WHERE uid = 'benjamin'"
+expect_exit 0 mboxsync -c "$CONF" run
+expect_output "1 renamed"
+[[ "$(server_of user.benjamin)" == 127.0.0.3 && -z "$(server_of user.ben)" ]] || die "rename did not move user.ben to user.benjamin"
+[[ "$(server_of user.benjamin.Sent)" == 127.0.0.3 ]] || die "folders did not follow the rename"
+
+note "a mailbox on another back end is a conflict, reported and left alone"
+printf 'a CREATE user.dan\n' | imap be2 > "$WS/out" || true
+grep -q '^a OK' "$WS/out" || { cat "$WS/out"; die "could not make user.dan on be2"; }
+q mbprov "INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES ('dan', 'dan@example.test', 'cyrus', 1, 'ad');
+INSERT INTO provisioning_jobs (account_id, kind, new_uid) SELECT id, 'create', uid FROM accounts WHERE uid = 'dan'"
+expect_exit 65 mboxsync -c "$CONF" run
+expect_output "dan (user.dan on be1): conflict: exists, but not on be1"
+[[ "$(server_of user.dan)" == 127.0.0.3 ]] || die "the conflicting mailbox was touched"
+[[ "$(q mbprov "SELECT state FROM provisioning_jobs j JOIN accounts a ON a.id = j.account_id WHERE a.uid = 'dan'")" == failed ]] ||
+  die "the conflicting job is not failed"
+expect_exit 1 mboxsync -c "$CONF" plan --check
+expect_output "misplaced   user.dan: on be2, the database says be1"
+
+note "injection: names Cyrus would refuse are rejected before anything is sent; the rest is sent as one argument"
+: > "$WS/telemetry-before"
+cat "$CYRUS_TELEMETRY_BE1"/* > "$WS/telemetry-before" 2>/dev/null || true
+q mbprov "INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES
+  ('q\"uote', 'q1@example.test', 'cyrus', 1, 'ad'), (CONCAT('cr', CHAR(13), CHAR(10), 'a DELETE user.ann'), 'q2@example.test', 'cyrus', 1, 'ad'),
+  ('sp ace', 'q3@example.test', 'cyrus', 1, 'ad'), ('müller', 'q4@example.test', 'cyrus', 1, 'ad'),
+  ('star*', 'q5@example.test', 'cyrus', 1, 'ad');
+INSERT INTO provisioning_jobs (account_id, kind, new_uid) SELECT id, 'create', uid FROM accounts WHERE primary_address LIKE 'q_@example.test'"
+expect_exit 65 mboxsync -c "$CONF" run
+[[ "$(q mbprov "SELECT COUNT(*) FROM provisioning_jobs j JOIN accounts a ON a.id = j.account_id WHERE a.primary_address LIKE 'q_@example.test' AND j.state = 'failed' AND j.last_error LIKE 'user name %'")" == 4 ]] ||
+  die "bad names not refused: $(q mbprov "SELECT a.uid, j.state, j.last_error FROM provisioning_jobs j JOIN accounts a ON a.id = j.account_id WHERE a.primary_address LIKE 'q_@example.test'")"
+# 'sp ace' is a name Cyrus accepts (a space is allowed); it went as one quoted string.
+[[ "$(server_of "user.sp ace")" == 127.0.0.2 ]] || die "user.sp ace not created"
+cat "$CYRUS_TELEMETRY_BE1"/* > "$WS/telemetry-after" 2>/dev/null
+diff "$WS/telemetry-before" "$WS/telemetry-after" | grep '^>' > "$WS/sent" || true
+grep -q 'CREATE "user.sp ace" default' "$WS/sent" || { cat "$WS/sent"; die "the server did not see CREATE \"user.sp ace\" default"; }
+if grep -q -e 'DELETE' -e 'uote' -e 'star' -e 'ller' "$WS/sent"; then cat "$WS/sent"; die "a refused name reached the server"; fi
+[[ "$(server_of user.ann)" == 127.0.0.2 ]] || die "user.ann was deleted"
+echo "PASS mboxsync_provision"
