@@ -213,22 +213,37 @@ class Worker {
         stop_(stop), sink_(std::move(sink)) {}
 
   void operator()() {
-    try {
-      ImapClient imap(endpoint(cfg_.cyrus, host_, port_, password_));
-      wipe(password_);
-      work(imap);
-      imap.logout();
-    } catch (const Error& e) {
-      // The connection is gone: everything not yet judged is to be retried later.
-      error_ = e.what();
-      status_ = e.status();
-      for (std::size_t i = judged_; i < tasks_.size(); ++i) {
-        MboxResult r = base(*tasks_[i]);
-        // A refused login or a certificate that does not verify says nothing about the
-        // mailboxes: their jobs stay as they are, and the run ends with 78.
-        r.outcome = e.status() == Exit::config ? "skipped" : "retry";
-        r.detail = e.what();
-        sink_(*tasks_[i], std::move(r));
+    // A session the server ends (a crashed imapd, a restart) is opened again, a few
+    // times: commands that were in flight are sent again, which is harmless because every
+    // step is idempotent (an existing mailbox where it belongs counts as created).
+    for (int session = 1;; ++session) {
+      const std::size_t before = judged_;
+      try {
+        ImapClient imap(endpoint(cfg_.cyrus, host_, port_, password_));
+        work(imap);
+        imap.logout();
+        wipe(password_);
+        return;
+      } catch (const Error& e) {
+        const bool again = e.status() == Exit::tempfail && !stopping() && session < 4 && judged_ < tasks_.size() &&
+                           (session == 1 || judged_ > before);
+        if (again) {
+          log::warning(std::string(e.what()) + "; opening a new session");
+          continue;
+        }
+        wipe(password_);
+        // The connection is gone: everything not yet judged is to be retried later.
+        error_ = e.what();
+        status_ = e.status();
+        for (std::size_t i = judged_; i < tasks_.size(); ++i) {
+          MboxResult r = base(*tasks_[i]);
+          // A refused login or a certificate that does not verify says nothing about the
+          // mailboxes: their jobs stay as they are, and the run ends with 78.
+          r.outcome = e.status() == Exit::config ? "skipped" : "retry";
+          r.detail = e.what();
+          sink_(*tasks_[i], std::move(r));
+        }
+        return;
       }
     }
   }
@@ -337,7 +352,7 @@ class Worker {
 
   void work(ImapClient& imap) {
     std::deque<Flight> flights;
-    std::size_t next = 0;
+    std::size_t next = judged_;  // a new session starts where the last one was cut
     const std::size_t depth = cfg_.cyrus.pipeline;
     std::size_t commands = 0;
     while (judged_ < tasks_.size()) {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# mboxsync_bulk - the one-off migration: 500 accounts without mailboxes are all created,
+# spread over both back ends by the placement policy; a bulk run killed midway (SIGKILL)
+# and run again finishes the job: every mailbox exists exactly once, nothing is pending.
+TEST_NAME=mboxsync_bulk
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=cyrus_lib.sh
+source "$(dirname "$0")/cyrus_lib.sh"
+
+N=500
+CONF=$WS/cy.yaml
+cy_config mbbulk 'placement: fewest' 'pipeline: 64' > "$CONF"
+cy_db mbbulk "$CONF"
+# Users already in AD: accounts (all recorded on be1 by an old import) and create jobs,
+# no mailboxes. placement: fewest may move an account that has no mailbox yet.
+/usr/bin/python3 - "$N" > "$WS/accounts.sql" <<'PY'
+import sys
+n = int(sys.argv[1])
+rows = ",".join("('bulk%04d', 'bulk%04d@example.test', 'cyrus', 1, 'ad')" % (i, i) for i in range(n))
+print("INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES " + rows + ";")
+print("INSERT INTO provisioning_jobs (account_id, kind, new_uid) SELECT id, 'create', uid FROM accounts;")
+PY
+db_root "$DB" mbbulk < "$WS/accounts.sql"
+
+note "bulk, killed midway"
+LOG=$WS/results.log
+: > "$LOG"
+bash "$CYFIX" exec "$CYDIR" "$MBOXSYNC" -c "$CONF" -q bulk --log "$LOG" &
+pid=$!
+# Wait (by polling the result log, with a deadline) until it is well under way, then kill it.
+deadline=$((SECONDS + 120))
+while (( $(wc -l < "$LOG") < 100 )); do
+  kill -0 "$pid" 2>/dev/null || die "bulk ended before it could be killed"
+  (( SECONDS < deadline )) || die "bulk made no progress"
+  sleep 0.05
+done
+pkill -KILL -f "$MBOXSYNC -c $CONF" || true
+wait "$pid" 2>/dev/null || true
+done_before=$(wc -l < "$LOG")
+(( done_before >= 100 && done_before < N )) || die "kill came too late ($done_before of $N done)"
+note "killed after $done_before results; run again"
+
+expect_exit 0 mboxsync -c "$CONF" bulk --log "$LOG"
+expect_output "accounts: "
+inboxes > "$WS/inboxes"
+[[ "$(grep -c '^user.bulk' "$WS/inboxes")" == "$N" ]] || die "expected $N user.bulk mailboxes, found $(grep -c '^user.bulk' "$WS/inboxes")"
+[[ "$(cut -d' ' -f1 "$WS/inboxes" | sort | uniq -d | wc -l)" == 0 ]] || die "a mailbox exists twice"
+be1=$(grep -c ' 127.0.0.2$' "$WS/inboxes"); be2=$(grep -c ' 127.0.0.3$' "$WS/inboxes")
+note "spread: be1 $be1, be2 $be2"
+(( be1 >= N / 2 - 5 && be1 <= N / 2 + 5 )) || die "placement 'fewest' did not spread the mailboxes evenly (be1 $be1, be2 $be2)"
+# The database agrees with mupdate for every account, nothing is pending, nothing is left unprovisioned.
+q mbbulk "SELECT CONCAT('user.', a.uid, ' ', b.imap_host) FROM accounts a JOIN backends b ON b.id = a.backend_id ORDER BY 1" > "$WS/db"
+grep '^user.bulk' "$WS/inboxes" | sort | diff - "$WS/db" || die "the database's back ends differ from mupdate's"
+[[ "$(q mbbulk "SELECT COUNT(*) FROM accounts WHERE provisioned_at IS NULL")" == 0 ]] || die "accounts left unprovisioned"
+[[ "$(q mbbulk "SELECT COUNT(*) FROM provisioning_jobs WHERE state <> 'done'")" == 0 ]] || die "jobs left pending"
+# The result log has a line for every account; those done before the kill are 'existed' now, not created twice.
+[[ "$(cut -f1 "$LOG" | sort -u | wc -l)" == "$N" ]] || die "the result log does not name every account"
+(( $(grep -c $'\texisted\t' "$LOG") >= 1 )) || die "the rerun found no mailbox left by the killed run"
+[[ "$(grep -c $'\tcreated\t' "$LOG")" -le "$N" ]] || die "more creations than accounts"
+expect_exit 0 mboxsync -c "$CONF" plan --check
+expect_output "in step"
+
+note "a third run has nothing to do"
+expect_exit 0 mboxsync -c "$CONF" bulk
+expect_output "0 accounts"
+echo "PASS mboxsync_bulk"
