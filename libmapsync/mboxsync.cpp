@@ -292,8 +292,8 @@ class Worker {
       std::string why;
       const auto name = cyrus_folder(ns, t.inbox, folder.name, &why);
       if (!name) continue;  // checked before any task was made
+      // A folder goes where its INBOX is: no server or partition argument.
       std::string cmd = "CREATE " + imap_string(*name, lp);
-      if (cfg_.cyrus.via == "frontend") cmd += " " + imap_string(t.backend->host + "!" + t.partition, lp);
       if (!folder.special_use.empty() && imap.has("CREATE-SPECIAL-USE")) cmd += " (USE (" + folder.special_use + "))";
       add("folder", cmd);
     }
@@ -305,7 +305,7 @@ class Worker {
     if (t.kind == Task::rename) {
       const ImapResult& rr = f.replies[0];
       if (rr.ok()) r.outcome = "renamed";
-      else if (nonexistent(rr) && exists_here(imap, t.inbox)) r.outcome = "renamed", r.detail = "already renamed";
+      else if (nonexistent(rr) && exists_here(imap, t, t.inbox)) r.outcome = "renamed", r.detail = "already renamed";
       else r.outcome = temporary_no(rr.text) ? "retry" : "failed", r.detail = rr.status + " " + rr.text;
       sink_(t, std::move(r));
       return;
@@ -315,7 +315,7 @@ class Worker {
     if (!c.ok()) {
       if (already_exists(c)) {
         // Here, or on another back end? Only a mailbox on the expected one is ours.
-        if (exists_here(imap, t.inbox)) {
+        if (exists_here(imap, t, t.inbox)) {
           r.outcome = "existed";
         } else {
           r.outcome = "conflict";
@@ -340,9 +340,20 @@ class Worker {
     sink_(t, std::move(r));
   }
 
-  bool exists_here(ImapClient& imap, const std::string& name) {
+  // Whether name exists on the task's back end. On a back end, LIST shows only its own
+  // mailboxes; through a front end, LIST shows the whole Murder, so ask which server holds
+  // it (Cyrus' /shared/vendor/cmu/cyrus-imapd/server annotation).
+  bool exists_here(ImapClient& imap, const Task& t, const std::string& name) {
+    const bool lp = imap.literal_plus();
+    if (cfg_.cyrus.via == "frontend") {
+      ImapResult m = imap.run("GETMETADATA " + imap_string(name, lp) + " (/shared/vendor/cmu/cyrus-imapd/server)");
+      if (!m.ok()) return false;
+      for (const auto& u : m.untagged)
+        if (u.status == "METADATA" && u.text.find("\"" + t.backend->host + "\"") != std::string::npos) return true;
+      return false;
+    }
     // Replies to commands still in flight come first; this check runs with none.
-    ImapResult l = imap.run("LIST \"\" " + imap_string(name, imap.literal_plus()));
+    ImapResult l = imap.run("LIST \"\" " + imap_string(name, lp));
     if (!l.ok()) return false;
     for (const auto& u : l.untagged)
       if (u.status == "LIST")

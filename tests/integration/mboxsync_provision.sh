@@ -99,4 +99,30 @@ diff "$WS/telemetry-before" "$WS/telemetry-after" | grep '^>' > "$WS/sent" || tr
 grep -q 'CREATE "user.sp ace" default' "$WS/sent" || { cat "$WS/sent"; die "the server did not see CREATE \"user.sp ace\" default"; }
 if grep -q -e 'DELETE' -e 'uote' -e 'star' -e 'ller' "$WS/sent"; then cat "$WS/sent"; die "a refused name reached the server"; fi
 [[ "$(server_of user.ann)" == 127.0.0.2 ]] || die "user.ann was deleted"
+note "through the front end (CREATE name server!partition) and over IMAPS"
+cy_config mbprov 'via: frontend' "frontend: {host: $CYRUS_FRONTEND, port: 143}" > "$WS/fe.yaml"
+q mbprov "INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES ('fay', 'fay@example.test', 'cyrus', 2, 'ad'), ('gil', 'gil@example.test', 'cyrus', 2, 'ad');
+INSERT INTO provisioning_jobs (account_id, kind, new_uid) SELECT id, 'create', uid FROM accounts WHERE uid IN ('fay', 'gil')"
+printf 'a CREATE user.gil\n' | imap be1 > "$WS/out" || true   # gil's name taken on be1: a conflict seen through the front end too
+grep -q '^a OK' "$WS/out" || { cat "$WS/out"; die "could not make user.gil on be1"; }
+expect_exit 65 mboxsync -c "$WS/fe.yaml" run
+expect_output "gil (user.gil on be2): conflict"
+[[ "$(server_of user.fay)" == 127.0.0.3 && "$(server_of user.fay.Sent)" == 127.0.0.3 ]] || die "user.fay not created on be2 through the front end"
+[[ "$(server_of user.gil)" == 127.0.0.2 ]] || die "the conflicting user.gil was touched"
+cy_config mbprov 'tls: imaps' | sed '/^  tls: starttls$/d' > "$WS/imaps.yaml"
+expect_exit 1 mboxsync -c "$WS/imaps.yaml" plan --check
+expect_output "misplaced   user.gil: on be1, the database says be2"
+
+note "a standalone server with unixhierarchysep and virtual domains: user/j.doe@example.test"
+cy_config mbsolo 'unix_separator: true' 'virtual_domains: true' > "$WS/solo.yaml"
+cy_db mbsolo "$WS/solo.yaml"
+q mbsolo "INSERT INTO backends (id, name, lmtp_host, imap_host) VALUES (3, 'solo', '127.0.0.4', '127.0.0.4');
+INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES ('j.doe', 'J.Doe@Example.TEST', 'cyrus', 3, 'ad');
+INSERT INTO provisioning_jobs (account_id, kind, new_uid) SELECT id, 'create', uid FROM accounts"
+expect_exit 0 mboxsync -c "$WS/solo.yaml" run
+expect_output "1 created"
+printf 'a LIST "" "user/*"\n' | imap standalone | tr -d '\r' > "$WS/solo" || true
+for box in user/j.doe@example.test user/j.doe/Sent@example.test user/j.doe/Junk@example.test; do
+  grep -q -F -x "* LIST (\\HasNoChildren) \"/\" $box" "$WS/solo" || { cat "$WS/solo"; die "$box missing on the standalone server"; }
+done
 echo "PASS mboxsync_provision"
