@@ -152,3 +152,31 @@ TEST_CASE("the ad section: defaults, and mistakes named by file, line and key") 
   CHECK(with("delivery: smtp,", "delivery: exchange,").find("must be cyrus, smtp or none") != std::string::npos);
   CHECK(with("  bases:", "  basse: x\n  bases:").find("ad.basse: unknown key") != std::string::npos);
 }
+
+TEST_CASE("the cyrus section: folders with special use, and mistakes named by key") {
+  const std::string cy = std::string(kGood) + R"(cyrus:
+  password_file: /etc/mapsync/cyrus.password
+  acls: ["anyone p"]
+  folders:
+    - Archive
+    - {name: Sent, special_use: "\\Sent"}
+)";
+  const Config c = parse_config(cy, "test.yaml");
+  CHECK(c.cyrus.present);
+  CHECK(c.cyrus.tls == "starttls");
+  CHECK(c.cyrus.via == "backend");
+  REQUIRE(c.cyrus.folders.size() == 2);
+  CHECK(c.cyrus.folders[0].special_use.empty());
+  CHECK(c.cyrus.folders[1].special_use == "\\Sent");
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string t = cy;
+    const auto at = t.find(from);
+    REQUIRE(at != std::string::npos);
+    return config_error(t.replace(at, from.size(), to));
+  };
+  CHECK(with("  acls:", "  tls: none\n  acls:").find("set allow_plaintext: true to mean it") != std::string::npos);
+  CHECK(with("\"\\\\Sent\"", "\"\\\\Bogus\"").find("not an RFC 6154 attribute") != std::string::npos);
+  CHECK(with("[\"anyone p\"]", "[\"anyone\"]").find("must be IDENTIFIER RIGHTS") != std::string::npos);
+  CHECK(with("  acls:", "  via: frontend\n  acls:").find("cyrus.frontend.host: required with via: frontend") != std::string::npos);
+  CHECK(with("  acls:", "  placement: weights\n  acls:").find("required with placement: weights") != std::string::npos);
+}
