@@ -617,6 +617,19 @@ bool take_lock(Database& db, const CyrusConfig& c, MboxReport& rep) {
   return false;
 }
 
+MboxResult outcome(std::uint32_t account_id, const std::string& uid, const char* what, std::string detail) {
+  MboxResult r;
+  r.account_id = account_id;
+  r.uid = uid;
+  r.outcome = what;
+  r.detail = std::move(detail);
+  return r;
+}
+
+void fail_job(Database& db, std::uint64_t job_id, const std::string& why) {
+  db.update("UPDATE provisioning_jobs SET state = 'failed', last_error = ? WHERE id = ?", {why, job_id}, "failing a job");
+}
+
 void require(const Config& cfg) {
   if (!cfg.cyrus.present) fail(Exit::config, cfg.path + ": cyrus: section is missing (mboxsync needs cyrus.password_file, ...)");
 }
@@ -631,7 +644,6 @@ MboxReport mboxsync_run(const Config& cfg, const MboxsyncOptions& opt) {
   State st;
   read_state(db, st);
   std::vector<Task> tasks;
-  std::map<std::uint64_t, std::uint32_t> jobs;
   db.query(
       "SELECT j.id, j.account_id, j.kind, COALESCE(j.old_uid, ''), COALESCE(j.new_uid, ''), j.attempts FROM provisioning_jobs j "
       "WHERE j.state = 'pending' AND (j.not_before IS NULL OR j.not_before <= NOW()) ORDER BY j.id",
@@ -643,11 +655,9 @@ MboxReport mboxsync_run(const Config& cfg, const MboxsyncOptions& opt) {
         const std::string kind = r.str(3);
         auto it = st.accounts.find(account);
         if (it == st.accounts.end()) {
-          MboxResult res;
-          res.account_id = account;
-          res.outcome = "failed";
-          res.detail = "job " + std::to_string(t.job_id) + ": account " + std::to_string(account) + " is not delivered to Cyrus";
-          rep.results.push_back(res);
+          const std::string why = "account " + std::to_string(account) + " is not delivered to Cyrus";
+          rep.results.push_back(outcome(account, "", "failed", why));
+          fail_job(db, t.job_id, why);
           return;
         }
         t.account = it->second;
@@ -660,14 +670,8 @@ MboxReport mboxsync_run(const Config& cfg, const MboxsyncOptions& opt) {
           const auto from = cyrus_inbox(ns_of(cfg.cyrus), old.uid, old.domain, &why);
           const auto to = cyrus_inbox(ns_of(cfg.cyrus), t.account.uid, t.account.domain, &why);
           if (!from || !to) {
-            MboxResult res;
-            res.account_id = account;
-            res.uid = t.account.uid;
-            res.outcome = "failed";
-            res.detail = why;
-            rep.results.push_back(res);
-            db.update("UPDATE provisioning_jobs SET state = 'failed', last_error = ? WHERE id = ?", {why, t.job_id},
-                      "failing a job");
+            rep.results.push_back(outcome(account, t.account.uid, "failed", why));
+            fail_job(db, t.job_id, why);
             return;
           }
           t.old_inbox = *from;
@@ -686,25 +690,14 @@ MboxReport mboxsync_run(const Config& cfg, const MboxsyncOptions& opt) {
     if (t.kind == Task::create) {
       std::string why;
       if (!name_task(cfg, t, why)) {
-        MboxResult res;
-        res.account_id = t.account.id;
-        res.uid = t.account.uid;
-        res.outcome = "failed";
-        res.detail = why;
-        rep.results.push_back(res);
-        db.update("UPDATE provisioning_jobs SET state = 'failed', last_error = ? WHERE id = ?", {why, t.job_id},
-                  "failing a job");
+        rep.results.push_back(outcome(t.account.id, t.account.uid, "failed", why));
+        fail_job(db, t.job_id, why);
         continue;
       }
       place(cfg, st, t);
     }
     if (!t.backend || !t.backend->enabled) {
-      MboxResult res;
-      res.account_id = t.account.id;
-      res.uid = t.account.uid;
-      res.outcome = "retry";
-      res.detail = "no enabled back end for the account";
-      rep.results.push_back(res);
+      rep.results.push_back(outcome(t.account.id, t.account.uid, "retry", "no enabled back end for the account"));
       continue;
     }
     ready.push_back(t);
@@ -778,25 +771,10 @@ MboxReport mboxsync_bulk(const Config& cfg, const MboxsyncOptions& opt) {
     Task t;
     t.account = a;
     std::string why;
-    if (!name_task(cfg, t, why)) {
-      MboxResult r;
-      r.account_id = a.id;
-      r.uid = a.uid;
-      r.outcome = "failed";
-      r.detail = why;
-      write_result_log(log, r);
-      rep.results.push_back(r);
-      continue;
-    }
-    place(cfg, st, t);
-    if (!t.backend || !t.backend->enabled) {
-      MboxResult r;
-      r.account_id = a.id;
-      r.uid = a.uid;
-      r.outcome = "failed";
-      r.detail = "no enabled back end";
-      write_result_log(log, r);
-      rep.results.push_back(r);
+    if (name_task(cfg, t, why)) place(cfg, st, t);
+    if (!why.empty() || !t.backend || !t.backend->enabled) {
+      rep.results.push_back(outcome(a.id, a.uid, "failed", why.empty() ? "no enabled back end" : why));
+      write_result_log(log, rep.results.back());
       continue;
     }
     tasks.push_back(t);

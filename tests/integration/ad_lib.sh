@@ -21,17 +21,8 @@ adsync() { bash "$ADFIX" exec "$ADDIR" "$ADSYNC" "$@"; }       # adsync -c CONF 
 # ad_config NAME DBNAME [YAML lines for the ad: section...] > file
 ad_config() {
   local name=$1; shift
+  socket_config "$name"
   cat <<YAML
-database:
-  socket: $MARIADB_SOCKET
-  user: mapsync
-  password_file: $DB/mapsync.password
-  database: $name
-maps:
-  directory: $WS/maps-$name
-logging:
-  level: info
-  syslog: false
 ad:
   uris: [$AD_URI]
   keytab: $AD_KEYTAB
@@ -67,7 +58,6 @@ SQL
 }
 
 # q NAME SQL: one query's rows, tab-separated, no header.
-q() { db_root "$DB" "$1" -N <<< "$2"; }
 
 # db_sum NAME: a fingerprint of every table adsync writes; equal before and after = nothing changed.
 db_sum() {

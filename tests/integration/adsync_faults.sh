@@ -146,21 +146,11 @@ assert rules["alice"][0] == "staff", rules
 PY
 
 note "leader lock: while another session holds it, apply exits 0 saying who, and writes nothing"
-# As the same database user, as adsync on another front end would be: the server tells a
-# user about its own sessions only.
-printf '[client]\nuser=mapsync\npassword=%s\nsocket=%s\n' "$(cat "$DB/mapsync.password")" "$MARIADB_SOCKET" > "$WS/my.cnf"
-chmod 600 "$WS/my.cnf"
-coproc LOCK { mariadb --defaults-file="$WS/my.cnf" -N --batch --unbuffered adfault; }
-echo "SELECT GET_LOCK('mapsync.adsync', 10);" >&"${LOCK[1]}"
-read -r got <&"${LOCK[0]}"
-[[ "$got" == 1 ]] || die "test could not take the lock"
+hold_lock adfault mapsync.adsync
 expect_exit 0 adsync -c "$CONF" apply
 expect_output "another adsync holds the lock mapsync.adsync (connection"
 unchanged "not the leader"
-echo "SELECT RELEASE_LOCK('mapsync.adsync');" >&"${LOCK[1]}"
-read -r _ <&"${LOCK[0]}"
-exec {LOCK[1]}>&-
-wait "$LOCK_PID" || true
+release_lock
 
 note "URI failover: an unreachable first DC, then the real one"
 sed "s|^  uris: .*|  uris: [ldap://127.0.0.9:3899, $AD_URI]|" "$CONF" > "$WS/failover.yaml"

@@ -24,17 +24,8 @@ imap() { bash "$CYFIX" imap "$CYDIR" "$1"; }
 # cy_config NAME [YAML lines for the cyrus: section...] > file
 cy_config() {
   local name=$1; shift
+  socket_config "$name"
   cat <<YAML
-database:
-  socket: $MARIADB_SOCKET
-  user: mapsync
-  password_file: $DB/mapsync.password
-  database: $name
-maps:
-  directory: $WS/maps-$name
-logging:
-  level: info
-  syslog: false
 cyrus:
   admin_user: $CYRUS_ADMIN_USER
   password_file: $CYRUS_ADMIN_PASSWORD_FILE
@@ -64,7 +55,6 @@ INSERT INTO backends (id, name, lmtp_host, imap_host, partitions) VALUES
 SQL
 }
 
-q() { db_root "$DB" "$1" -N <<< "$2"; }
 
 # server_of MAILBOX: the server mupdate knows for it ("" when none).
 server_of() {

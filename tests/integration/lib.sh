@@ -104,3 +104,44 @@ expect_exit() {
 expect_output() {
   grep -q -- "$1" "$WS/out" || { cat "$WS/out" >&2; die "output does not mention: $1"; }
 }
+
+# q DBNAME SQL: the rows of one query, tab-separated, no header (as root over the socket).
+q() { db_root "$MAPSYNC_TEST_DBDIR" "$1" -N <<< "$2"; }
+
+# socket_config DBNAME: the database, maps and logging sections of a config for the
+# fixture's MariaDB over its unix socket (reachable from the tests' network namespaces).
+socket_config() {
+  # shellcheck disable=SC1091
+  source "$MAPSYNC_TEST_DBDIR/env"
+  cat <<YAML
+database:
+  socket: $MARIADB_SOCKET
+  user: mapsync
+  password_file: $MAPSYNC_TEST_DBDIR/mapsync.password
+  database: $1
+maps:
+  directory: $WS/maps-$1
+logging:
+  level: info
+  syslog: false
+YAML
+}
+
+# hold_lock DBNAME LOCK: takes the MySQL named lock LOCK in a background session of the
+# mapsync user (as another host's job would: the server names a lock's holder only to the
+# same user); release_lock ends that session.
+hold_lock() {
+  # shellcheck disable=SC1091
+  source "$MAPSYNC_TEST_DBDIR/env"
+  printf '[client]\nuser=mapsync\npassword=%s\nsocket=%s\n' "$(cat "$MAPSYNC_TEST_DBDIR/mapsync.password")" "$MARIADB_SOCKET" > "$WS/my.cnf"
+  chmod 600 "$WS/my.cnf"
+  coproc LOCK { mariadb --defaults-file="$WS/my.cnf" -N --batch --unbuffered "$1"; }
+  echo "SELECT GET_LOCK('$2', 10);" >&"${LOCK[1]}"
+  local got
+  read -r got <&"${LOCK[0]}"
+  [[ "$got" == 1 ]] || die "test could not take the lock $2"
+}
+release_lock() {
+  exec {LOCK[1]}>&-
+  wait "$LOCK_PID" || true
+}

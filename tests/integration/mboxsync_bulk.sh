@@ -58,8 +58,10 @@ grep '^user.bulk' "$WS/inboxes" | sort | diff - "$WS/db" || die "the database's 
 [[ "$(cut -f1 "$LOG" | sort -u | wc -l)" == "$N" ]] || die "the result log does not name every account"
 (( $(grep -c $'\texisted\t' "$LOG") >= 1 )) || die "the rerun found no mailbox left by the killed run"
 [[ "$(grep -c $'\tcreated\t' "$LOG")" -le "$N" ]] || die "more creations than accounts"
-expect_exit 0 mboxsync -c "$CONF" plan --check
-expect_output "in step"
+# (Other tests share the Murder: their mailboxes are orphans to this database.)
+mboxsync -c "$CONF" plan > "$WS/plan" || die "plan failed"
+if grep -E '^(missing|misplaced|invalid) ' "$WS/plan"; then die "plan disagrees after the bulk run"; fi
+grep -q "^$N accounts should have a mailbox" "$WS/plan" || { cat "$WS/plan"; die "plan does not count $N accounts"; }
 
 note "a third run has nothing to do"
 expect_exit 0 mboxsync -c "$CONF" bulk

@@ -76,17 +76,11 @@ expect_output "certificate does not verify"
 [[ "$(jobs_of "'w1'")" == "w1:pending:0" ]] || die "a configuration fault touched the job"
 
 note "leader lock: another mboxsync holds it: exit 0, nothing done"
-printf '[client]\nuser=mapsync\npassword=%s\nsocket=%s\n' "$(cat "$DB/mapsync.password")" "$MARIADB_SOCKET" > "$WS/my.cnf"
-chmod 600 "$WS/my.cnf"
-coproc LOCK { mariadb --defaults-file="$WS/my.cnf" -N --batch --unbuffered mbfault; }
-echo "SELECT GET_LOCK('mapsync.mboxsync', 10);" >&"${LOCK[1]}"
-read -r got <&"${LOCK[0]}"
-[[ "$got" == 1 ]] || die "test could not take the lock"
+hold_lock mbfault mapsync.mboxsync
 expect_exit 0 mboxsync -c "$CONF" run
 expect_output "another mboxsync holds the lock (connection"
 [[ "$(jobs_of "'w1'")" == "w1:pending:0" ]] || die "a run without the lock touched the job"
-exec {LOCK[1]}>&-
-wait "$LOCK_PID" || true
+release_lock
 expect_exit 0 mboxsync -c "$CONF" run
 [[ "$(jobs_of "'w1'")" == "w1:done:1" ]] || die "w1 not done at last"
 echo "PASS mboxsync_faults"
