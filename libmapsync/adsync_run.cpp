@@ -179,10 +179,10 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
 
   info.record_dc_state = opt.only_uid.empty();
   check_interrupted();
-  std::string audit = plan_json(rep);
+  std::string audit = plan_json(rep, false, true);
   // The audit row keeps the whole plan, but not the tens of megabytes of an initial
   // import of a whole university (max_allowed_packet): then the counts only.
-  if (audit.size() > (4u << 20)) audit = plan_json(rep, true);
+  if (audit.size() > (4u << 20)) audit = plan_json(rep, true, true);
   log::debug("plan as JSON: " + std::to_string(audit.size()) + " bytes");
   rep.run_id = apply_ad_plan(db, rep.plan, info, audit);
   log::debug("written");
@@ -257,7 +257,7 @@ std::string plan_text(const AdsyncReport& r, bool verbose) {
   return o.str();
 }
 
-std::string plan_json(const AdsyncReport& r, bool summary_only) {
+std::string plan_json(const AdsyncReport& r, bool summary_only, bool compact) {
   using nlohmann::json;
   const Plan& p = r.plan;
   json j;
@@ -317,7 +317,7 @@ std::string plan_json(const AdsyncReport& r, bool summary_only) {
   j["in_sync"] = !p.changes_accounts() && p.misses.empty();
   j["applied"] = r.applied;
   j["refused"] = r.refused;
-  return j.dump(2);
+  return compact ? j.dump() : j.dump(2);
 }
 
 }  // namespace mapsync

@@ -14,7 +14,7 @@
 namespace mapsync {
 namespace {
 
-constexpr std::size_t kBatch = 200;
+constexpr std::size_t kBatch = 500;
 
 std::string hex(const std::string& raw) {
   static const char digits[] = "0123456789ABCDEF";

@@ -41,12 +41,33 @@ std::string guid_text(const std::string& raw) {
 }
 
 std::string user_filter(const AdConfig& ad, const std::string& member_of_dn, const SearchScope& scope) {
-  std::string f = "(&" + ad.filter;
-  if (!member_of_dn.empty()) f += ldap_equality_filter("memberOf:1.2.840.113556.1.4.1941:", member_of_dn);
+  std::string extra;
+  if (!member_of_dn.empty()) extra += ldap_equality_filter("memberOf:1.2.840.113556.1.4.1941:", member_of_dn);
   // AD has no '>' in filters: uSNChanged >= last + 1.
-  if (scope.usn_above > 0) f += "(uSNChanged>=" + std::to_string(scope.usn_above + 1) + ")";
-  if (!scope.only_uid.empty()) f += ldap_equality_filter(ad.attr_uid, scope.only_uid);
-  return f + ")";
+  if (scope.usn_above > 0) extra += "(uSNChanged>=" + std::to_string(scope.usn_above + 1) + ")";
+  if (!scope.only_uid.empty()) extra += ldap_equality_filter(ad.attr_uid, scope.only_uid);
+  if (extra.empty()) return ad.filter;
+  // Samba evaluates a nested (&(&...)...) measurably slower than one flat AND: add the
+  // clauses to the configured AND rather than wrapping it. Only a filter that is one AND
+  // as a whole ("(&(a)(b))", not "(&(a))(b)") may be opened.
+  const std::string& f = ad.filter;
+  if (f.size() > 3 && f.compare(0, 2, "(&") == 0) {
+    int depth = 0;
+    std::size_t close = std::string::npos;
+    for (std::size_t i = 0; i < f.size(); ++i) {
+      if (f[i] == '\\') {
+        ++i;
+        continue;
+      }
+      if (f[i] == '(') ++depth;
+      if (f[i] == ')' && --depth == 0) {
+        close = i;
+        break;
+      }
+    }
+    if (close == f.size() - 1) return f.substr(0, f.size() - 1) + extra + ")";
+  }
+  return "(&" + f + extra + ")";
 }
 
 namespace {

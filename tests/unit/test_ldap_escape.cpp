@@ -38,3 +38,23 @@ TEST_CASE("DN values: the RFC 4514 specials are escaped, leading and trailing sp
   CHECK(ldap_dn_value("a+b;c<d>e\"f\\g") == "a\\+b\\;c\\<d\\>e\\\"f\\\\g");
   CHECK(ldap_dn_value(std::string("a\0b", 3)) == "a\\00b");
 }
+
+#include "libmapsync/directory.h"
+
+TEST_CASE("user_filter: clauses join the configured AND; values are escaped") {
+  AdConfig ad;
+  ad.filter = "(&(objectCategory=person)(objectClass=user))";
+  CHECK(user_filter(ad, "", {}) == ad.filter);
+  SearchScope inc;
+  inc.usn_above = 41;
+  CHECK(user_filter(ad, "", inc) == "(&(objectCategory=person)(objectClass=user)(uSNChanged>=42))");
+  SearchScope one;
+  one.only_uid = "a*)(x=*";
+  CHECK(user_filter(ad, "CN=G (1),DC=x", one) ==
+        "(&(objectCategory=person)(objectClass=user)(memberOf:1.2.840.113556.1.4.1941:=CN=G \\281\\29,DC=x)"
+        "(sAMAccountName=a\\2a\\29\\28x=\\2a))");
+  ad.filter = "(&(a=1))(b=2)";  // not one AND as a whole: wrapped, never opened
+  CHECK(user_filter(ad, "", inc) == "(&(&(a=1))(b=2)(uSNChanged>=42))");
+  ad.filter = "(objectClass=user)";
+  CHECK(user_filter(ad, "", inc) == "(&(objectClass=user)(uSNChanged>=42))");
+}
