@@ -14,6 +14,7 @@
 #include <ctime>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -174,6 +175,23 @@ struct PlanInput {
   bool only_subset = false;  // plan --user: absence of others means nothing
 };
 
+// The same, one entry at a time (see adsync_plan.cpp).
+class AdPlanner {
+ public:
+  AdPlanner(const PlanInput& in, const AdDbState& db, GroupMembers members_of);
+  ~AdPlanner();
+  AdPlanner(const AdPlanner&) = delete;
+  AdPlanner& operator=(const AdPlanner&) = delete;
+  void add(DirEntry& e);
+  // The creates decided so far, in order; final as soon as they appear here.
+  const std::vector<PlannedCreate>& creates() const;
+  Plan finish();  // once, after the last add()
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Pure: no I/O except through members_of. Applies the gates (gates_tripped).
 Plan plan_adsync(const PlanInput& in, const AdDbState& db, std::vector<DirEntry>& entries,
                  const GroupMembers& members_of);
@@ -194,9 +212,15 @@ struct RunInfo {
   bool record_dc_state = true;  // false for plan --user and for runs cut short
 };
 
-// Writes the plan (creates, updates, misses, jobs), the audit row and the DC's USN in
-// the caller's open transaction. Returns the audit row's id.
-std::uint64_t apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info, const std::string& plan_json);
+// All in the caller's open transaction: the audit row first (its id tags the mailbox
+// jobs), creates in chunks as they are decided, then the rest of the plan, the audit
+// row's counts and plan, and the DC's USN. creates_written: how many of plan.creates
+// write_ad_creates() has written already.
+std::uint64_t begin_ad_audit(Database& db, const RunInfo& info, SyncMode mode);
+void write_ad_creates(Database& db, const std::vector<PlannedCreate>& all, std::size_t from, std::size_t to,
+                      std::uint64_t run_id);
+void apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info, const std::string& plan_json,
+                   std::uint64_t run_id, std::size_t creates_written);
 
 // ---- the whole job ------------------------------------------------------------------
 

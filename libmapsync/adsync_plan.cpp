@@ -112,42 +112,40 @@ Wanted wanted_from_entry(const AdConfig& ad, const DirEntry& e, const std::unord
   return w;
 }
 
-Plan plan_adsync(const PlanInput& in, const AdDbState& db, std::vector<DirEntry>& entries,
-                 const GroupMembers& members_of) {
-  const AdConfig& ad = *in.ad;
-  Plan plan;
-  plan.mode = in.mode;
-  plan.entries = entries.size();
-
-  std::unordered_map<std::string, std::size_t> by_anchor, by_uid;
-  for (std::size_t i = 0; i < db.accounts.size(); ++i) {
-    const DbAccount& a = db.accounts[i];
-    if (!a.anchor.empty()) by_anchor.emplace(a.anchor, i);
-    by_uid.emplace(fold(a.uid), i);
-    if (a.source == "ad") {
-      ++plan.ad_accounts;
-      if (a.status == "active") ++plan.active_ad_accounts;
+// The diff as a stream: entries are added one by one (adsync apply writes the creates
+// decided so far while the search goes on), and finish() judges what was not seen and
+// checks the gates. A decision on an entry depends only on the database and the entries
+// before it, so it is final when made.
+struct AdPlanner::Impl {
+  Impl(const PlanInput& input, const AdDbState& state, GroupMembers members)
+      : in(input), db(state), members_of(std::move(members)), ad(*input.ad) {
+    plan.mode = in.mode;
+    for (std::size_t i = 0; i < db.accounts.size(); ++i) {
+      const DbAccount& a = db.accounts[i];
+      if (!a.anchor.empty()) by_anchor.emplace(a.anchor, i);
+      by_uid.emplace(fold(a.uid), i);
+      if (a.source == "ad") {
+        ++plan.ad_accounts;
+        if (a.status == "active") ++plan.active_ad_accounts;
+      }
     }
+    for (const auto& b : db.backends) backend_load[b.id] = b.accounts;
   }
-  // Addresses claimed in this run, so that two AD entries cannot take the same one.
-  std::unordered_map<std::string, std::string> claimed;
-  std::unordered_set<std::string> claimed_uids;
-  // An address is free for account_id (0: a new account) when nobody else has it.
-  auto address_owner = [&](const std::string& address, std::uint32_t account_id, const std::string& who) -> std::string {
+
+  // Who else has address ("" when it is free for account_id; 0: a new account).
+  std::string address_owner(const std::string& address, std::uint32_t account_id, const std::string& who) const {
     const std::string f = fold(address);
     if (auto it = db.addresses.find(f); it != db.addresses.end() && (account_id == 0 || it->second.account_id != account_id))
       return it->second.what;
     if (auto it = claimed.find(f); it != claimed.end() && it->second != who) return it->second + " (in this run)";
     return {};
-  };
-  std::unordered_map<std::uint32_t, std::uint64_t> backend_load;
-  for (const auto& b : db.backends) backend_load[b.id] = b.accounts;
+  }
 
-  std::unordered_set<std::size_t> seen;  // indexes into db.accounts
-  for (DirEntry& e : entries) {
+  void add(DirEntry& e) {
+    ++plan.entries;
     if (e.uid.empty()) {
       plan.notes.push_back(e.dn + ": no " + ad.attr_uid + ", ignored");
-      continue;
+      return;
     }
     Wanted w = wanted_from_entry(ad, e, db.domains, plan.notes);
     std::size_t idx = SIZE_MAX;
@@ -164,31 +162,31 @@ Plan plan_adsync(const PlanInput& in, const AdDbState& db, std::vector<DirEntry>
       // A new account.
       if (!w.enabled) {
         plan.notes.push_back(e.uid + ": disabled in AD and not in the database: not created");
-        continue;
+        return;
       }
       if (w.primary_address.empty()) {
         plan.notes.push_back(e.uid + ": no mail address (" + ad.attr_mail + " or SMTP: proxyAddress): not a mail user");
-        continue;
+        return;
       }
       if (const std::string why = check_address(w.primary_address); !why.empty()) {
         plan.conflicts.push_back({e.uid, "primary address \"" + w.primary_address + "\": " + why + "; not created"});
-        continue;
+        return;
       }
       if (!db.domains.count(domain_part(w.primary_address))) {
         plan.notes.push_back(e.uid + ": primary address " + w.primary_address +
                              " is not in a local or alias domain of the database: not created");
-        continue;
+        return;
       }
       if (auto u = by_uid.find(fold(e.uid)); u != by_uid.end() || claimed_uids.count(fold(e.uid))) {
         const std::string other = u != by_uid.end() ? "account " + std::to_string(db.accounts[u->second].id) + " (" +
                                                           db.accounts[u->second].source + ")"
                                                     : "another AD entry";
         plan.conflicts.push_back({e.uid, "user name is taken by " + other + "; not created"});
-        continue;
+        return;
       }
       if (const std::string other = address_owner(w.primary_address, 0, e.uid); !other.empty()) {
         plan.conflicts.push_back({e.uid, "primary address " + w.primary_address + " belongs to " + other + "; not created"});
-        continue;
+        return;
       }
       std::vector<std::string> aliases;
       for (const std::string& a : w.aliases) {
@@ -208,7 +206,7 @@ Plan plan_adsync(const PlanInput& in, const AdDbState& db, std::vector<DirEntry>
       }
       if (!rule) {
         plan.conflicts.push_back({e.uid, "no placement rule matches " + e.dn + "; not created"});
-        continue;
+        return;
       }
       c.rule = rule->name;
       c.delivery = rule->delivery;
@@ -222,7 +220,7 @@ Plan plan_adsync(const PlanInput& in, const AdDbState& db, std::vector<DirEntry>
         }
         if (!best) {
           plan.conflicts.push_back({e.uid, "placement rule " + rule->name + ": none of its back ends exists and is enabled; not created"});
-          continue;
+          return;
         }
         ++backend_load[best->id];
         c.backend_id = best->id;
@@ -235,14 +233,14 @@ Plan plan_adsync(const PlanInput& in, const AdDbState& db, std::vector<DirEntry>
       claimed_uids.insert(fold(e.uid));
       c.w = std::move(w);
       plan.creates.push_back(std::move(c));
-      continue;
+      return;
     }
 
     const DbAccount& a = db.accounts[idx];
     seen.insert(idx);
     if (a.source != "ad") {
       plan.notes.push_back(e.uid + ": account " + std::to_string(a.id) + " is manual: not touched");
-      continue;
+      return;
     }
     if (!w.enabled) {
       PlannedMiss m;
@@ -328,66 +326,94 @@ Plan plan_adsync(const PlanInput& in, const AdDbState& db, std::vector<DirEntry>
     if (state_changed || reset) plan.state_updates.push_back({a.id, w.dn, w.usn_changed, reset, w.uid, a.dn});
   }
 
-  // Accounts that this run did not see enabled.
-  if (!in.only_subset) {
-    for (std::size_t i = 0; i < db.accounts.size(); ++i) {
-      const DbAccount& a = db.accounts[i];
-      if (a.source != "ad" || seen.count(i)) continue;
-      if (a.anchor.empty()) continue;  // never matched: nothing to say it left
-      // An incremental run sees only changed entries: an account it does not see is as
-      // it was, so only one already missing stays missing.
-      if (in.mode == SyncMode::incremental && a.missed_runs == 0) continue;
-      PlannedMiss m;
-      m.account_id = a.id;
-      m.uid = a.uid;
-      m.reason = in.mode == SyncMode::incremental && !a.missing_reason.empty() ? a.missing_reason : "gone";
-      plan.misses.push_back(m);
+  Plan finish() {
+    // Accounts that this run did not see enabled.
+    if (!in.only_subset) {
+      for (std::size_t i = 0; i < db.accounts.size(); ++i) {
+        const DbAccount& a = db.accounts[i];
+        if (a.source != "ad" || seen.count(i)) continue;
+        if (a.anchor.empty()) continue;  // never matched: nothing to say it left
+        // An incremental run sees only changed entries: an account it does not see is as
+        // it was, so only one already missing stays missing.
+        if (in.mode == SyncMode::incremental && a.missed_runs == 0) continue;
+        PlannedMiss m;
+        m.account_id = a.id;
+        m.uid = a.uid;
+        m.reason = in.mode == SyncMode::incremental && !a.missing_reason.empty() ? a.missing_reason : "gone";
+        plan.misses.push_back(m);
+      }
     }
-  }
-  // Judge every miss: count, disable after N, pending-delete after the grace period.
-  std::unordered_map<std::uint32_t, const DbAccount*> by_id;
-  for (const auto& a : db.accounts) by_id[a.id] = &a;
-  std::vector<PlannedMiss> judged;
-  for (PlannedMiss m : plan.misses) {
-    const DbAccount& a = *by_id[m.account_id];
-    m.new_miss = a.missed_runs == 0;
-    m.missed_runs = std::min(a.missed_runs + 1, ad.disable_after_misses);
-    if (a.status == "active") {
-      if (m.missed_runs >= ad.disable_after_misses) m.action = MissAction::disable;
-    } else if (a.status == "disabled") {
-      const std::int64_t since = a.status_changed_at ? a.status_changed_at : a.missing_since;
-      if (ad.pending_delete_after_days > 0 && since > 0 &&
-          in.now - since >= static_cast<std::int64_t>(ad.pending_delete_after_days) * 86400)
-        m.action = MissAction::pending_delete;
+    // Judge every miss: count, disable after N, pending-delete after the grace period.
+    std::unordered_map<std::uint32_t, const DbAccount*> by_id;
+    for (const auto& a : db.accounts) by_id[a.id] = &a;
+    std::vector<PlannedMiss> judged;
+    for (PlannedMiss m : plan.misses) {
+      const DbAccount& a = *by_id[m.account_id];
+      m.new_miss = a.missed_runs == 0;
+      m.missed_runs = std::min(a.missed_runs + 1, ad.disable_after_misses);
+      if (a.status == "active") {
+        if (m.missed_runs >= ad.disable_after_misses) m.action = MissAction::disable;
+      } else if (a.status == "disabled") {
+        const std::int64_t since = a.status_changed_at ? a.status_changed_at : a.missing_since;
+        if (ad.pending_delete_after_days > 0 && since > 0 &&
+            in.now - since >= static_cast<std::int64_t>(ad.pending_delete_after_days) * 86400)
+          m.action = MissAction::pending_delete;
+      }
+      // Nothing to write: the counter is at its cap, the reason the same, no status change.
+      if (m.action == MissAction::count && a.missed_runs == m.missed_runs && a.missing_reason == m.reason) continue;
+      judged.push_back(m);
     }
-    // Nothing to write: the counter is at its cap, the reason the same, no status change.
-    if (m.action == MissAction::count && a.missed_runs == m.missed_runs && a.missing_reason == m.reason) continue;
-    judged.push_back(m);
-  }
-  plan.misses = std::move(judged);
+    plan.misses = std::move(judged);
 
-  // Gates. Percentages are of what the database holds; an empty database (the first
-  // import) has no percentage to exceed.
-  const auto& g = ad.gates;
-  auto gate = [&](const char* what, std::size_t n, std::size_t base, std::uint64_t max, double max_pct) {
-    if (n == 0) return;
-    const double pct = base ? 100.0 * static_cast<double>(n) / static_cast<double>(base) : 0;
-    if (n > max)
-      plan.gates_tripped.push_back(std::string(what) + ": " + std::to_string(n) + " > max " + std::to_string(max));
-    else if (max_pct > 0 && base > 0 && pct > max_pct)
-      plan.gates_tripped.push_back(std::string(what) + ": " + std::to_string(n) + " of " + std::to_string(base) + " (" +
-                                   std::to_string(static_cast<int>(pct + 0.5)) + "%) > max " +
-                                   std::to_string(static_cast<int>(max_pct)) + "%");
-  };
-  gate("creates", plan.creates.size(), plan.ad_accounts, g.max_creates, g.max_creates_percent);
-  // A partial read shows first as many accounts missing at once, long before they are
-  // disabled: the disable gate counts both.
-  std::size_t disables = 0;
-  for (const auto& m : plan.misses)
-    if (m.action == MissAction::disable || m.new_miss) ++disables;
-  gate("disables", disables, plan.active_ad_accounts, g.max_disables, g.max_disables_percent);
-  gate("deletes", plan.count(MissAction::pending_delete), plan.ad_accounts, g.max_deletes, g.max_deletes_percent);
-  return plan;
+    // Gates. Percentages are of what the database holds; an empty database (the first
+    // import) has no percentage to exceed.
+    const auto& g = ad.gates;
+    auto gate = [&](const char* what, std::size_t n, std::size_t base, std::uint64_t max, double max_pct) {
+      if (n == 0) return;
+      const double pct = base ? 100.0 * static_cast<double>(n) / static_cast<double>(base) : 0;
+      if (n > max)
+        plan.gates_tripped.push_back(std::string(what) + ": " + std::to_string(n) + " > max " + std::to_string(max));
+      else if (max_pct > 0 && base > 0 && pct > max_pct)
+        plan.gates_tripped.push_back(std::string(what) + ": " + std::to_string(n) + " of " + std::to_string(base) + " (" +
+                                     std::to_string(static_cast<int>(pct + 0.5)) + "%) > max " +
+                                     std::to_string(static_cast<int>(max_pct)) + "%");
+    };
+    gate("creates", plan.creates.size(), plan.ad_accounts, g.max_creates, g.max_creates_percent);
+    // A partial read shows first as many accounts missing at once, long before they are
+    // disabled: the disable gate counts both.
+    std::size_t disables = 0;
+    for (const auto& m : plan.misses)
+      if (m.action == MissAction::disable || m.new_miss) ++disables;
+    gate("disables", disables, plan.active_ad_accounts, g.max_disables, g.max_disables_percent);
+    gate("deletes", plan.count(MissAction::pending_delete), plan.ad_accounts, g.max_deletes, g.max_deletes_percent);
+    return std::move(plan);
+  }
+
+  const PlanInput& in;
+  const AdDbState& db;
+  GroupMembers members_of;
+  const AdConfig& ad;
+  Plan plan;
+  std::unordered_map<std::string, std::size_t> by_anchor, by_uid;
+  // Addresses and user names claimed in this run, so that two entries cannot take the same one.
+  std::unordered_map<std::string, std::string> claimed;
+  std::unordered_set<std::string> claimed_uids;
+  std::unordered_map<std::uint32_t, std::uint64_t> backend_load;
+  std::unordered_set<std::size_t> seen;  // indexes into db.accounts
+};
+
+AdPlanner::AdPlanner(const PlanInput& in, const AdDbState& db, GroupMembers members_of)
+    : impl_(std::make_unique<Impl>(in, db, std::move(members_of))) {}
+AdPlanner::~AdPlanner() = default;
+void AdPlanner::add(DirEntry& e) { impl_->add(e); }
+const std::vector<PlannedCreate>& AdPlanner::creates() const { return impl_->plan.creates; }
+Plan AdPlanner::finish() { return impl_->finish(); }
+
+Plan plan_adsync(const PlanInput& in, const AdDbState& db, std::vector<DirEntry>& entries,
+                 const GroupMembers& members_of) {
+  AdPlanner planner(in, db, members_of);
+  for (DirEntry& e : entries) planner.add(e);
+  return planner.finish();
 }
 
 }  // namespace mapsync

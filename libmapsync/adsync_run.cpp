@@ -7,9 +7,13 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <ctime>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "libmapsync/adsync.h"
 #include "libmapsync/digest.h"
@@ -57,6 +61,61 @@ const char* action_name(MissAction a) {
   }
   return "?";
 }
+
+constexpr std::size_t kCreateChunk = 500;
+
+// The directory search on a thread of its own, handing over entries in batches. The
+// destructor stops and joins it, so an error on the consumer's side unwinds cleanly;
+// an error on the search's side is rethrown by next().
+class StreamedSearch {
+ public:
+  StreamedSearch(Directory& dir, const SearchScope& scope)
+      : thread_([this, &dir, scope] {
+          try {
+            dir.search_users(scope, [this](DirEntry&& e) {
+              if (stop_) fail(Exit::tempfail, "search stopped");
+              std::lock_guard<std::mutex> l(m_);
+              queue_.push_back(std::move(e));
+              ++count_;
+              if (queue_.size() >= 256) cv_.notify_one();
+            });
+          } catch (...) {
+            std::lock_guard<std::mutex> l(m_);
+            error_ = std::current_exception();
+          }
+          std::lock_guard<std::mutex> l(m_);
+          done_ = true;
+          cv_.notify_one();
+        }) {}
+
+  ~StreamedSearch() {
+    stop_ = true;
+    thread_.join();
+  }
+
+  // The entries found since the last call; false when the search has ended and all were
+  // handed over.
+  bool next(std::vector<DirEntry>& batch) {
+    batch.clear();
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [&] { return done_ || queue_.size() >= 256; });
+    batch.swap(queue_);
+    if (done_ && error_) std::rethrow_exception(error_);
+    return !batch.empty() || !done_;
+  }
+
+  std::size_t count() const { return count_; }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::vector<DirEntry> queue_;
+  std::exception_ptr error_;
+  bool done_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> count_{0};
+  std::thread thread_;  // last: starts when everything above is ready
+};
 
 // Holds a transaction open until commit(); rolls back otherwise.
 class Transaction {
@@ -140,21 +199,11 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
   SearchScope scope;
   scope.only_uid = opt.only_uid;
   if (mode == SyncMode::incremental) scope.usn_above = last.highest_usn;
-  std::vector<DirEntry> entries;
-  dir->search_users(scope, [&](DirEntry&& e) { entries.push_back(std::move(e)); });
-  if (mode == SyncMode::incremental && entries.empty()) {
-    std::vector<std::string> known;
-    db.query("SELECT s.dn FROM ad_account_state s JOIN accounts a ON a.id = s.account_id WHERE a.status = 'active' "
-             "AND s.missed_runs = 0 AND s.dn IS NOT NULL ORDER BY s.account_id DESC LIMIT 200",
-             {}, "reading known DNs", [&](const SqlRow& r) { known.push_back(r.str(1)); });
-    dir->probe_bases(known);
-  }
-  log::debug(std::to_string(entries.size()) + " entries from AD");
-
-  std::unique_ptr<Transaction> tx = std::make_unique<Transaction>(db);
-  AdDbState state;
-  read_ad_db_state(db, info.dc_key, state);
-
+  PlanInput in;
+  in.ad = &ad;
+  in.mode = mode;
+  in.now = info.started;
+  in.only_subset = !opt.only_uid.empty();
   std::unordered_map<std::string, std::unordered_set<std::string>> groups;
   GroupMembers members_of = [&](const std::string& group) -> const std::unordered_set<std::string>& {
     auto it = groups.find(group);
@@ -164,13 +213,48 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
     }
     return it->second;
   };
-  PlanInput in;
-  in.ad = &ad;
-  in.mode = mode;
-  in.now = info.started;
-  in.only_subset = !opt.only_uid.empty();
-  log::debug("read the database: " + std::to_string(state.accounts.size()) + " accounts");
-  rep.plan = plan_adsync(in, state, entries, members_of);
+  std::unique_ptr<Transaction> tx;
+  AdDbState state;
+  std::size_t creates_written = 0;
+
+  if (opt.apply && mode == SyncMode::full && opt.only_uid.empty()) {
+    // A full apply (the initial import above all) writes the creates decided so far
+    // while the search goes on, in the same transaction: the database's work overlaps the
+    // directory's, and a search that fails still rolls everything back.
+    tx = std::make_unique<Transaction>(db);
+    read_ad_db_state(db, info.dc_key, state);
+    for (const AdPlacementRule& r : ad.placement)
+      if (!r.group.empty()) members_of(r.group);  // the LDAP connection is the search's from here on
+    rep.run_id = begin_ad_audit(db, info, mode);
+    AdPlanner planner(in, state, members_of);
+    StreamedSearch search(*dir, scope);
+    for (std::vector<DirEntry> batch; search.next(batch);) {
+      for (DirEntry& e : batch) planner.add(e);
+      const std::size_t decided = planner.creates().size();
+      if (decided - creates_written >= kCreateChunk) {
+        write_ad_creates(db, planner.creates(), creates_written, decided, rep.run_id);
+        creates_written = decided;
+      }
+    }
+    log::debug(std::to_string(search.count()) + " entries from AD; " + std::to_string(creates_written) +
+               " creates written during the search");
+    rep.plan = planner.finish();
+  } else {
+    std::vector<DirEntry> entries;
+    dir->search_users(scope, [&](DirEntry&& e) { entries.push_back(std::move(e)); });
+    if (mode == SyncMode::incremental && entries.empty()) {
+      std::vector<std::string> known;
+      db.query("SELECT s.dn FROM ad_account_state s JOIN accounts a ON a.id = s.account_id WHERE a.status = 'active' "
+               "AND s.missed_runs = 0 AND s.dn IS NOT NULL ORDER BY s.account_id DESC LIMIT 200",
+               {}, "reading known DNs", [&](const SqlRow& r) { known.push_back(r.str(1)); });
+      dir->probe_bases(known);
+    }
+    log::debug(std::to_string(entries.size()) + " entries from AD");
+    tx = std::make_unique<Transaction>(db);
+    read_ad_db_state(db, info.dc_key, state);
+    log::debug("read the database: " + std::to_string(state.accounts.size()) + " accounts");
+    rep.plan = plan_adsync(in, state, entries, members_of);
+  }
   log::debug("planned");
   for (const auto& n : rep.plan.notes) log::debug(n);
 
@@ -184,7 +268,8 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
   // import of a whole university (max_allowed_packet): then the counts only.
   if (audit.size() > (4u << 20)) audit = plan_json(rep, true, true);
   log::debug("plan as JSON: " + std::to_string(audit.size()) + " bytes");
-  rep.run_id = apply_ad_plan(db, rep.plan, info, audit);
+  if (!rep.run_id) rep.run_id = begin_ad_audit(db, info, mode);
+  apply_ad_plan(db, rep.plan, info, audit, rep.run_id, creates_written);
   log::debug("written");
   check_interrupted();
   tx->commit();

@@ -4,6 +4,7 @@
 // are batched (many rows per statement): an initial import of tens of thousands of
 // accounts would otherwise spend its time in round trips.
 #include <algorithm>
+#include <span>
 
 #include "libmapsync/adsync.h"
 #include "libmapsync/casefold.h"
@@ -52,9 +53,9 @@ std::string fold(std::string_view s) {
 }
 
 // INSERT head VALUES (row),(row),... tail, kBatch rows a statement.
-template <class T, class Fn>
+template <class Items, class Fn>
 void insert_batched(Database& db, const std::string& head, const std::string& row, const std::string& tail,
-                    const std::vector<T>& items, Fn bind, const std::string& doing) {
+                    const Items& items, Fn bind, const std::string& doing) {
   for (std::size_t i = 0; i < items.size(); i += kBatch) {
     check_interrupted();  // the caller's transaction rolls back
     const std::size_t n = std::min(kBatch, items.size() - i);
@@ -133,28 +134,29 @@ void read_ad_db_state(Database& db, const std::string& dc_key, AdDbState& out) {
       });
 }
 
-std::uint64_t apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info, const std::string& plan_json) {
-  const std::uint64_t disables = plan.count(MissAction::disable), deletes = plan.count(MissAction::pending_delete);
+std::uint64_t begin_ad_audit(Database& db, const RunInfo& info, SyncMode mode) {
   db.update(
-      "INSERT INTO ad_sync_runs (started_at, finished_at, host, os_user, bound_as, dc, mode, result, entries, creates, "
-      "updates, renames, disables, enables, pending_deletes, misses, conflicts, plan) "
-      "VALUES (FROM_UNIXTIME(?), NOW(6), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO ad_sync_runs (started_at, host, os_user, bound_as, dc, mode, result, entries, creates, updates, "
+      "renames, disables, enables, pending_deletes, misses, conflicts, plan) "
+      "VALUES (FROM_UNIXTIME(?), ?, ?, ?, ?, ?, 'no-change', 0, 0, 0, 0, 0, 0, 0, 0, 0, '{}')",
       {static_cast<std::int64_t>(info.started), info.host, info.os_user, info.bound_as, info.dc,
-       std::string(plan.mode == SyncMode::full ? "full" : "incremental"),
-       std::string(plan.changes_accounts() ? "applied" : "no-change"), static_cast<std::uint64_t>(plan.entries),
-       static_cast<std::uint64_t>(plan.creates.size()), static_cast<std::uint64_t>(plan.updates.size()),
-       static_cast<std::uint64_t>(plan.count_renames()), disables, static_cast<std::uint64_t>(plan.count_enables()),
-       deletes, static_cast<std::uint64_t>(plan.misses.size()), static_cast<std::uint64_t>(plan.conflicts.size()), plan_json},
+       std::string(mode == SyncMode::full ? "full" : "incremental")},
       "writing the audit row");
   std::uint64_t run_id = 0;
   db.query("SELECT LAST_INSERT_ID()", {}, "reading the audit row's id", [&](const SqlRow& r) { run_id = r.u64(1); });
+  return run_id;
+}
 
+void write_ad_creates(Database& db, const std::vector<PlannedCreate>& all, std::size_t from, std::size_t to,
+                      std::uint64_t run_id) {
+  if (from >= to) return;
+  const std::span<const PlannedCreate> chunk(all.data() + from, to - from);
   // New accounts, then their ids by GUID, then addresses, AD state and mailbox jobs.
   insert_batched(
       db,
       "INSERT INTO accounts (uid, object_guid, given_name, surname, display_name, primary_address, status, delivery, "
       "backend_id, smtp_nexthop, quota_mb, source, status_changed_at)",
-      "(?, UNHEX(?), ?, ?, ?, ?, 'active', ?, ?, ?, ?, 'ad', NOW())", "", plan.creates,
+      "(?, UNHEX(?), ?, ?, ?, ?, 'active', ?, ?, ?, ?, 'ad', NOW())", "", chunk,
       [](const PlannedCreate& c, SqlParams& p) {
         add(p, c.w.uid, hex(c.w.anchor), text_or_null(c.w.given_name), text_or_null(c.w.surname),
                            text_or_null(c.w.display_name), c.w.primary_address, c.delivery,
@@ -166,13 +168,13 @@ std::uint64_t apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info,
   // Ids by user name (unique, and an index MariaDB uses with plain string parameters;
   // object_guid IN (UNHEX(?), ...) made it scan the table once per batch).
   std::unordered_map<std::string, std::uint32_t> new_ids;  // anchor -> id
-  for (std::size_t i = 0; i < plan.creates.size(); i += kBatch) {
-    const std::size_t n = std::min(kBatch, plan.creates.size() - i);
+  for (std::size_t i = 0; i < chunk.size(); i += kBatch) {
+    const std::size_t n = std::min(kBatch, chunk.size() - i);
     std::string q = "SELECT id, uid FROM accounts WHERE uid IN (";
     SqlParams p;
     std::unordered_map<std::string, const std::string*> anchor_of;
     for (std::size_t j = 0; j < n; ++j) {
-      const PlannedCreate& c = plan.creates[i + j];
+      const PlannedCreate& c = chunk[i + j];
       q += j ? ",?" : "?";
       p.push_back(c.w.uid);
       anchor_of[fold(c.w.uid)] = &c.w.anchor;
@@ -188,7 +190,7 @@ std::uint64_t apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info,
   };
   std::vector<NewAddress> addresses;
   std::vector<const PlannedCreate*> creates, cyrus;
-  for (const auto& c : plan.creates) {
+  for (const auto& c : chunk) {
     creates.push_back(&c);
     if (c.delivery == "cyrus") cyrus.push_back(&c);
     for (const auto& a : c.w.aliases) addresses.push_back({new_ids.at(c.w.anchor), &a});
@@ -209,6 +211,12 @@ std::uint64_t apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info,
                    add(p, static_cast<std::uint64_t>(new_ids.at(c->w.anchor)), c->w.uid, run_id);
                  },
                  "queueing mailbox creation");
+
+}
+
+void apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info, const std::string& plan_json,
+                   std::uint64_t run_id, std::size_t creates_written) {
+  write_ad_creates(db, plan.creates, creates_written, plan.creates.size(), run_id);
 
   // Updates: addresses that go first, so that a primary and an alias can swap.
   for (const PlannedUpdate& u : plan.updates) {
@@ -278,6 +286,15 @@ std::uint64_t apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info,
                 {static_cast<std::uint64_t>(m.account_id)}, "marking account " + m.uid + " pending-delete");
   }
 
+  db.update(
+      "UPDATE ad_sync_runs SET finished_at = NOW(6), result = ?, entries = ?, creates = ?, updates = ?, renames = ?, "
+      "disables = ?, enables = ?, pending_deletes = ?, misses = ?, conflicts = ?, plan = ? WHERE id = ?",
+      {std::string(plan.changes_accounts() ? "applied" : "no-change"), static_cast<std::uint64_t>(plan.entries),
+       static_cast<std::uint64_t>(plan.creates.size()), static_cast<std::uint64_t>(plan.updates.size()),
+       static_cast<std::uint64_t>(plan.count_renames()), static_cast<std::uint64_t>(plan.count(MissAction::disable)),
+       static_cast<std::uint64_t>(plan.count_enables()), static_cast<std::uint64_t>(plan.count(MissAction::pending_delete)),
+       static_cast<std::uint64_t>(plan.misses.size()), static_cast<std::uint64_t>(plan.conflicts.size()), plan_json, run_id},
+      "completing the audit row");
   if (info.record_dc_state) {
     const bool full = plan.mode == SyncMode::full;
     db.update(
@@ -289,7 +306,6 @@ std::uint64_t apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info,
          static_cast<std::int64_t>(full ? 1 : 0)},
         "recording the DC's USN");
   }
-  return run_id;
 }
 
 }  // namespace mapsync
