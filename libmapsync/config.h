@@ -188,6 +188,7 @@ struct CyrusConfig {
   std::vector<std::string> acls;             // "IDENTIFIER RIGHTS", {uid} replaced
   std::vector<CyrusFolder> folders;
   unsigned pipeline = 32;        // commands in flight per connection
+  unsigned connections = 1;      // admin sessions per back end (or front end)
   unsigned timeout = 30;
   unsigned retry_base_seconds = 60;
   unsigned retry_max_seconds = 3600;

@@ -445,7 +445,7 @@ void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
   const std::string p = "cyrus";
   r.only_keys(n, p, {"unix_separator", "virtual_domains", "admin_user", "password_file", "tls", "ca_file",
                      "allow_plaintext", "imaps_port", "via", "frontend", "placement", "weights", "quota_mb", "acls",
-                     "folders", "pipeline", "timeout", "retry", "lock_name"});
+                     "folders", "pipeline", "connections", "timeout", "retry", "lock_name"});
   c.unix_separator = r.boolean(n, "unix_separator", p, c.unix_separator);
   c.virtual_domains = r.boolean(n, "virtual_domains", p, c.virtual_domains);
   c.admin_user = r.str(n, "admin_user", p, c.admin_user);
@@ -502,6 +502,7 @@ void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
     }
   }
   c.pipeline = r.number(n, "pipeline", p, c.pipeline, 1, 10000);
+  c.connections = r.number(n, "connections", p, c.connections, 1, 64);
   c.timeout = r.number(n, "timeout", p, c.timeout, 1, 3600);
   const YAML::Node rt = at(n, "retry");
   r.only_keys(rt, "cyrus.retry", {"base_seconds", "max_seconds", "max_attempts"});

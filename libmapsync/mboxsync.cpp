@@ -492,9 +492,17 @@ Exit run_tasks(const Config& cfg, const std::vector<Task>& tasks, const std::fun
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> threads;
-  for (auto& [key, list] : by_target)
-    workers.push_back(std::make_unique<Worker>(cfg, where[key].first, where[key].second, password, list, &stop,
-                                               [&queue](const Task& t, MboxResult&& r) { queue.push(t, std::move(r)); }));
+  for (auto& [key, list] : by_target) {
+    // cyrus.connections sessions per target, the tasks dealt round-robin: the server
+    // works on each session's commands one after another, so a back end that is not
+    // disk-bound serves more than one session faster.
+    const std::size_t n = std::max<std::size_t>(1, std::min<std::size_t>(cfg.cyrus.connections, list.size()));
+    std::vector<std::vector<const Task*>> parts(n);
+    for (std::size_t i = 0; i < list.size(); ++i) parts[i % n].push_back(list[i]);
+    for (auto& part : parts)
+      workers.push_back(std::make_unique<Worker>(cfg, where[key].first, where[key].second, password, std::move(part), &stop,
+                                                 [&queue](const Task& t, MboxResult&& r) { queue.push(t, std::move(r)); }));
+  }
   for (auto& w : workers) threads.emplace_back([&w] { (*w)(); });
   // Every task gets exactly one result, also when its worker fails or stops early.
   std::size_t done = 0, failed = 0;
