@@ -34,7 +34,8 @@
 #   (informational, MBOXSYNC_BENCH_SWEEP_RUNS rounds, rotated likewise): MBOXSYNC_BENCH_SWEEP_USERS
 #   users with `mboxsync bulk` at each depth of MBOXSYNC_BENCH_SWEEP, a bare and a cyradm run of
 #   the same size, and one with the users spread over MBOXSYNC_BENCH_PARALLEL bare connections to
-#   be1 at once (what more connections per back end would give). Smaller runs repeated give
+#   be1 at once (what more connections per back end would give), and `mboxsync bulk` with that many
+#   connections (cyrus.connections) at MBOXSYNC_BENCH_PIPELINE. Smaller runs repeated give
 #   steadier ratios on a shared machine than one long run each.
 #   Checked after every run, on the back ends' own data: N inboxes user.uNNNNN and 4N folders
 #   (ctl_mboxlist), the "anyone p" ACL on every inbox, N quota roots of 102400 KB (cyrus quota),
@@ -58,11 +59,13 @@
 #   MBOXSYNC_BENCH_USERS        users per run (default 5000)
 #   MBOXSYNC_BENCH_RUNS         rounds of bare, mboxsync, cyradm (default 1)
 #   MBOXSYNC_BENCH_PIPELINE     cyrus.pipeline for the main runs (default 32, mboxsync's default)
+#   MBOXSYNC_BENCH_CONNECTIONS  cyrus.connections for the main runs (default 1, mboxsync's default)
 #   MBOXSYNC_BENCH_BOTH=0       skip the run on both back ends
 #   MBOXSYNC_BENCH_SWEEP        pipeline depths of the sweep (default "8 32 128"; empty: no sweep)
 #   MBOXSYNC_BENCH_SWEEP_USERS  users per sweep run (default 300)
 #   MBOXSYNC_BENCH_SWEEP_RUNS   rounds of the sweep (default 3)
-#   MBOXSYNC_BENCH_PARALLEL     bare connections of the sweep's parallel run (default 4; 0: none)
+#   MBOXSYNC_BENCH_PARALLEL     connections of the sweep's parallel runs, bare and mboxsync (cyrus.connections)
+#                               (default 4; 0: none)
 #   MBOXSYNC_BENCH_KEEP=1       keep the work directory (its path is printed); services are stopped anyway
 #   MBOXSYNC_BENCH_NO_DOC=1     do not update docs/benchmarks.md
 #   TMPDIR                      where the work directory goes (default /tmp)
@@ -86,6 +89,7 @@ readonly CYRBIN=/usr/lib/cyrus/bin
 readonly N=${MBOXSYNC_BENCH_USERS:-5000}
 readonly RUNS=${MBOXSYNC_BENCH_RUNS:-1}
 readonly PIPELINE=${MBOXSYNC_BENCH_PIPELINE:-32}
+readonly CONNECTIONS=${MBOXSYNC_BENCH_CONNECTIONS:-1}
 readonly BOTH=${MBOXSYNC_BENCH_BOTH:-1}
 readonly SWEEP=${MBOXSYNC_BENCH_SWEEP-8 32 128}
 readonly SWEEP_N=${MBOXSYNC_BENCH_SWEEP_USERS:-300}
@@ -93,7 +97,7 @@ readonly SWEEP_RUNS=${MBOXSYNC_BENCH_SWEEP_RUNS:-3}
 readonly PARALLEL=${MBOXSYNC_BENCH_PARALLEL:-4}
 readonly QUOTA_MB=100
 readonly CMDS_PER_USER=7   # CREATE, SETQUOTA, SETACL, 4 folder CREATEs
-for v in N RUNS PIPELINE SWEEP_N SWEEP_RUNS; do
+for v in N RUNS PIPELINE CONNECTIONS SWEEP_N SWEEP_RUNS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v: not a positive number: ${!v}"
 done
 (( N <= 99999 && SWEEP_N <= 99999 )) || die "at most 99999 users (names u00001..u99999)"
@@ -253,10 +257,11 @@ FSYNC_MS=$(dd if=/dev/zero of="$WORK/fsync.test" bs=4k count=500 oflag=dsync 2>&
   awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") { printf "%.2f", $(i - 1) * 1000 / 500; exit } }')
 rm -f "$WORK/fsync.test"
 
-# new_db NAME USERS MODE (be1 | both; the config's pipeline: $4): an empty database with the
-# schema, example.test, be1 and be2, and USERS accounts u00001..; writes WORK/NAME.yaml.
+# new_db NAME USERS MODE DEPTH CONNS (MODE be1 | both; the config's cyrus.pipeline and
+# cyrus.connections): an empty database with the schema, example.test, be1 and be2, and USERS
+# accounts u00001..; writes WORK/NAME.yaml.
 new_db() {
-  local name=$1 users=$2 mode=$3 depth=$4 conf=$WORK/$1.yaml
+  local name=$1 users=$2 mode=$3 depth=$4 conns=$5 conf=$WORK/$1.yaml
   db_root <<SQL
 DROP DATABASE IF EXISTS \`$name\`;
 CREATE DATABASE \`$name\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
@@ -280,6 +285,7 @@ cyrus:
     - {name: Trash, special_use: "\\\\Trash"}
     - {name: Junk, special_use: "\\\\Junk"}
   pipeline: $depth
+  connections: $conns
   connections: ${MBOXSYNC_BENCH_CONNECTIONS:-1}
 YAML
   "$MAPSYNC" -c "$conf" -q migrate >"$WORK/migrate-$name.log" 2>&1 ||
@@ -375,11 +381,11 @@ bare_cmds() {
   echo "$file"
 }
 
-# run_one LABEL KIND USERS [DEPTH]: a fresh Cyrus, one timed run, the checks; appends
+# run_one LABEL KIND USERS [DEPTH [CONNS]]: a fresh Cyrus, one timed run, the checks; appends
 # "WALL CLIENT_CPU SERVER_CPU BE1 BE2 MUPDATE CPU_PSI_% IO_PSI_% LOAD1" to WORK/LABEL.times.
 run_one() {
   LABEL=$1
-  local kind=$2 users=$3 depth=${4:-$PIPELINE} log res cmds db c0 c1 p0 p1 rc=0 wall client n1 n2
+  local kind=$2 users=$3 depth=${4:-$PIPELINE} conns=${5:-$CONNECTIONS} log res cmds db c0 c1 p0 p1 rc=0 wall client n1 n2
   local k=$(( ${RUNCOUNT:-0} + 1 ))
   RUNCOUNT=$k
   log=$WORK/run.$k.$LABEL.log
@@ -387,7 +393,7 @@ run_one() {
   fresh_cyrus
   case $kind in
     bare|parallel) cmds=$(bare_cmds "$users") ;;
-    mboxsync|both) db=mbench$k; new_db "$db" "$users" "$([[ $kind == both ]] && echo both || echo be1)" "$depth" ;;
+    mboxsync|both) db=mbench$k; new_db "$db" "$users" "$([[ $kind == both ]] && echo both || echo be1)" "$depth" "$conns" ;;
   esac
   c0=$(ns_cpu)
   p0=$(psi)
@@ -471,7 +477,7 @@ fi
 if [[ -n ${SWEEP// /} ]]; then
   sweep_list=(sweep-bare sweep-cyradm)
   for d in $SWEEP; do sweep_list+=("sweep-$d"); done
-  (( PARALLEL == 0 )) || sweep_list+=(sweep-parallel)
+  (( PARALLEL == 0 )) || sweep_list+=(sweep-parallel sweep-conn)
   for (( r = 1; r <= SWEEP_RUNS; r++ )); do
     say "pipeline sweep, round $r of $SWEEP_RUNS: $SWEEP_N users each"
     for c in $(rotated "$r" "${sweep_list[@]}"); do
@@ -479,7 +485,8 @@ if [[ -n ${SWEEP// /} ]]; then
         sweep-bare) run_one "$c" bare "$SWEEP_N" ;;
         sweep-cyradm) run_one "$c" cyradm "$SWEEP_N" ;;
         sweep-parallel) run_one "$c" parallel "$SWEEP_N" ;;
-        *) run_one "$c" mboxsync "$SWEEP_N" "${c#sweep-}" ;;
+        sweep-conn) run_one "$c" mboxsync "$SWEEP_N" "$PIPELINE" "$PARALLEL" ;;
+        *) run_one "$c" mboxsync "$SWEEP_N" "${c#sweep-}" 1 ;;
       esac
     done
   done
@@ -516,15 +523,17 @@ R_BARE=$(ratio "$(mrate mboxsync "$N")" "$(mrate bare "$N")")
 R_CYRADM=$(ratio "$(mrate mboxsync "$N")" "$(mrate cyradm "$N")")
 V_BARE=$(verdict "$R_BARE" 0.9)
 V_CYRADM=$(verdict "$R_CYRADM" 1.2)
+MB_CONNS=
+(( CONNECTIONS == 1 )) || MB_CONNS=", $CONNECTIONS connections per back end"
 met() { [[ $1 == PASS ]] && echo met || echo 'NOT met'; }
 
 table=$(
   printf '| contender | runs | users | wall, median (s) | users/s | users/s, all runs | commands/s | client CPU (s) | server CPU: be + mupdate (s) | server CPU / wall | CPU / I/O pressure (%%) |\n'
   printf '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n'
   row bare "$N" "bare pipelined IMAP (cyrus_imap.py), be1"
-  row mboxsync "$N" "\`mboxsync bulk\`, pipeline $PIPELINE, be1"
+  row mboxsync "$N" "\`mboxsync bulk\`, pipeline $PIPELINE$MB_CONNS, be1"
   row cyradm "$N" "cyradm (Cyrus::IMAP::Admin), be1"
-  [[ $BOTH == 1 ]] && row both "$N" "\`mboxsync bulk\`, pipeline $PIPELINE, be1 + be2 (total)"
+  if [[ $BOTH == 1 ]]; then row both "$N" "\`mboxsync bulk\`, pipeline $PIPELINE$MB_CONNS, be1 + be2 (total)"; fi
   printf '\n'
   printf -- '- mboxsync / bare pipelined: **%s** (goal >= 0.9: %s)\n' "$R_BARE" "$(met "$V_BARE")"
   printf -- '- mboxsync / cyradm: **%s** (goal >= 1.2: %s)\n' "$R_CYRADM" "$(met "$V_CYRADM")"
@@ -557,7 +566,10 @@ table=$(
     srow sweep-bare "bare pipelined IMAP"
     srow sweep-cyradm "cyradm (Cyrus::IMAP::Admin)"
     for d in $SWEEP; do srow "sweep-$d" "\`mboxsync bulk\`, pipeline $d"; done
-    if (( PARALLEL > 0 )); then srow sweep-parallel "bare pipelined IMAP, $PARALLEL connections at once"; fi
+    if (( PARALLEL > 0 )); then
+      srow sweep-parallel "bare pipelined IMAP, $PARALLEL connections at once"
+      srow sweep-conn "\`mboxsync bulk\`, pipeline $PIPELINE, $PARALLEL connections (cyrus.connections)"
+    fi
   fi
 )
 printf '\n%s\n\n' "$table"
@@ -573,6 +585,7 @@ if [[ ${MBOXSYNC_BENCH_NO_DOC:-0} != 1 ]]; then
   env_part="MBOXSYNC_BENCH_USERS=$N"
   [[ $RUNS == 1 ]] || env_part+=" MBOXSYNC_BENCH_RUNS=$RUNS"
   [[ $PIPELINE == 32 ]] || env_part+=" MBOXSYNC_BENCH_PIPELINE=$PIPELINE"
+  [[ $CONNECTIONS == 1 ]] || env_part+=" MBOXSYNC_BENCH_CONNECTIONS=$CONNECTIONS"
   [[ $BOTH == 1 ]] || env_part+=" MBOXSYNC_BENCH_BOTH=$BOTH"
   [[ $SWEEP == "8 32 128" ]] || env_part+=" MBOXSYNC_BENCH_SWEEP=\"$SWEEP\""
   [[ $SWEEP_N == 300 ]] || env_part+=" MBOXSYNC_BENCH_SWEEP_USERS=$SWEEP_N"
