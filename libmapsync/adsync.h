@@ -73,11 +73,13 @@ struct AdDbState {
   std::unordered_map<std::string, Owner> addresses;
   std::unordered_set<std::string> domains;  // local and alias domains, case-folded
   std::vector<DbBackend> backends;
-  DcState dc;
 };
 
 // Reads everything plan_adsync needs (in the caller's transaction, if one is open).
-void read_ad_db_state(Database& db, const std::string& dc_key, AdDbState& out);
+void read_ad_db_state(Database& db, AdDbState& out);
+
+// What the last run recorded for the DC named dc_key (present == false: none).
+DcState read_dc_state(Database& db, const std::string& dc_key);
 
 // ---- diff ---------------------------------------------------------------------------
 
@@ -162,7 +164,8 @@ struct Plan {
   std::size_t count_new_misses() const;
   // Anything that changes accounts (the serial) or AD bookkeeping.
   bool changes_accounts() const;
-  bool empty() const { return !changes_accounts() && misses.empty() && state_updates.empty(); }
+  // Nothing to apply that --check would call drift (conflicts cannot be applied away).
+  bool in_step() const { return !changes_accounts() && misses.empty(); }
 };
 
 // Members of a placement rule's group (anchors), fetched only when a create needs them.

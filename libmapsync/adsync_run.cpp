@@ -171,16 +171,7 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
 
   // Full or incremental? Incremental only against the same DC incarnation, the same
   // scope, and while the last full run is recent enough.
-  DcState last;
-  db.query("SELECT invocation_id, highest_usn, scope_digest, COALESCE(FLOOR(UNIX_TIMESTAMP(last_full_at)), 0) "
-           "FROM ad_dc_state WHERE dc_key = ?",
-           {info.dc_key}, "reading the DC's state", [&](const SqlRow& r) {
-             last.present = true;
-             last.invocation_id = r.str(1);
-             last.highest_usn = r.u64(2);
-             last.scope_digest = r.str(3);
-             last.last_full_at = static_cast<std::int64_t>(r.u64(4));
-           });
+  const DcState last = read_dc_state(db, info.dc_key);
   SyncMode mode = SyncMode::incremental;
   std::string why_full;
   if (opt.full) why_full = "asked for";
@@ -222,7 +213,7 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
     // while the search goes on, in the same transaction: the database's work overlaps the
     // directory's, and a search that fails still rolls everything back.
     tx = std::make_unique<Transaction>(db);
-    read_ad_db_state(db, info.dc_key, state);
+    read_ad_db_state(db, state);
     for (const AdPlacementRule& r : ad.placement)
       if (!r.group.empty()) members_of(r.group);  // the LDAP connection is the search's from here on
     rep.run_id = begin_ad_audit(db, info, mode);
@@ -251,7 +242,7 @@ AdsyncReport run_adsync(const Config& cfg, const AdsyncOptions& opt) {
     }
     log::debug(std::to_string(entries.size()) + " entries from AD");
     tx = std::make_unique<Transaction>(db);
-    read_ad_db_state(db, info.dc_key, state);
+    read_ad_db_state(db, state);
     log::debug("read the database: " + std::to_string(state.accounts.size()) + " accounts");
     rep.plan = plan_adsync(in, state, entries, members_of);
   }
@@ -331,7 +322,7 @@ std::string plan_text(const AdsyncReport& r, bool verbose) {
   for (const auto& c : p.conflicts) o << "conflict        " << c.who << ": " << c.what << "\n";
   if (verbose)
     for (const auto& n : p.notes) o << "note            " << n << "\n";
-  if (!p.changes_accounts() && p.misses.empty() && p.conflicts.empty()) o << "in step with AD\n";
+  if (p.in_step() && p.conflicts.empty()) o << "in step with AD\n";
   o << "summary: " << p.creates.size() << " create, " << p.updates.size() << " update (" << p.count_renames()
     << " rename, " << p.count_enables() << " enable), " << p.count(MissAction::disable) << " disable, "
     << p.count(MissAction::pending_delete) << " pending-delete, " << p.count(MissAction::count) << " miss, "
@@ -399,7 +390,7 @@ std::string plan_json(const AdsyncReport& r, bool summary_only, bool compact) {
                   {"pending_deletes", p.count(MissAction::pending_delete)},
                   {"misses", p.count(MissAction::count)},
                   {"conflicts", p.conflicts.size()}};
-  j["in_sync"] = !p.changes_accounts() && p.misses.empty();
+  j["in_sync"] = p.in_step();
   j["applied"] = r.applied;
   j["refused"] = r.refused;
   return compact ? j.dump() : j.dump(2);

@@ -71,7 +71,7 @@ void insert_batched(Database& db, const std::string& head, const std::string& ro
 
 }  // namespace
 
-void read_ad_db_state(Database& db, const std::string& dc_key, AdDbState& out) {
+void read_ad_db_state(Database& db, AdDbState& out) {
   std::unordered_map<std::uint32_t, std::size_t> index;
   db.query(
       "SELECT a.id, HEX(a.object_guid), a.uid, a.given_name, a.surname, a.display_name, a.primary_address, a.status, "
@@ -122,16 +122,21 @@ void read_ad_db_state(Database& db, const std::string& dc_key, AdDbState& out) {
       {}, "reading back ends", [&](const SqlRow& r) {
         out.backends.push_back({static_cast<std::uint32_t>(r.u64(1)), r.str(2), r.u64(3) != 0, r.u64(4)});
       });
+}
+
+DcState read_dc_state(Database& db, const std::string& dc_key) {
+  DcState dc;
   db.query(
       "SELECT invocation_id, highest_usn, scope_digest, COALESCE(FLOOR(UNIX_TIMESTAMP(last_full_at)), 0) "
       "FROM ad_dc_state WHERE dc_key = ?",
       {dc_key}, "reading the DC's state", [&](const SqlRow& r) {
-        out.dc.present = true;
-        out.dc.invocation_id = r.str(1);
-        out.dc.highest_usn = r.u64(2);
-        out.dc.scope_digest = r.str(3);
-        out.dc.last_full_at = static_cast<std::int64_t>(r.u64(4));
+        dc.present = true;
+        dc.invocation_id = r.str(1);
+        dc.highest_usn = r.u64(2);
+        dc.scope_digest = r.str(3);
+        dc.last_full_at = static_cast<std::int64_t>(r.u64(4));
       });
+  return dc;
 }
 
 std::uint64_t begin_ad_audit(Database& db, const RunInfo& info, SyncMode mode) {
