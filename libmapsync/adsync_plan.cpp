@@ -39,16 +39,10 @@ bool Plan::changes_accounts() const {
 
 namespace {
 
-std::string fold(std::string_view s) {
-  std::string out;
-  if (!casefold(s, out)) return std::string(s);  // malformed UTF-8: check_address rejects it anyway
-  return out;
-}
-
 std::string domain_part(std::string_view address) {
   std::string_view local, domain;
   if (!split_address(address, local, domain)) return {};
-  return fold(domain);
+  return fold_key(domain);
 }
 
 bool ci_prefix(std::string_view s, std::string_view prefix) {
@@ -94,10 +88,10 @@ Wanted wanted_from_entry(const AdConfig& ad, const DirEntry& e, const std::unord
   else w.primary_address = !e.mail.empty() ? e.mail : proxy_primary;
   if (!proxy_primary.empty() && proxy_primary != w.primary_address) candidates.push_back(proxy_primary);
   if (!e.mail.empty() && e.mail != w.primary_address) candidates.push_back(e.mail);
-  const std::string primary_folded = fold(w.primary_address);
+  const std::string primary_folded = fold_key(w.primary_address);
   std::set<std::string> seen = {primary_folded};
   for (const std::string& a : candidates) {
-    const std::string f = fold(a);
+    const std::string f = fold_key(a);
     if (!seen.insert(f).second) continue;
     if (!check_address(a).empty()) {
       notes.push_back(e.uid + ": address \"" + a + "\" ignored: " + check_address(a));
@@ -123,7 +117,7 @@ struct AdPlanner::Impl {
     for (std::size_t i = 0; i < db.accounts.size(); ++i) {
       const DbAccount& a = db.accounts[i];
       if (!a.anchor.empty()) by_anchor.emplace(a.anchor, i);
-      by_uid.emplace(fold(a.uid), i);
+      by_uid.emplace(fold_key(a.uid), i);
       if (a.source == "ad") {
         ++plan.ad_accounts;
         if (a.status == "active") ++plan.active_ad_accounts;
@@ -134,7 +128,7 @@ struct AdPlanner::Impl {
 
   // Who else has address ("" when it is free for account_id; 0: a new account).
   std::string address_owner(const std::string& address, std::uint32_t account_id, const std::string& who) const {
-    const std::string f = fold(address);
+    const std::string f = fold_key(address);
     if (auto it = db.addresses.find(f); it != db.addresses.end() && (account_id == 0 || it->second.account_id != account_id))
       return it->second.what;
     if (auto it = claimed.find(f); it != claimed.end() && it->second != who) return it->second + " (in this run)";
@@ -152,7 +146,7 @@ struct AdPlanner::Impl {
     bool adopt = false;
     if (auto it = by_anchor.find(e.anchor); it != by_anchor.end()) {
       idx = it->second;
-    } else if (auto u = by_uid.find(fold(e.uid)); u != by_uid.end() && db.accounts[u->second].source == "ad" &&
+    } else if (auto u = by_uid.find(fold_key(e.uid)); u != by_uid.end() && db.accounts[u->second].source == "ad" &&
                                                  db.accounts[u->second].anchor.empty()) {
       idx = u->second;  // imported before adsync knew its GUID
       adopt = true;
@@ -177,7 +171,7 @@ struct AdPlanner::Impl {
                              " is not in a local or alias domain of the database: not created");
         return;
       }
-      if (auto u = by_uid.find(fold(e.uid)); u != by_uid.end() || claimed_uids.count(fold(e.uid))) {
+      if (auto u = by_uid.find(fold_key(e.uid)); u != by_uid.end() || claimed_uids.count(fold_key(e.uid))) {
         const std::string other = u != by_uid.end() ? "account " + std::to_string(db.accounts[u->second].id) + " (" +
                                                           db.accounts[u->second].source + ")"
                                                     : "another AD entry";
@@ -228,9 +222,9 @@ struct AdPlanner::Impl {
       } else if (rule->delivery == "smtp") {
         c.smtp_nexthop = rule->smtp_nexthop;
       }
-      claimed[fold(w.primary_address)] = e.uid;
-      for (const auto& a : w.aliases) claimed[fold(a)] = e.uid;
-      claimed_uids.insert(fold(e.uid));
+      claimed[fold_key(w.primary_address)] = e.uid;
+      for (const auto& a : w.aliases) claimed[fold_key(a)] = e.uid;
+      claimed_uids.insert(fold_key(e.uid));
       c.w = std::move(w);
       plan.creates.push_back(std::move(c));
       return;
@@ -258,15 +252,15 @@ struct AdPlanner::Impl {
     };
     if (adopt) field("object_guid", "", guid_text(e.anchor));
     if (a.uid != w.uid) {
-      if (auto other = by_uid.find(fold(w.uid)); (other != by_uid.end() && other->second != idx) || claimed_uids.count(fold(w.uid))) {
+      if (auto other = by_uid.find(fold_key(w.uid)); (other != by_uid.end() && other->second != idx) || claimed_uids.count(fold_key(w.uid))) {
         plan.conflicts.push_back({a.uid, "renamed in AD to " + w.uid + ", which is taken; not renamed"});
         w.uid = a.uid;
       } else {
         field("uid", a.uid, w.uid);
-        u.rename = fold(a.uid) != fold(w.uid);
+        u.rename = fold_key(a.uid) != fold_key(w.uid);
       }
     }
-    claimed_uids.insert(fold(w.uid));
+    claimed_uids.insert(fold_key(w.uid));
     field("given_name", a.given_name, w.given_name);
     field("surname", a.surname, w.surname);
     field("display_name", a.display_name, w.display_name);
@@ -288,13 +282,13 @@ struct AdPlanner::Impl {
         std::any_of(u.changes.begin(), u.changes.end(), [](const FieldChange& c) { return c.field == "primary_address"; })
             ? w.primary_address
             : a.primary_address;
-    claimed[fold(primary_now)] = a.uid;
+    claimed[fold_key(primary_now)] = a.uid;
     // Aliases: compare folded; AD's spelling wins for new ones.
     std::unordered_set<std::string> have, want;
-    for (const auto& p : a.proxy_addresses) have.insert(fold(p));
+    for (const auto& p : a.proxy_addresses) have.insert(fold_key(p));
     for (const auto& x : w.aliases) {
-      const std::string f = fold(x);
-      if (f == fold(primary_now)) continue;
+      const std::string f = fold_key(x);
+      if (f == fold_key(primary_now)) continue;
       if (have.count(f)) {
         want.insert(f);
         claimed[f] = a.uid;
@@ -302,7 +296,7 @@ struct AdPlanner::Impl {
       }
       if (const std::string other = address_owner(x, a.id, a.uid); !other.empty()) {
         // The old primary moves to the aliases when the primary changes: that is ours.
-        if (!(fold(x) == fold(a.primary_address) && primary_now != a.primary_address)) {
+        if (!(fold_key(x) == fold_key(a.primary_address) && primary_now != a.primary_address)) {
           plan.conflicts.push_back({a.uid, "address " + x + " belongs to " + other + "; left out"});
           continue;
         }
@@ -312,7 +306,7 @@ struct AdPlanner::Impl {
       u.add_aliases.push_back(x);
     }
     for (const auto& p : a.proxy_addresses)
-      if (!want.count(fold(p))) u.remove_aliases.push_back(p);
+      if (!want.count(fold_key(p))) u.remove_aliases.push_back(p);
     if (w.enabled && a.status != "active") {
       field("status", a.status, "active");
       u.enable = true;

@@ -46,12 +46,6 @@ void add(SqlParams& p, A&&... a) {
 
 SqlParam text_or_null(const std::string& s) { return s.empty() ? SqlParam(nullptr) : SqlParam(s); }
 
-std::string fold(std::string_view s) {
-  std::string out;
-  if (!casefold(s, out)) return std::string(s);
-  return out;
-}
-
 // INSERT head VALUES (row),(row),... tail, kBatch rows a statement.
 template <class Items, class Fn>
 void insert_batched(Database& db, const std::string& head, const std::string& row, const std::string& tail,
@@ -97,7 +91,7 @@ void read_ad_db_state(Database& db, AdDbState& out) {
         a.missed_runs = static_cast<unsigned>(r.u64(15));
         a.missing_reason = r.str(16);
         a.missing_since = static_cast<std::int64_t>(r.u64(17));
-        out.addresses[fold(a.primary_address)] = {a.id, "account " + a.uid};
+        out.addresses[fold_key(a.primary_address)] = {a.id, "account " + a.uid};
         index[a.id] = out.accounts.size();
         out.accounts.push_back(std::move(a));
       });
@@ -107,15 +101,15 @@ void read_ad_db_state(Database& db, AdDbState& out) {
     if (it == index.end()) return;
     DbAccount& a = out.accounts[it->second];
     const std::string address = r.str(2);
-    out.addresses[fold(address)] = {id, "account " + a.uid};
+    out.addresses[fold_key(address)] = {id, "account " + a.uid};
     if (r.str(3) == "proxy") a.proxy_addresses.push_back(address);
   });
   db.query("SELECT address FROM group_aliases", {}, "reading group aliases",
-           [&](const SqlRow& r) { out.addresses[fold(r.str(1))] = {0, "group alias " + r.str(1)}; });
+           [&](const SqlRow& r) { out.addresses[fold_key(r.str(1))] = {0, "group alias " + r.str(1)}; });
   db.query("SELECT address FROM mailing_lists", {}, "reading mailing lists",
-           [&](const SqlRow& r) { out.addresses[fold(r.str(1))] = {0, "mailing list " + r.str(1)}; });
+           [&](const SqlRow& r) { out.addresses[fold_key(r.str(1))] = {0, "mailing list " + r.str(1)}; });
   db.query("SELECT name FROM domains WHERE kind IN ('local', 'alias') AND enabled", {}, "reading domains",
-           [&](const SqlRow& r) { out.domains.insert(fold(r.str(1))); });
+           [&](const SqlRow& r) { out.domains.insert(fold_key(r.str(1))); });
   db.query(
       "SELECT b.id, b.name, b.enabled, COUNT(a.id) FROM backends b LEFT JOIN accounts a ON a.backend_id = b.id "
       "AND a.status <> 'pending-delete' GROUP BY b.id, b.name, b.enabled ORDER BY b.id",
@@ -182,10 +176,10 @@ void write_ad_creates(Database& db, const std::vector<PlannedCreate>& all, std::
       const PlannedCreate& c = chunk[i + j];
       q += j ? ",?" : "?";
       p.push_back(c.w.uid);
-      anchor_of[fold(c.w.uid)] = &c.w.anchor;
+      anchor_of[fold_key(c.w.uid)] = &c.w.anchor;
     }
     db.query(q + ")", p, "reading the new accounts' ids", [&](const SqlRow& r) {
-      if (auto it = anchor_of.find(fold(r.str(2))); it != anchor_of.end())
+      if (auto it = anchor_of.find(fold_key(r.str(2))); it != anchor_of.end())
         new_ids[*it->second] = static_cast<std::uint32_t>(r.u64(1));
     });
   }

@@ -139,4 +139,10 @@ bool casefold(std::string_view in, std::string& out, std::string* error) {
   return false;
 }
 
+std::string fold_key(std::string_view s) {
+  std::string out;
+  if (!casefold(s, out)) return std::string(s);
+  return out;
+}
+
 }  // namespace mapsync

@@ -15,6 +15,11 @@ namespace mapsync {
 // Folds in into out. Returns false, with a reason in *error, for malformed UTF-8.
 bool casefold(std::string_view in, std::string& out, std::string* error = nullptr);
 
+// The folded form as a matching key, or s itself when it is malformed UTF-8: for
+// comparisons whose inputs are validated elsewhere (a bad address is refused by its own
+// check, not by failing to match).
+std::string fold_key(std::string_view s);
+
 // True when every byte is ASCII.
 bool is_ascii(std::string_view s);
 

@@ -74,9 +74,7 @@ struct Task {
 std::string domain_of(const std::string& address) {
   const auto at = address.rfind('@');
   if (at == std::string::npos) return {};
-  std::string d;
-  casefold(address.substr(at + 1), d);
-  return d;
+  return fold_key(address.substr(at + 1));
 }
 
 std::vector<std::string> split_partitions(const std::string& s) {
