@@ -46,19 +46,6 @@ YAML
   for line in "$@"; do printf '  %s\n' "$line"; done
 }
 
-# ad_db NAME CONF: an empty user database with the schema, the test domain and two back ends.
-ad_db() {
-  local name=$1 conf=$2
-  new_db "$DB" "$name"
-  "$MAPSYNC" -c "$conf" -q migrate
-  db_root "$DB" "$name" <<'SQL'
-INSERT INTO domains (name, kind) VALUES ('example.test', 'local');
-INSERT INTO backends (name, lmtp_host, imap_host) VALUES ('be1', '127.0.0.2', '127.0.0.2'), ('be2', '127.0.0.3', '127.0.0.3');
-SQL
-}
-
-# q NAME SQL: one query's rows, tab-separated, no header.
-
 # db_sum NAME: a fingerprint of every table adsync writes; equal before and after = nothing changed.
 db_sum() {
   q "$1" "CHECKSUM TABLE accounts, addresses, ad_account_state, ad_dc_state, ad_sync_runs, provisioning_jobs, change_serial EXTENDED" |

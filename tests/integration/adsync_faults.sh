@@ -12,7 +12,7 @@ source "$(dirname "$0")/ad_lib.sh"
 
 CONF=$WS/ad.yaml
 ad_config adfault > "$CONF"
-ad_db adfault "$CONF"
+fixture_db adfault "$CONF"
 expect_exit 0 adsync -c "$CONF" apply
 expect_exit 0 adsync -c "$CONF" plan --check
 base=$(db_sum adfault)
@@ -90,7 +90,7 @@ base=$(db_sum adfault)
 
 note "the injection value: the group 'Mail *)(cn=*' matches exactly its one member"
 ad_config adinject 'member_of: "Mail *)(cn=*"' > "$WS/inject.yaml"
-ad_db adinject "$WS/inject.yaml"
+fixture_db adinject "$WS/inject.yaml"
 expect_exit 0 adsync -c "$WS/inject.yaml" plan --json
 python3 - "$WS/out" <<'PY' || die "the group scope did not give exactly eve"
 import json, sys
@@ -116,7 +116,7 @@ note "nested groups: scope 'members of Staff Mail' and a placement rule by group
 # Staff Mail holds alice, bob and the group IT Team, which holds bob and dave (renamed
 # david by adsync_reconcile when that ran first).
 ad_config adgroup 'member_of: "Staff Mail"' > "$WS/group.yaml"
-ad_db adgroup "$WS/group.yaml"
+fixture_db adgroup "$WS/group.yaml"
 expect_exit 0 adsync -c "$WS/group.yaml" plan --json
 python3 - "$WS/out" <<'PY' || die "nested group scope"
 import json, sys

@@ -10,7 +10,7 @@ source "$(dirname "$0")/ad_lib.sh"
 
 CONF=$WS/ad.yaml
 ad_config adrec > "$CONF"
-ad_db adrec "$CONF"
+fixture_db adrec "$CONF"
 
 note "plan before anything: out of step, nothing written"
 before=$(db_sum adrec)

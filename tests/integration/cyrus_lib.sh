@@ -43,18 +43,6 @@ YAML
   for line in "$@"; do printf '  %s\n' "$line"; done
 }
 
-# cy_db NAME CONF: the schema, the test domain and the two back ends of the fixture.
-cy_db() {
-  local name=$1 conf=$2
-  new_db "$DB" "$name"
-  "$MAPSYNC" -c "$conf" -q migrate
-  db_root "$DB" "$name" <<'SQL'
-INSERT INTO domains (name, kind) VALUES ('example.test', 'local');
-INSERT INTO backends (id, name, lmtp_host, imap_host, partitions) VALUES
-  (1, 'be1', '127.0.0.2', '127.0.0.2', 'default,archive'), (2, 'be2', '127.0.0.3', '127.0.0.3', 'default');
-SQL
-}
-
 
 # server_of MAILBOX: the server mupdate knows for it ("" when none).
 server_of() {

@@ -70,6 +70,20 @@ logging:
 YAML
 }
 
+# fixture_db NAME CONF: an empty user database with the schema, the test domain and the two
+# back ends of the Cyrus fixture (be1 127.0.0.2 with partitions default and archive, be2 127.0.0.3),
+# in the MariaDB fixture DB (set by ad_lib.sh and cyrus_lib.sh).
+fixture_db() {
+  local name=$1 conf=$2
+  new_db "$DB" "$name"
+  "$MAPSYNC" -c "$conf" -q migrate
+  db_root "$DB" "$name" <<'SQL'
+INSERT INTO domains (name, kind) VALUES ('example.test', 'local');
+INSERT INTO backends (id, name, lmtp_host, imap_host, partitions) VALUES
+  (1, 'be1', '127.0.0.2', '127.0.0.2', 'default,archive'), (2, 'be2', '127.0.0.3', '127.0.0.3', 'default');
+SQL
+}
+
 # campus_db DBDIR NAME CONFIG: a database with the example campus, schema by mapsync migrate.
 campus_db() {
   local dir=$1 name=$2 conf=$3

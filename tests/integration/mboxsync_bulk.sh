@@ -11,7 +11,7 @@ source "$(dirname "$0")/cyrus_lib.sh"
 N=500
 CONF=$WS/cy.yaml
 cy_config mbbulk 'placement: fewest' 'pipeline: 64' > "$CONF"
-cy_db mbbulk "$CONF"
+fixture_db mbbulk "$CONF"
 # Users already in AD: accounts (all recorded on be1 by an old import) and create jobs,
 # no mailboxes. placement: fewest may move an account that has no mailbox yet.
 /usr/bin/python3 - "$N" > "$WS/accounts.sql" <<'PY'

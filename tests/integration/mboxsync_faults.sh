@@ -10,7 +10,7 @@ source "$(dirname "$0")/cyrus_lib.sh"
 
 CONF=$WS/cy.yaml
 cy_config mbfault > "$CONF"
-cy_db mbfault "$CONF"
+fixture_db mbfault "$CONF"
 add_accounts() {  # add_accounts BACKEND_ID UID...: accounts with a create job each
   local be=$1 uid; shift
   for uid in "$@"; do

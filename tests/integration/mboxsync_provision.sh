@@ -12,7 +12,7 @@ source "$(dirname "$0")/cyrus_lib.sh"
 
 CONF=$WS/cy.yaml
 cy_config mbprov > "$CONF"
-cy_db mbprov "$CONF"
+fixture_db mbprov "$CONF"
 # What adsync leaves behind: accounts with a back end, and a create job each.
 q mbprov "INSERT INTO accounts (uid, primary_address, delivery, backend_id, cyrus_partition, quota_mb, smtp_nexthop, source) VALUES
   ('ann', 'ann@example.test', 'cyrus', 1, NULL, NULL, NULL, 'ad'),
@@ -113,9 +113,24 @@ cy_config mbprov 'tls: imaps' | sed '/^  tls: starttls$/d' > "$WS/imaps.yaml"
 expect_exit 1 mboxsync -c "$WS/imaps.yaml" plan --check
 expect_output "misplaced   user.gil: on be1, the database says be2"
 
+note "placement by weights (be1 3, be2 1): eight new accounts split six to two"
+cy_config mbweight 'placement: weights' 'weights: {be1: 3, be2: 1}' > "$WS/weights.yaml"
+fixture_db mbweight "$WS/weights.yaml"
+# adsync recorded be1 for all of them; with no mailbox yet, the policy decides.
+q mbweight "INSERT INTO accounts (uid, primary_address, delivery, backend_id, source)
+  SELECT CONCAT('wt', n), CONCAT('wt', n, '@example.test'), 'cyrus', 1, 'ad' FROM
+  (SELECT 1 n UNION SELECT 2 UNION SELECT 3 UNION SELECT 4 UNION SELECT 5 UNION SELECT 6 UNION SELECT 7 UNION SELECT 8) s"
+expect_exit 0 mboxsync -c "$WS/weights.yaml" bulk
+expect_output "8 accounts: 8 created"
+[[ "$(q mbweight "SELECT GROUP_CONCAT(b.name, ':', c ORDER BY b.name) FROM (SELECT backend_id, COUNT(*) c FROM accounts GROUP BY backend_id) a JOIN backends b ON b.id = a.backend_id")" == "be1:6,be2:2" ]] ||
+  die "weights 3:1 did not place 6:2: $(q mbweight "SELECT uid, backend_id FROM accounts")"
+be1=0
+for n in 1 2 3 4 5 6 7 8; do [[ "$(server_of user.wt$n)" == 127.0.0.2 ]] && be1=$((be1 + 1)); done
+(( be1 == 6 )) || die "mupdate has $be1 of the weighted mailboxes on be1, not 6"
+
 note "a standalone server with unixhierarchysep and virtual domains: user/j.doe@example.test"
 cy_config mbsolo 'unix_separator: true' 'virtual_domains: true' > "$WS/solo.yaml"
-cy_db mbsolo "$WS/solo.yaml"
+fixture_db mbsolo "$WS/solo.yaml"
 q mbsolo "INSERT INTO backends (id, name, lmtp_host, imap_host) VALUES (3, 'solo', '127.0.0.4', '127.0.0.4');
 INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES ('j.doe', 'J.Doe@Example.TEST', 'cyrus', 3, 'ad');
 INSERT INTO provisioning_jobs (account_id, kind, new_uid) SELECT id, 'create', uid FROM accounts"
