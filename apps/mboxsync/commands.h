@@ -18,7 +18,9 @@ void setup_bulk(CLI::App& app, Global& g);
 // mapsync_apps::load_config, and the cyrus section must be there.
 mapsync::Config load(const Global& g);
 
-// Exit status of a run or bulk: 0 all done, 75 some to retry later, 65 some failed for good.
-int exit_status(const mapsync::MboxReport& r);
+// Reports the results of a run or bulk (JSON on stdout when asked, a warning for every
+// mailbox not done, a summary of the `what`: "jobs" or "accounts") and returns the exit
+// status: 0 all done, 75 some to retry later, 65 some failed for good.
+int report_results(const mapsync::MboxReport& r, bool json, const std::string& what);
 
 }  // namespace mboxsync_cli

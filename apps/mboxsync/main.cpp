@@ -1,6 +1,8 @@
 // mboxsync - creates and renames mailboxes on the Cyrus back ends for the user database.
 //
 // A thin driver (apps/common/driver.h) over libmapsync/mboxsync.h.
+#include <iostream>
+
 #include "apps/mboxsync/commands.h"
 #include "libmapsync/error.h"
 #include "libmapsync/log.h"
@@ -15,11 +17,21 @@ mapsync::Config load(const Global& g) {
   return c;
 }
 
-int exit_status(const mapsync::MboxReport& r) {
+int report_results(const mapsync::MboxReport& r, bool json, const std::string& what) {
+  if (json) std::cout << mapsync::mbox_plan_json(r) << "\n";
   if (r.not_leader) {
     mapsync::log::info("another mboxsync holds the lock (" + r.leader + "); nothing to do here");
     return 0;
   }
+  for (const auto& x : r.results)
+    if (x.outcome != "created" && x.outcome != "existed" && x.outcome != "renamed")
+      mapsync::log::warning(x.uid + " (" + x.mailbox + " on " + x.backend + "): " + x.outcome + ": " + x.detail);
+  // A run from cron that found nothing to do stays quiet at the default level.
+  (r.results.empty() ? mapsync::log::info : mapsync::log::notice)(
+      std::to_string(r.results.size()) + " " + what + ": " + std::to_string(r.count("created")) + " created, " +
+      std::to_string(r.count("existed")) + " existed, " + std::to_string(r.count("renamed")) + " renamed, " +
+      std::to_string(r.count("retry")) + " to retry, " + std::to_string(r.count("failed") + r.count("conflict")) +
+      " failed");
   if (r.count("failed") || r.count("conflict")) return static_cast<int>(mapsync::Exit::data);
   if (r.count("retry")) return static_cast<int>(mapsync::Exit::tempfail);
   return 0;
