@@ -1,6 +1,7 @@
-// digest.h - SHA-256 of map contents, to tell an unchanged map from a changed one.
+// digest.h - SHA-256 of map contents, to tell an unchanged map from a changed one; and
+// base64 (RFC 4648), for SASL tokens.
 //
-// The only module that includes OpenSSL's libcrypto. A build that renders the same
+// Implemented in openssl.cpp, the only module that includes OpenSSL's libcrypto. A build that renders the same
 // entries as last time must not touch the published file: Postfix daemons restart
 // whenever a map file is replaced.
 #pragma once
@@ -25,5 +26,8 @@ class Digest {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Standard base64 with padding, on one line.
+std::string base64_encode(std::string_view in);
 
 }  // namespace mapsync

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "libmapsync/digest.h"
 #include "libmapsync/error.h"
 #include "libmapsync/secret.h"
 #include "libmapsync/stream.h"
@@ -14,33 +15,6 @@ namespace {
 std::string upper(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
   return s;
-}
-
-std::string base64(std::string_view in) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += t[v >> 18];
-    out += t[(v >> 12) & 63];
-    out += t[(v >> 6) & 63];
-    out += t[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += t[v >> 18];
-    out += t[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += t[v >> 18];
-    out += t[(v >> 12) & 63];
-    out += t[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 }  // namespace
@@ -82,8 +56,10 @@ ImapClient::ImapClient(const ImapEndpoint& ep) : ep_(ep) {
     s_->flush();
     ImapResponse cont = read_response();
     if (cont.tag != "+") fail(Exit::tempfail, peer() + ": AUTHENTICATE PLAIN not accepted: " + cont.status + " " + cont.text);
-    s_->write(base64(token) + "\r\n");
+    std::string encoded = base64_encode(token) + "\r\n";
     wipe(token);
+    s_->write(encoded);
+    wipe(encoded);
     s_->flush();
     pending_.push_back(tag);
     r = next();

@@ -50,6 +50,18 @@ std::string Digest::hex() {
   return out;
 }
 
+// ---- base64 --------------------------------------------------------------------------
+
+std::string base64_encode(std::string_view in) {
+  if (in.empty()) return {};
+  // EVP_EncodeBlock writes 4 characters per 3 bytes and a NUL.
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
 // ---- TCP and TLS ----------------------------------------------------------------------
 
 namespace {

@@ -3,6 +3,9 @@
 // one harmless argument or are refused before anything is sent.
 #include <doctest/doctest.h>
 
+#include <string>
+
+#include "libmapsync/digest.h"
 #include "libmapsync/imap_proto.h"
 
 using namespace mapsync;
@@ -61,4 +64,17 @@ TEST_CASE("responses: tagged status, response codes, LIST with quoted and litera
   REQUIRE(l3);
   CHECK(l3->name == "user.x");
   CHECK_FALSE(parse_imap_list("garbage"));
+}
+
+TEST_CASE("base64 for AUTHENTICATE PLAIN follows RFC 4648") {
+  using mapsync::base64_encode;
+  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("f") == "Zg==");
+  CHECK(base64_encode("fo") == "Zm8=");
+  CHECK(base64_encode("foo") == "Zm9v");
+  CHECK(base64_encode("foob") == "Zm9vYg==");
+  CHECK(base64_encode("fooba") == "Zm9vYmE=");
+  CHECK(base64_encode("foobar") == "Zm9vYmFy");
+  CHECK(base64_encode(std::string("\0user\0pw", 8)) == "AHVzZXIAcHc=");
+  CHECK(base64_encode(std::string(100, 'x')).find('\n') == std::string::npos);
 }
