@@ -77,16 +77,15 @@ set -euo pipefail
 export LC_ALL=C
 
 readonly PROG=bench_adsync.sh
-die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
-say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 readonly SRC
+# shellcheck source=bench/lib.sh
+source "$SRC/bench/lib.sh"
+
 BUILD_ARG=${1:-build-adsync-bench}
 if [[ $BUILD_ARG == /* ]]; then BUILD=$BUILD_ARG; else BUILD=$SRC/$BUILD_ARG; fi
 readonly BUILD_ARG BUILD
 readonly ADFIX=$SRC/tests/fixtures/samba_ad.sh
-readonly DBFIX=$SRC/tests/fixtures/mariadb.sh
 readonly N=${ADSYNC_BENCH_USERS:-10000}
 readonly FULL_RUNS=${ADSYNC_BENCH_FULL_RUNS:-3}
 readonly NOCHANGE_RUNS=${ADSYNC_BENCH_NOCHANGE_RUNS:-5}
@@ -110,34 +109,18 @@ readonly WIDTH
 
 (( EUID == 0 )) || die "must run as root (the DC lives in a network namespace)"
 [[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
-if [[ ! -x /usr/bin/time ]]; then
-  say "installing the time package"
-  apt-get install -y --no-install-recommends time >/dev/null 2>&1 ||
-    { apt-get update >/dev/null && apt-get install -y --no-install-recommends time >/dev/null; } ||
-    die "could not install the time package"
-fi
+need_gnu_time
 for p in cmake ldapsearch mariadb; do command -v "$p" >/dev/null || die "$p missing"; done
 
-if [[ ! -f $BUILD/CMakeCache.txt ]]; then
-  say "configuring $BUILD (RelWithDebInfo)"
-  gen=()
-  command -v ninja >/dev/null && gen=(-G Ninja)
-  cmake -S "$SRC" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"${TMPDIR:-/tmp}/bench_adsync.cmake.log" 2>&1 ||
-    { tail -n 30 "${TMPDIR:-/tmp}/bench_adsync.cmake.log" >&2; die "cmake configure failed"; }
-fi
-say "building adsync and mapsync in $BUILD"
-cmake --build "$BUILD" -j "$(nproc)" --target adsync mapsync >"${TMPDIR:-/tmp}/bench_adsync.build.log" 2>&1 ||
-  { tail -n 30 "${TMPDIR:-/tmp}/bench_adsync.build.log" >&2; die "build failed"; }
+cmake_build adsync mapsync
 readonly ADSYNC=$BUILD/apps/adsync/adsync
 readonly MAPSYNC=$BUILD/apps/mapsync/mapsync
 [[ -x $ADSYNC && -x $MAPSYNC ]] || die "$ADSYNC or $MAPSYNC missing after the build"
-BUILD_TYPE=$(awk -F= '/^CMAKE_BUILD_TYPE:/ { print $2 }' "$BUILD/CMakeCache.txt")
-readonly BUILD_TYPE
 
 # ---------------------------------------------------------------- work directory, cleanup
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/adsync-bench.XXXXXX")
-readonly WORK
+WORK_KEEP=${ADSYNC_BENCH_KEEP:-0}
+bench_work_dir adsync-bench
 if [[ -n ${ADSYNC_BENCH_AD_DIR:-} ]]; then
   ADDIR=$(realpath -m -- "$ADSYNC_BENCH_AD_DIR")
   REUSE=1
@@ -146,43 +129,9 @@ else
   REUSE=0
 fi
 readonly ADDIR REUSE
-DB_STARTED=0
-AD_STARTED=0
-cleanup() {
-  local rc=$?
-  if (( AD_STARTED )); then
-    bash "$ADFIX" stop "$ADDIR" >/dev/null 2>&1 || say "could not stop the DC in $ADDIR"
-  fi
-  if (( DB_STARTED )); then
-    bash "$DBFIX" stop "$WORK/db" >/dev/null 2>&1 || say "could not stop MariaDB in $WORK/db"
-  fi
-  if [[ ${ADSYNC_BENCH_KEEP:-0} == 1 || $rc != 0 ]]; then
-    say "work directory kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-# timer.sh RESULT OUT CMD...: runs inside the namespace; CMD's stdout goes to OUT ("-": left alone);
-# writes "WALL_SECONDS PEAK_RSS_KB EXIT CPU_SECONDS" (CPU: user + system) to RESULT.
-cat >"$WORK/timer.sh" <<'EOF'
-#!/usr/bin/env bash
-res=$1
-[[ $2 == - ]] || exec >"$2"
-shift 2
-rc=0
-t0=$EPOCHREALTIME
-/usr/bin/time -f '%M %U %S' -o "$res.rss" "$@" || rc=$?
-t1=$EPOCHREALTIME
-read -r rss user sys < <(tail -n 1 "$res.rss")
-awk -v a="$t0" -v b="$t1" -v r="$rss" -v c="$rc" -v u="$user" -v s="$sys" \
-  'BEGIN { printf "%.3f %s %s %.2f\n", b - a, r, c, u + s }' >"$res"
-exit "$rc"
-EOF
+# timer.sh RESULT OUT CMD...: see write_timer_script (runs inside the namespace).
+write_timer_script "$WORK/timer.sh"
 # stamp.sh OUT CMD...: runs inside the namespace; CMD's stderr lines go to OUT, each prefixed with
 # the seconds since the start; stdout goes to OUT.stdout; the last line is "T END EXIT".
 cat >"$WORK/stamp.sh" <<'EOF'
@@ -198,11 +147,8 @@ awk -v t0="$t0" '$2 != "__rc" { l = $0; sub(/^[^ ]+ /, "", l); printf "%.3f %s\n
 awk -v a="$t0" -v b="$t1" -v c="$rc" 'BEGIN { printf "%.3f END %s\n", b - a, c }' >>"$out"
 exit "${rc:-1}"
 EOF
-chmod 0755 "$WORK/timer.sh" "$WORK/stamp.sh"
+chmod 0755 "$WORK/stamp.sh"
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print v[int((NR + 1) / 2)] }'; }
-maximum() { sort -g | tail -n 1; }
-mb() { echo $(( ($1 + 1023) / 1024 )); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v != "n/a" && v <= lim) ? "PASS" : "MISS" }'; }
 num() { printf "%0${WIDTH}d" "$1"; }
@@ -239,16 +185,15 @@ count_bulk() {
     grep -c '^sAMAccountName: bulk' || true
 }
 BULK_SECONDS=
+at_cleanup "stop the DC in $ADDIR" bash "$ADFIX" stop "$ADDIR"
 if (( REUSE )) && [[ -r $ADDIR/dc/etc/smb.conf && -f $ADDIR/env ]]; then
   say "reusing the DC in $ADDIR"
-  AD_STARTED=1
   bash "$ADFIX" start-dc "$ADDIR" 2>"$WORK/ad-start.log" || { cat "$WORK/ad-start.log" >&2; die "start-dc $ADDIR failed"; }
   have=$(count_bulk)
   [[ $have == "$N" ]] ||
     die "$ADDIR holds $have users in $BULK_OU, not $N (remove $ADDIR or set ADSYNC_BENCH_USERS=$have)"
   BULK_NOTE="reused DC directory (loaded earlier; earlier runs' changes are in it)"
 else
-  AD_STARTED=1
   say "starting a DC in $ADDIR"
   bash "$ADFIX" start "$ADDIR" 2>"$WORK/ad-start.log" || { cat "$WORK/ad-start.log" >&2; die "samba_ad.sh start failed"; }
   say "loading $N users into $BULK_OU"
@@ -263,27 +208,11 @@ ldap_env
 
 # ---------------------------------------------------------------- MariaDB, databases
 
-MARIADB_BUFFER_POOL=512M bash "$DBFIX" start "$WORK/db" 2>"$WORK/db-start.log" ||
-  { cat "$WORK/db-start.log" >&2; die "mariadb.sh start failed"; }
-DB_STARTED=1
-# shellcheck disable=SC1091
-source "$WORK/db/env"
-db_root() { mariadb --no-defaults --socket="$MARIADB_SOCKET" -uroot --batch "$@"; }
-q() { db_root "$1" -N <<<"$2"; }
+start_mariadb
 
 # new_db NAME: an empty database with the schema, example.test and two back ends; writes WORK/NAME.yaml.
 new_db() {
-  local name=$1 conf=$WORK/$1.yaml
-  db_root <<SQL
-DROP DATABASE IF EXISTS \`$name\`;
-CREATE DATABASE \`$name\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-GRANT ALL ON \`$name\`.* TO 'mapsync'@'127.0.0.1';
-GRANT ALL ON \`$name\`.* TO 'mapsync'@'localhost';
-SQL
-  cat >"$conf" <<YAML
-database: {socket: $MARIADB_SOCKET, user: mapsync, password_file: $WORK/db/mapsync.password, database: $name}
-maps: {directory: $WORK/maps-$name}
-logging: {level: info, syslog: false}
+  make_db "$1" <<YAML
 ad:
   uris: [$AD_URI]
   keytab: $AD_KEYTAB
@@ -293,9 +222,7 @@ ad:
   placement:
     - {name: all, delivery: cyrus, backends: [be1, be2]}
 YAML
-  "$MAPSYNC" -c "$conf" -q migrate >"$WORK/migrate-$name.log" 2>&1 ||
-    { cat "$WORK/migrate-$name.log" >&2; die "mapsync migrate ($name) failed"; }
-  db_root "$name" <<'SQL'
+  db_root "$1" <<'SQL'
 INSERT INTO domains (name, kind) VALUES ('example.test', 'local');
 INSERT INTO backends (name, lmtp_host, imap_host) VALUES ('be1', '127.0.0.2', '127.0.0.2'), ('be2', '127.0.0.3', '127.0.0.3');
 SQL
@@ -498,7 +425,6 @@ P_FULL=$(paired full)
 P_NC=$(paired nochange)
 V_FULL=$(verdict "$P_FULL" 1.3)
 V_NC=$(verdict "$P_NC" 0.3)
-met() { [[ $1 == PASS ]] && echo met || echo 'NOT met'; }
 
 # row LABEL KIND GOAL: one table row of a measured kind.
 row() {
@@ -590,18 +516,5 @@ if [[ ${ADSYNC_BENCH_NO_DOC:-0} != 1 ]]; then
     printf '  and the database holds the 50 new display names and the 50 new addresses\n\n'
     printf '%s\n' "$table"
   )
-  doc=$SRC/docs/benchmarks.md
-  [[ -f $doc ]] || printf '# Benchmarks\n\nFigures measured on the machines named in each section.\n' >"$doc"
-  tmp=$(mktemp "$SRC/docs/.benchmarks.md.XXXXXX")
-  SECTION=$section awk '
-    BEGIN { s = ENVIRON["SECTION"] }
-    /^## adsync \(bench\/bench_adsync\.sh\)/ { print s; done = 1; skip = 1; next }
-    skip && /^## / { skip = 0; print "" }
-    !skip { print }
-    { last = $0 }
-    END { if (!done) { if (last != "") print ""; print s } }
-  ' "$doc" >"$tmp"
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$doc"
-  say "updated $doc"
+  update_doc '## adsync (bench/bench_adsync.sh)' "$section"
 fi

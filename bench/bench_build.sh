@@ -24,18 +24,12 @@
 set -euo pipefail
 
 readonly PROG=bench_build.sh
-die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
-say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 readonly SRC
-BUILD=${1:-build}
-[[ -d $BUILD ]] || die "$BUILD: no such build directory"
-BUILD=$(cd "$BUILD" && pwd -P)
-readonly BUILD
-readonly MAPSYNC=$BUILD/apps/mapsync/mapsync
-readonly GEN=$BUILD/bench/gen_userdb
-readonly FIXTURE=$SRC/tests/fixtures/mariadb.sh
+# shellcheck source=bench/lib.sh
+source "$SRC/bench/lib.sh"
+
+campus_build_dir "${1:-build}"
 readonly N=${BENCH_ADDRESSES:-1000000}
 readonly RUNS=${BENCH_RUNS:-3}
 [[ $N =~ ^[0-9]+$ ]] || die "BENCH_ADDRESSES: not a number: $N"
@@ -43,36 +37,17 @@ readonly RUNS=${BENCH_RUNS:-3}
 
 # ---------------------------------------------------------------- tools
 
-[[ -x $MAPSYNC ]] || die "$MAPSYNC missing: cmake --build $BUILD --target mapsync gen_userdb"
-[[ -x $GEN ]] || die "$GEN missing: cmake --build $BUILD --target mapsync gen_userdb"
-if [[ ! -x /usr/bin/time ]]; then
-  (( EUID == 0 )) || die "/usr/bin/time missing: apt-get install time"
-  say "installing the time package"
-  apt-get install -y --no-install-recommends time >/dev/null 2>&1 ||
-    { apt-get update >/dev/null && apt-get install -y --no-install-recommends time >/dev/null; } ||
-    die "could not install the time package"
-fi
+need_gnu_time
+[[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
 POSTMAP=$(command -v postmap || echo /usr/sbin/postmap)
 POSTALIAS=$(command -v postalias || echo /usr/sbin/postalias)
 [[ -x $POSTMAP && -x $POSTALIAS ]] || die "postmap/postalias missing: apt-get install postfix"
 
 # ---------------------------------------------------------------- work directory, cleanup
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mapsync-bench.XXXXXX")
-readonly WORK
-cleanup() {
-  local rc=$?
-  "$FIXTURE" stop "$WORK/db" >/dev/null 2>&1 || say "could not stop MariaDB in $WORK/db"
-  if [[ ${BENCH_KEEP:-0} == 1 || $rc != 0 ]]; then
-    say "work directory kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+WORK_KEEP=${BENCH_KEEP:-0}
+bench_work_dir mapsync-bench
+at_cleanup "stop MariaDB in $WORK/db" "$FIXTURE" stop "$WORK/db"
 
 # Runs "$@" under /usr/bin/time; appends "seconds kilobytes" to file $1 (after shifting).
 # Returns the command's exit status.
@@ -86,34 +61,10 @@ timed() {
   return "$rc"
 }
 
-# Median of the numbers on stdin (lower middle for an even count).
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print v[int((NR + 1) / 2)] }'; }
-maximum() { sort -g | tail -n 1; }
-
 # ---------------------------------------------------------------- database
 
 say "work directory $WORK"
-MARIADB_BUFFER_POOL=512M "$FIXTURE" start "$WORK/db"
-CONF=$WORK/mapsync.yaml
-MAPS=$WORK/maps
-mkdir -p "$MAPS"
-"$FIXTURE" config "$WORK/db" "$MAPS" >"$CONF"
-
-"$MAPSYNC" -c "$CONF" migrate >"$WORK/migrate.log" 2>&1 ||
-  { cat "$WORK/migrate.log" >&2; die "mapsync migrate failed"; }
-
-gen_args=(--addresses "$N" --out "$WORK/data")
-[[ -n ${BENCH_SEED:-} ]] && gen_args+=(--seed "$BENCH_SEED")
-"$GEN" "${gen_args[@]}" >"$WORK/gen.log"
-say "generated: $(head -n 1 "$WORK/gen.log")"
-
-say "loading (LOAD DATA LOCAL INFILE; the change_serial triggers fire per row)"
-load_start=$(date +%s.%N)
-"$FIXTURE" sql "$WORK/db" <"$WORK/data/load.sql" >"$WORK/load.log" 2>&1 ||
-  { cat "$WORK/load.log" >&2; die "loading the generated data failed"; }
-load_end=$(date +%s.%N)
-LOAD_SECONDS=$(awk -v a="$load_start" -v b="$load_end" 'BEGIN { printf "%.1f", b - a }')
-say "loaded in ${LOAD_SECONDS} s"
+load_campus %.1f
 
 # ---------------------------------------------------------------- mapsync build
 
@@ -147,13 +98,9 @@ done
 
 # ---------------------------------------------------------------- stock postmap
 
-PFCONF=$WORK/postfix
 PM=$WORK/postmap
-mkdir -p "$PFCONF" "$PM"
-printf 'compatibility_level = 3.7\nmaillog_file = /dev/stdout\n' >"$PFCONF/main.cf"
-# Postfix waits (up to ~2 s, in 0.3 s steps) while main.cf looks freshly modified: date it back.
-touch -d '-1 hour' "$PFCONF/main.cf"
-export MAIL_CONFIG=$PFCONF
+mkdir -p "$PM"
+private_postfix_config "$WORK/postfix"
 for m in "${maps[@]}"; do cp -p "$MAPS/$m" "$PM/$m"; done
 
 : >"$WORK/postmap.sums"
@@ -236,19 +183,5 @@ if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
     printf '  (%s postmap warnings)\n\n' "$postmap_warnings"
     printf '%s\n' "$table"
   )
-  doc=$SRC/docs/benchmarks.md
-  mkdir -p "$SRC/docs"
-  [[ -f $doc ]] || printf '# Benchmarks\n\nFigures measured on the machines named in each section.\n' >"$doc"
-  # Replace the section (its heading up to the next "## " heading) or append it.
-  tmp=$(mktemp "$SRC/docs/.benchmarks.md.XXXXXX")
-  SECTION=$section awk '
-    BEGIN { s = ENVIRON["SECTION"] }
-    /^## Build benchmark \(bench\/bench_build\.sh\)/ { print s; done = 1; skip = 1; next }
-    skip && /^## / { skip = 0; print "" }
-    !skip { print }
-    END { if (!done) print "\n" s }
-  ' "$doc" >"$tmp"
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$doc"
-  say "updated $doc"
+  update_doc '## Build benchmark (bench/bench_build.sh)' "$section"
 fi

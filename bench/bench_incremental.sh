@@ -59,18 +59,12 @@
 set -euo pipefail
 
 readonly PROG=bench_incremental.sh
-die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
-say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 readonly SRC
-BUILD=${1:-build}
-[[ -d $BUILD ]] || die "$BUILD: no such build directory"
-BUILD=$(cd "$BUILD" && pwd -P)
-readonly BUILD
-readonly MAPSYNC=$BUILD/apps/mapsync/mapsync
-readonly GEN=$BUILD/bench/gen_userdb
-readonly FIXTURE=$SRC/tests/fixtures/mariadb.sh
+# shellcheck source=bench/lib.sh
+source "$SRC/bench/lib.sh"
+
+campus_build_dir "${1:-build}"
 readonly N=${BENCH_ADDRESSES:-1000000}
 readonly FULL_RUNS=${BENCH_FULL_RUNS:-3}
 readonly NOOP_RUNS=${BENCH_NOOP_RUNS:-20}
@@ -88,15 +82,7 @@ readonly KEYS=$(( ADD + DEL + FWD ))
 
 # ---------------------------------------------------------------- tools
 
-[[ -x $MAPSYNC ]] || die "$MAPSYNC missing: cmake --build $BUILD --target mapsync gen_userdb"
-[[ -x $GEN ]] || die "$GEN missing: cmake --build $BUILD --target mapsync gen_userdb"
-if [[ ! -x /usr/bin/time ]]; then
-  (( EUID == 0 )) || die "/usr/bin/time missing: apt-get install time"
-  say "installing the time package"
-  apt-get install -y --no-install-recommends time >/dev/null 2>&1 ||
-    { apt-get update >/dev/null && apt-get install -y --no-install-recommends time >/dev/null; } ||
-    die "could not install the time package"
-fi
+need_gnu_time
 POSTMAP=$(command -v postmap || echo /usr/sbin/postmap)
 [[ -x $POSTMAP ]] || die "postmap missing: apt-get install postfix"
 DB_VERIFY=$(command -v db5.3_verify || true)
@@ -109,24 +95,11 @@ if [[ $PERF == 1 ]]; then command -v perf >/dev/null || die "BENCH_PERF=1 but pe
 
 # ---------------------------------------------------------------- work directory, cleanup
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mapsync-bench-inc.XXXXXX")
-readonly WORK
-cleanup() {
-  local rc=$?
-  "$FIXTURE" stop "$WORK/db" >/dev/null 2>&1 || say "could not stop MariaDB in $WORK/db"
-  if [[ ${BENCH_KEEP:-0} == 1 || $PERF == 1 || $rc != 0 ]]; then
-    say "work directory kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+WORK_KEEP=${BENCH_KEEP:-0}
+if [[ $PERF == 1 ]]; then WORK_KEEP=1; fi
+bench_work_dir mapsync-bench-inc
+at_cleanup "stop MariaDB in $WORK/db" "$FIXTURE" stop "$WORK/db"
 
-# Microseconds since the epoch, without a fork.
-now_us() { local t=${EPOCHREALTIME/[.,]/}; printf '%s\n' "$((10#$t))"; }
 # Seconds (3 decimals) from microseconds $1 to $2.
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", (b - a) / 1e6 }'; }
 # The same with microseconds (for the no-op runs).
@@ -146,11 +119,6 @@ timed() {
   return "$rc"
 }
 
-# Median (lower middle for an even count), minimum, maximum of the numbers on stdin.
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print v[int((NR + 1) / 2)] }'; }
-minimum() { sort -g | head -n 1; }
-maximum() { sort -g | tail -n 1; }
-mb() { echo $(( ($1 + 1023) / 1024 )); }
 ms() { awk -v s="$1" 'BEGIN { printf "%.1f", s * 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else print "n/a" }'; }
@@ -187,26 +155,7 @@ snapshot_files() {
 
 say "work directory $WORK"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-MARIADB_BUFFER_POOL=512M "$FIXTURE" start "$WORK/db"
-CONF=$WORK/mapsync.yaml
-MAPS=$WORK/maps
-mkdir -p "$MAPS"
-"$FIXTURE" config "$WORK/db" "$MAPS" >"$CONF"
-
-"$MAPSYNC" -c "$CONF" migrate >"$WORK/migrate.log" 2>&1 ||
-  { cat "$WORK/migrate.log" >&2; die "mapsync migrate failed"; }
-
-gen_args=(--addresses "$N" --out "$WORK/data")
-[[ -n ${BENCH_SEED:-} ]] && gen_args+=(--seed "$BENCH_SEED")
-"$GEN" "${gen_args[@]}" >"$WORK/gen.log"
-say "generated: $(head -n 1 "$WORK/gen.log")"
-
-say "loading (LOAD DATA LOCAL INFILE; the change_serial triggers fire per row)"
-load_start=$(now_us)
-"$FIXTURE" sql "$WORK/db" <"$WORK/data/load.sql" >"$WORK/load.log" 2>&1 ||
-  { cat "$WORK/load.log" >&2; die "loading the generated data failed"; }
-LOAD_SECONDS=$(secs "$load_start" "$(now_us)")
-say "loaded in ${LOAD_SECONDS} s"
+load_campus %.3f
 
 # ---------------------------------------------------------------- 1. full builds
 
@@ -425,12 +374,7 @@ timed "$WORK/verify.full.log" "$MAPSYNC" -c "$CONF2" -v build --full ||
   { tail -n 30 "$WORK/verify.full.log" >&2; die "mapsync build --full into $MAPS2 failed"; }
 VERIFY_FULL_TIME=$WALL
 
-PFCONF=$WORK/postfix
-mkdir -p "$PFCONF"
-printf 'compatibility_level = 3.7\nmaillog_file = /dev/stdout\n' >"$PFCONF/main.cf"
-# Postfix waits (up to ~2 s, in 0.3 s steps) while main.cf looks freshly modified: date it back.
-touch -d '-1 hour' "$PFCONF/main.cf"
-export MAIL_CONFIG=$PFCONF
+private_postfix_config "$WORK/postfix"
 verified=()
 for f in "$MAPS"/*.db; do
   m=${f##*/}
@@ -559,19 +503,5 @@ if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
     printf '  account_forwards row of active forwarding accounts without aliases and groups)\n\n'
     printf '%s\n' "$table"
   )
-  doc=$SRC/docs/benchmarks.md
-  mkdir -p "$SRC/docs"
-  [[ -f $doc ]] || printf '# Benchmarks\n\nFigures measured on the machines named in each section.\n' >"$doc"
-  # Replace the section (its heading up to the next "## " heading) or append it.
-  tmp=$(mktemp "$SRC/docs/.benchmarks.md.XXXXXX")
-  SECTION=$section awk '
-    BEGIN { s = ENVIRON["SECTION"] }
-    /^## No-op and incremental publish \(bench\/bench_incremental\.sh\)/ { print s; done = 1; skip = 1; next }
-    skip && /^## / { skip = 0; print "" }
-    !skip { print }
-    END { if (!done) print "\n" s }
-  ' "$doc" >"$tmp"
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$doc"
-  say "updated $doc"
+  update_doc '## No-op and incremental publish (bench/bench_incremental.sh)' "$section"
 fi

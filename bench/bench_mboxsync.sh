@@ -74,16 +74,15 @@ set -euo pipefail
 export LC_ALL=C
 
 readonly PROG=bench_mboxsync.sh
-die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
-say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 readonly SRC
+# shellcheck source=bench/lib.sh
+source "$SRC/bench/lib.sh"
+
 BUILD_ARG=${1:-build-bench}
 if [[ $BUILD_ARG == /* ]]; then BUILD=$BUILD_ARG; else BUILD=$SRC/$BUILD_ARG; fi
 readonly BUILD_ARG BUILD
 readonly CYRFIX=$SRC/tests/fixtures/cyrus_murder.sh
-readonly DBFIX=$SRC/tests/fixtures/mariadb.sh
 readonly IMAP_HELPER=$SRC/tests/fixtures/cyrus_imap.py
 readonly CYRBIN=/usr/lib/cyrus/bin
 readonly N=${MBOXSYNC_BENCH_USERS:-5000}
@@ -108,78 +107,27 @@ for d in $SWEEP; do [[ $d =~ ^[1-9][0-9]*$ ]] || die "MBOXSYNC_BENCH_SWEEP: not 
 
 (( EUID == 0 )) || die "must run as root (Cyrus lives in a network namespace)"
 [[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
-if [[ ! -x /usr/bin/time ]]; then
-  say "installing the time package"
-  apt-get install -y --no-install-recommends time >/dev/null 2>&1 ||
-    { apt-get update >/dev/null && apt-get install -y --no-install-recommends time >/dev/null; } ||
-    die "could not install the time package"
-fi
+need_gnu_time
 for p in cmake mariadb perl ip; do command -v "$p" >/dev/null || die "$p missing"; done
 [[ -x $CYRBIN/ctl_mboxlist && -x $CYRBIN/quota && -x $CYRBIN/cyr_dbtool ]] ||
   die "$CYRBIN/ctl_mboxlist, quota or cyr_dbtool missing (apt-get install cyrus-imapd cyrus-murder cyrus-admin)"
 perl -MCyrus::IMAP::Admin -e 1 2>/dev/null || die "Perl Cyrus::IMAP::Admin missing (apt-get install cyrus-admin libcyrus-imap-perl)"
 
-if [[ ! -f $BUILD/CMakeCache.txt ]]; then
-  say "configuring $BUILD (RelWithDebInfo)"
-  gen=()
-  command -v ninja >/dev/null && gen=(-G Ninja)
-  cmake -S "$SRC" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"${TMPDIR:-/tmp}/bench_mboxsync.cmake.log" 2>&1 ||
-    { tail -n 30 "${TMPDIR:-/tmp}/bench_mboxsync.cmake.log" >&2; die "cmake configure failed"; }
-fi
-say "building mboxsync and mapsync in $BUILD"
-cmake --build "$BUILD" -j "$(nproc)" --target mboxsync mapsync >"${TMPDIR:-/tmp}/bench_mboxsync.build.log" 2>&1 ||
-  { tail -n 30 "${TMPDIR:-/tmp}/bench_mboxsync.build.log" >&2; die "build failed"; }
+cmake_build mboxsync mapsync
 readonly MBOXSYNC=$BUILD/apps/mboxsync/mboxsync
 readonly MAPSYNC=$BUILD/apps/mapsync/mapsync
 [[ -x $MBOXSYNC && -x $MAPSYNC ]] || die "$MBOXSYNC or $MAPSYNC missing after the build"
-BUILD_TYPE=$(awk -F= '/^CMAKE_BUILD_TYPE:/ { print $2 }' "$BUILD/CMakeCache.txt")
-readonly BUILD_TYPE
 
 # ---------------------------------------------------------------- work directory, cleanup
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/mboxsync-bench.XXXXXX")
-readonly WORK
+WORK_KEEP=${MBOXSYNC_BENCH_KEEP:-0}
+bench_work_dir mboxsync-bench
 chmod 0711 "$WORK"   # the Cyrus processes (user cyrus) need to reach WORK/cyr
 readonly CYRDIR=$WORK/cyr
 (( ${#CYRDIR} <= 60 )) || die "$CYRDIR: too long for Cyrus's unix socket paths; set a shorter TMPDIR"
-DB_STARTED=0
-CYR_STARTED=0
-# shellcheck disable=SC2317  # called by the EXIT trap
-cleanup() {
-  local rc=$?
-  if (( CYR_STARTED )); then
-    bash "$CYRFIX" stop "$CYRDIR" >/dev/null 2>&1 || say "could not stop Cyrus in $CYRDIR"
-  fi
-  if (( DB_STARTED )); then
-    bash "$DBFIX" stop "$WORK/db" >/dev/null 2>&1 || say "could not stop MariaDB in $WORK/db"
-  fi
-  if [[ ${MBOXSYNC_BENCH_KEEP:-0} == 1 || $rc != 0 ]]; then
-    say "work directory kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-# timer.sh RESULT OUT CMD...: runs inside the namespace; CMD's stdout goes to OUT ("-": left alone);
-# writes "WALL_SECONDS EXIT CPU_SECONDS" (CPU: user + system of CMD) to RESULT.
-cat >"$WORK/timer.sh" <<'EOF'
-#!/usr/bin/env bash
-res=$1
-[[ $2 == - ]] || exec >"$2"
-shift 2
-rc=0
-t0=$EPOCHREALTIME
-/usr/bin/time -f '%U %S' -o "$res.cpu" "$@" || rc=$?
-t1=$EPOCHREALTIME
-read -r user sys < <(tail -n 1 "$res.cpu")
-awk -v a="$t0" -v b="$t1" -v c="$rc" -v u="$user" -v s="$sys" \
-  'BEGIN { printf "%.3f %s %.2f\n", b - a, c, u + s }' >"$res"
-exit "$rc"
-EOF
+# timer.sh RESULT OUT CMD...: see write_timer_script (runs inside the namespace).
+write_timer_script "$WORK/timer.sh"
 # par.sh K FILE OUTDIR HELPER-ARGS...: runs inside the namespace; K helper connections at once, the
 # commands of FILE split by user number (user i goes to connection i mod K); replies to OUTDIR/J.out.
 cat >"$WORK/par.sh" <<'EOF'
@@ -199,7 +147,7 @@ rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 exit "$rc"
 EOF
-chmod 0755 "$WORK/timer.sh" "$WORK/par.sh"
+chmod 0755 "$WORK/par.sh"
 
 # cyradm_bulk.pl HOST CAFILE PASSWORD_FILE FIRST LAST: what `cyradm` does for
 #   cm user.uNNNNN default; sq user.uNNNNN STORAGE 102400; sam user.uNNNNN anyone p;
@@ -233,7 +181,6 @@ for my $i ($first .. $last) {
 exit($bad ? 1 : 0);
 EOF
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v != "n/a" && v >= lim) ? "PASS" : "MISS" }'; }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.1f", n / t }'; }
@@ -244,13 +191,7 @@ fsub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 say "work directory $WORK"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$EPOCHREALTIME
-MARIADB_BUFFER_POOL=512M bash "$DBFIX" start "$WORK/db" 2>"$WORK/db-start.log" ||
-  { cat "$WORK/db-start.log" >&2; die "mariadb.sh start failed"; }
-DB_STARTED=1
-# shellcheck disable=SC1091
-source "$WORK/db/env"
-db_root() { mariadb --no-defaults --socket="$MARIADB_SOCKET" -uroot --batch "$@"; }
-q() { db_root "$1" -N <<<"$2"; }
+start_mariadb
 
 # The disk under the work directory: 4 KiB writes with O_DSYNC (Cyrus fsyncs on every CREATE).
 FSYNC_MS=$(dd if=/dev/zero of="$WORK/fsync.test" bs=4k count=500 oflag=dsync 2>&1 |
@@ -261,17 +202,8 @@ rm -f "$WORK/fsync.test"
 # cyrus.connections): an empty database with the schema, example.test, be1 and be2, and USERS
 # accounts u00001..; writes WORK/NAME.yaml.
 new_db() {
-  local name=$1 users=$2 mode=$3 depth=$4 conns=$5 conf=$WORK/$1.yaml
-  db_root <<SQL
-DROP DATABASE IF EXISTS \`$name\`;
-CREATE DATABASE \`$name\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-GRANT ALL ON \`$name\`.* TO 'mapsync'@'127.0.0.1';
-GRANT ALL ON \`$name\`.* TO 'mapsync'@'localhost';
-SQL
-  cat >"$conf" <<YAML
-database: {socket: $MARIADB_SOCKET, user: mapsync, password_file: $WORK/db/mapsync.password, database: $name}
-maps: {directory: $WORK/maps-$name}
-logging: {level: info, syslog: false}
+  local name=$1 users=$2 mode=$3 depth=$4 conns=$5
+  make_db "$name" <<YAML
 cyrus:
   admin_user: cyrus
   password_file: $CYRDIR/admin.password
@@ -286,10 +218,7 @@ cyrus:
     - {name: Junk, special_use: "\\\\Junk"}
   pipeline: $depth
   connections: $conns
-  connections: ${MBOXSYNC_BENCH_CONNECTIONS:-1}
 YAML
-  "$MAPSYNC" -c "$conf" -q migrate >"$WORK/migrate-$name.log" 2>&1 ||
-    { cat "$WORK/migrate-$name.log" >&2; die "mapsync migrate ($name) failed"; }
   {
     printf '%s\n' "START TRANSACTION;" \
       "INSERT INTO domains (name, kind) VALUES ('example.test', 'local');" \
@@ -308,7 +237,7 @@ YAML
 # ---------------------------------------------------------------- Cyrus
 
 fresh_cyrus() {
-  CYR_STARTED=1
+  at_cleanup "stop Cyrus in $CYRDIR" bash "$CYRFIX" stop "$CYRDIR"
   bash "$CYRFIX" start "$CYRDIR" 2>"$WORK/cyr-start.log" || { cat "$WORK/cyr-start.log" >&2; die "cyrus_murder.sh start failed"; }
   # shellcheck disable=SC1091
   source "$CYRDIR/env"
@@ -417,7 +346,7 @@ run_one() {
   c1=$(ns_cpu)
   p1=$(psi)
   [[ -s $res ]] || { tail -n 20 "$log" >&2; die "$LABEL: no timing in $res (could not run the client in the namespace?)"; }
-  read -r wall _ client <"$res"
+  read -r wall _ _ client <"$res"
   (( rc == 0 )) || { tail -n 20 "$log" "$log".par/*.err >&2 2>/dev/null; die "$LABEL: the client exited with $rc (log $log)"; }
   # The client's own checks.
   case $kind in
@@ -431,7 +360,7 @@ run_one() {
     cyradm)
       [[ ! -s $log ]] || { head -n 5 "$log" >&2; die "$LABEL: cyradm_bulk.pl reported errors"; } ;;
     mboxsync|both)
-      grep -qF "$users accounts: $users created, 0 existed, 0 to retry, 0 failed" "$log" ||
+      grep -qF "$users accounts: $users created, 0 existed, 0 renamed, 0 to retry, 0 failed" "$log" ||
         { tail -n 5 "$log" >&2; die "$LABEL: mboxsync did not create all $users mailboxes"; }
       n1=$(q "$db" "SELECT COUNT(*) FROM accounts WHERE provisioned_at IS NOT NULL")
       [[ $n1 == "$users" ]] || die "$LABEL: $n1 accounts recorded as provisioned, not $users" ;;
@@ -491,8 +420,7 @@ if [[ -n ${SWEEP// /} ]]; then
     done
   done
 fi
-bash "$CYRFIX" stop "$CYRDIR" >/dev/null 2>&1 || true
-CYR_STARTED=0
+bash "$CYRFIX" stop "$CYRDIR" >/dev/null 2>&1 || true   # (the cleanup's stop then finds nothing to do)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 TOTAL_MIN=$(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (b - a) / 60 }')
 
@@ -525,7 +453,6 @@ V_BARE=$(verdict "$R_BARE" 0.9)
 V_CYRADM=$(verdict "$R_CYRADM" 1.2)
 MB_CONNS=
 (( CONNECTIONS == 1 )) || MB_CONNS=", $CONNECTIONS connections per back end"
-met() { [[ $1 == PASS ]] && echo met || echo 'NOT met'; }
 
 table=$(
   printf '| contender | runs | users | wall, median (s) | users/s | users/s, all runs | commands/s | client CPU (s) | server CPU: be + mupdate (s) | server CPU / wall | CPU / I/O pressure (%%) |\n'
@@ -627,19 +554,6 @@ if [[ ${MBOXSYNC_BENCH_NO_DOC:-0} != 1 ]]; then
     printf '  (annotations.db); bare: 7N tagged OKs; mboxsync: N created and N accounts with provisioned_at\n\n'
     printf '%s\n' "$table"
   )
-  doc=$SRC/docs/benchmarks.md
-  [[ -f $doc ]] || printf '# Benchmarks\n\nFigures measured on the machines named in each section.\n' >"$doc"
-  tmp=$(mktemp "$SRC/docs/.benchmarks.md.XXXXXX")
-  SECTION=$section awk '
-    BEGIN { s = ENVIRON["SECTION"] }
-    /^## mboxsync \(bench\/bench_mboxsync\.sh\)/ { print s; done = 1; skip = 1; next }
-    skip && /^## / { skip = 0; print "" }
-    !skip { print }
-    { last = $0 }
-    END { if (!done) { if (last != "") print ""; print s } }
-  ' "$doc" >"$tmp"
-  chmod 0644 "$tmp"
-  mv -f "$tmp" "$doc"
-  say "updated $doc"
+  update_doc '## mboxsync (bench/bench_mboxsync.sh)' "$section"
 fi
 exit 0
