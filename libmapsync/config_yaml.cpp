@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -52,6 +53,24 @@ class Reader {
     if (node.IsDefined() && node.Mark().line >= 0) msg << ':' << node.Mark().line + 1;
     msg << ": " << key << ": " << what;
     fail(Exit::config, msg.str());
+  }
+
+  // yaml-cpp keeps both copies of a repeated key and a lookup sees only the first, so
+  // "connections: 4" followed further down by "connections: 1" would silently mean 4.
+  void no_duplicate_keys(const YAML::Node& n, const std::string& path) const {
+    if (n.IsSequence()) {
+      for (std::size_t i = 0; i < n.size(); ++i) no_duplicate_keys(n[i], path + "[" + std::to_string(i) + "]");
+      return;
+    }
+    if (!n.IsMap()) return;
+    std::map<std::string, int> seen;  // key -> its first line
+    for (const auto& kv : n) {
+      const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : std::string("?");
+      const std::string where = path.empty() ? k : path + "." + k;
+      auto [it, fresh] = seen.emplace(k, kv.first.Mark().line + 1);
+      if (!fresh) error(kv.first, where, "key given twice (first on line " + std::to_string(it->second) + ")");
+      no_duplicate_keys(kv.second, where);
+    }
   }
 
   // Refuses keys that the section does not know.
@@ -526,6 +545,7 @@ Config parse_config(const std::string& text, const std::string& name) {
   Config c;
   c.path = name;
   try {
+    r.no_duplicate_keys(root, "");
     r.only_keys(root, "", {"database", "maps", "render", "logging", "metrics", "ad", "cyrus"});
     read_database(r, root, c.database);
     read_maps(r, root, c.maps);

@@ -85,6 +85,15 @@ TEST_CASE("config errors name file, line and key") {
   CHECK(config_error(with("  host: 127.0.0.1", "  host: 127.0.0.1\n  socket: /run/mysqld/mysqld.sock")).find("set either host or socket") != std::string::npos);
 }
 
+TEST_CASE("a key given twice is refused, not read as its first copy") {
+  CHECK(config_error(with("  port: 3306", "  port: 3306\n  user: other")) ==
+        "test.yaml:5: database.user: key given twice (first on line 4)");
+  CHECK(config_error(std::string(kGood) + "maps:\n  directory: /tmp\n") ==
+        "test.yaml:15: maps: key given twice (first on line 7)");
+  CHECK(config_error(std::string(kGood) + "cyrus:\n  folders:\n    - {name: Sent, name: Junk}\n")
+            .find("cyrus.folders[0].name: key given twice") != std::string::npos);
+}
+
 TEST_CASE("a missing config file is a config error") {
   CHECK_THROWS_WITH_AS(load_config("/nonexistent/mapsync.yaml"), doctest::Contains("/nonexistent/mapsync.yaml"), Error);
 }
