@@ -32,6 +32,7 @@
 #include "libmapsync/secret.h"
 #include "libmapsync/signals.h"
 #include "libmapsync/source_mysql.h"
+#include "libmapsync/testhooks.h"
 
 namespace mapsync {
 
@@ -510,6 +511,7 @@ Exit run_tasks(const Config& cfg, const std::vector<Task>& tasks, const std::fun
       ++done;
       if (r.outcome == "failed" || r.outcome == "conflict" || r.outcome == "retry") ++failed;
       if (db_error) continue;
+      testhook::crash_point(("before recording " + t->account.uid).c_str());
       try {
         record(*t, r);
       } catch (...) {
@@ -541,10 +543,12 @@ bool name_task(const Config& cfg, Task& t, std::string& why) {
   return true;
 }
 
-// Back end and partition for an account that has no mailbox yet.
+// Back end and partition for an account that has no mailbox yet. An account with a
+// recorded partition has been placed already (by the postmaster, or by an earlier run that
+// record_placement wrote down): it stays where it was put.
 void place(const Config& cfg, State& st, Task& t) {
   const MbBackend* b = st.backend(t.account.backend_id);
-  if (!t.account.provisioned && cfg.cyrus.placement != "recorded") {
+  if (!t.account.provisioned && t.account.partition.empty() && cfg.cyrus.placement != "recorded") {
     const MbBackend* best = nullptr;
     double best_load = 0;
     for (const MbBackend& c : st.backends) {
@@ -580,6 +584,24 @@ std::int64_t backoff(const CyrusConfig& c, unsigned attempts) {
   std::int64_t s = c.retry_base_seconds;
   for (unsigned i = 1; i < attempts && s < static_cast<std::int64_t>(c.retry_max_seconds); ++i) s *= 2;
   return std::min<std::int64_t>(s, c.retry_max_seconds);
+}
+
+// Placement decisions are written before any CREATE is sent: a run interrupted after the
+// server made a mailbox, but before its result was recorded, is followed by one that finds
+// the mailbox where it was put (existed), instead of placing the account anew and calling
+// its own mailbox a conflict on another back end.
+void record_placement(Database& db, const std::vector<Task>& tasks) {
+  bool open = false;
+  for (const Task& t : tasks) {
+    if (t.kind != Task::create || !t.backend || t.account.provisioned) continue;
+    if (t.backend->id == t.account.backend_id && t.partition == t.account.partition) continue;
+    if (!open) db.execute("START TRANSACTION", "recording placements");
+    open = true;
+    db.update("UPDATE accounts SET backend_id = ?, cyrus_partition = ? WHERE id = ? AND provisioned_at IS NULL",
+              {static_cast<std::uint64_t>(t.backend->id), t.partition, static_cast<std::uint64_t>(t.account.id)},
+              "recording the placement of " + t.account.uid);
+  }
+  if (open) db.execute("COMMIT", "recording placements");
 }
 
 // What a finished task means for the database.
@@ -709,6 +731,7 @@ MboxReport mboxsync_run(const Config& cfg, const MboxsyncOptions& opt) {
     ready.push_back(t);
     if (opt.limit && ready.size() >= opt.limit) break;
   }
+  record_placement(db, ready);
   run_tasks(cfg, ready, [&](const Task& t, const MboxResult& r) {
     record_result(db, cfg, t, r);
     if (r.outcome != "skipped") rep.results.push_back(r);
@@ -786,6 +809,7 @@ MboxReport mboxsync_bulk(const Config& cfg, const MboxsyncOptions& opt) {
     tasks.push_back(t);
     if (opt.limit && tasks.size() >= opt.limit) break;
   }
+  record_placement(db, tasks);
   Progress progress(opt.progress, tasks.size());
   run_tasks(cfg, tasks, [&](const Task& t, const MboxResult& r) {
     if (r.outcome == "skipped") return;

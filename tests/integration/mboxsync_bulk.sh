@@ -64,6 +64,25 @@ mboxsync -c "$CONF" plan > "$WS/plan" || die "plan failed"
 if grep -E '^(missing|misplaced|invalid) ' "$WS/plan"; then die "plan disagrees after the bulk run"; fi
 grep -q "^$N accounts should have a mailbox" "$WS/plan" || { cat "$WS/plan"; die "plan does not count $N accounts"; }
 
+note "killed after the server made a mailbox but before its result was recorded; then be2 joins the placement"
+cy_config mbplace 'placement: weights' 'weights: {be1: 1}' > "$WS/place1.yaml"
+cy_config mbplace 'placement: weights' 'weights: {be1: 1, be2: 1}' > "$WS/place2.yaml"
+fixture_db mbplace "$WS/place1.yaml"
+q mbplace "INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES
+  ('place1', 'place1@example.test', 'cyrus', 1, 'ad'), ('place2', 'place2@example.test', 'cyrus', 1, 'ad'),
+  ('place3', 'place3@example.test', 'cyrus', 1, 'ad'), ('place4', 'place4@example.test', 'cyrus', 1, 'ad')"
+# All four go to be1 on one session; the fourth result kills mboxsync (testhooks.h) before it
+# is recorded, so the server has made four mailboxes and the database knows of three.
+expect_exit 137 env MAPSYNC_TEST_CRASH_AT=4 bash "$CYFIX" exec "$CYDIR" "$MBOXSYNC" -c "$WS/place1.yaml" -q bulk
+[[ "$(q mbplace "SELECT COUNT(*) FROM accounts WHERE provisioned_at IS NOT NULL")" == 3 ]] || die "expected 3 results recorded before the crash"
+[[ "$(inboxes | grep -c '^user\.place.* 127\.0\.0\.2$')" == 4 ]] || die "the killed run did not make 4 mailboxes on be1"
+# Placed anew, the fourth account would go to the empty be2 and find its own mailbox on be1.
+expect_exit 0 mboxsync -c "$WS/place2.yaml" bulk
+expect_output "1 accounts: 0 created, 1 existed"
+inboxes | grep '^user\.place' > "$WS/placed"
+q mbplace "SELECT CONCAT('user.', a.uid, ' ', b.imap_host) FROM accounts a JOIN backends b ON b.id = a.backend_id ORDER BY 1" |
+  diff - "$WS/placed" || die "the database's back ends differ from mupdate's after the rerun"
+
 note "a third run has nothing to do"
 expect_exit 0 mboxsync -c "$CONF" bulk
 expect_output "0 accounts"
