@@ -18,6 +18,11 @@ packages=(
   # Cyrus IMAP 3.6 (standalone and Murder) for the mailbox provisioning tests: saslpasswd2 from
   # sasl2-bin, the PLAIN/LOGIN plugins, imtest/lmtptest from cyrus-clients, openssl for the test CA
   cyrus-imapd cyrus-murder cyrus-admin cyrus-clients sasl2-bin libsasl2-modules openssl
+  # the Cyrus fixture's own MIT KDC (realm CYRUS.TEST) for GSSAPI logins: krb5kdc and kdb5_util
+  # from krb5-kdc, kadmin.local from krb5-admin-server (no system KDC is configured or used;
+  # krb5-config's and krb5-kdc's postinst write /etc/krb5.conf and /etc/krb5kdc/kdc.conf, which
+  # the fixtures never read: they set KRB5_CONFIG and KRB5_KDC_PROFILE)
+  krb5-kdc krb5-admin-server
   # test and benchmark helpers
   python3 time util-linux procps
 )
@@ -29,6 +34,16 @@ if ((${#missing[@]})); then
   # postfix asks how to configure itself; a test host needs no system mail setup.
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get update -qq
+  # The tests start every service themselves, privately. Packages must not start the system's
+  # copies (mariadb, samba, cyrus, postfix, krb5kdc/kadmind): krb5-admin-server's postinst even
+  # fails when kadmind, without a realm database, does not come up. A policy-rc.d that denies
+  # every start is the Debian way to say so; one already there (containers have one) is kept.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    trap 'rm -f "$policy"' EXIT
+    printf '#!/bin/sh\n# mapsync install-deps: no service starts during this install\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+  fi
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 echo "install-deps: all ${#packages[@]} packages present"

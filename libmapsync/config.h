@@ -170,7 +170,13 @@ struct CyrusConfig {
   bool unix_separator = false;   // imapd.conf unixhierarchysep
   bool virtual_domains = false;  // imapd.conf virtdomains (user@domain mailboxes)
   std::string admin_user = "cyrus";
+  // How the admin logs in: "password" (admin_user and password_file) or "gssapi" (a
+  // ticket from keytab for principal; the server maps the principal to an admin).
+  std::string auth = "password";
   std::string password_file;     // mode checked
+  std::string keytab;            // mode checked
+  std::string principal;         // "" = the keytab's first
+  std::string krb5_config;       // "" = the system's
   std::string tls = "starttls";  // starttls, imaps, none
   std::string ca_file;
   bool allow_plaintext = false;  // LOGIN without TLS (tls: none): loopback tests only

@@ -462,13 +462,24 @@ void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
   if (!n.IsDefined() || n.IsNull()) return;
   c.present = true;
   const std::string p = "cyrus";
-  r.only_keys(n, p, {"unix_separator", "virtual_domains", "admin_user", "password_file", "tls", "ca_file",
-                     "allow_plaintext", "imaps_port", "via", "frontend", "placement", "weights", "quota_mb", "acls",
-                     "folders", "pipeline", "connections", "timeout", "retry", "lock_name"});
+  r.only_keys(n, p, {"unix_separator", "virtual_domains", "admin_user", "auth", "password_file", "keytab", "principal",
+                     "krb5_config", "tls", "ca_file", "allow_plaintext", "imaps_port", "via", "frontend", "placement",
+                     "weights", "quota_mb", "acls", "folders", "pipeline", "connections", "timeout", "retry",
+                     "lock_name"});
   c.unix_separator = r.boolean(n, "unix_separator", p, c.unix_separator);
   c.virtual_domains = r.boolean(n, "virtual_domains", p, c.virtual_domains);
   c.admin_user = r.str(n, "admin_user", p, c.admin_user);
-  c.password_file = r.str(n, "password_file", p, "", true);
+  c.auth = r.str(n, "auth", p, c.auth);
+  if (c.auth != "password" && c.auth != "gssapi")
+    r.error(at(n, "auth"), "cyrus.auth", "must be password or gssapi, not \"" + c.auth + "\"");
+  c.password_file = r.str(n, "password_file", p, "", c.auth == "password");
+  c.keytab = r.str(n, "keytab", p, "", c.auth == "gssapi");
+  c.principal = r.str(n, "principal", p, "");
+  c.krb5_config = r.str(n, "krb5_config", p, "");
+  for (const char* k : {"keytab", "krb5_config"}) {
+    const std::string v = r.str(n, k, p, "");
+    if (!v.empty() && v[0] != '/') r.error(at(n, k), std::string("cyrus.") + k, "must be an absolute path");
+  }
   c.tls = r.str(n, "tls", p, c.tls);
   if (c.tls != "starttls" && c.tls != "imaps" && c.tls != "none")
     r.error(at(n, "tls"), "cyrus.tls", "must be starttls, imaps or none, not \"" + c.tls + "\"");

@@ -29,5 +29,7 @@ class Digest {
 
 // Standard base64 with padding, on one line.
 std::string base64_encode(std::string_view in);
+// The bytes of standard base64 (padding required); false for anything else.
+bool base64_decode(std::string_view in, std::string& out);
 
 }  // namespace mapsync

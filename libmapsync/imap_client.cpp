@@ -6,6 +6,7 @@
 
 #include "libmapsync/digest.h"
 #include "libmapsync/error.h"
+#include "libmapsync/kerberos.h"
 #include "libmapsync/secret.h"
 #include "libmapsync/stream.h"
 
@@ -44,8 +45,23 @@ ImapClient::ImapClient(const ImapEndpoint& ep) : ep_(ep) {
       if (u.status == "CAPABILITY") read_capabilities("[CAPABILITY " + u.text + "]");
   }
   if (!s_->encrypted() && !ep.allow_plaintext)
-    fail(Exit::config, peer() + ": refusing to send the admin password without TLS (set tls: starttls or imaps, or "
+    fail(Exit::config, peer() + ": refusing to log in as the admin without TLS (set tls: starttls or imaps, or "
                                 "allow_plaintext: true for a loopback-only test)");
+  const ImapResult r = ep.gssapi ? login_gssapi(ep) : login_password(ep);
+  if (!r.ok())
+    fail(Exit::config, peer() + ": login as " + (ep.gssapi ? login_name_ : ep.user) + " refused: " + r.status + " " +
+                           r.text +
+                           (ep.gssapi ? " (is the principal a Cyrus admin? see admins and loginrealms in imapd.conf)"
+                                      : " (check the admin user and its password file)"));
+  read_capabilities(r.text);  // servers often send new capabilities after login
+  if (r.code() != "CAPABILITY") {
+    ImapResult c = run("CAPABILITY");
+    for (const auto& u : c.untagged)
+      if (u.status == "CAPABILITY") read_capabilities("[CAPABILITY " + u.text + "]");
+  }
+}
+
+ImapResult ImapClient::login_password(const ImapEndpoint& ep) {
   std::string password = ep.password;
   ImapResult r;
   if (has("LOGINDISABLED") || !imap_string_ok(password)) {
@@ -85,14 +101,48 @@ ImapClient::ImapClient(const ImapEndpoint& ep) : ep_(ep) {
     r = next();
   }
   wipe(password);
-  if (!r.ok())
-    fail(Exit::config, peer() + ": login as " + ep.user + " refused: " + r.status + " " + r.text +
-                           " (check the admin user and its password file)");
-  read_capabilities(r.text);  // servers often send new capabilities after login
-  if (r.code() != "CAPABILITY") {
-    ImapResult c = run("CAPABILITY");
-    for (const auto& u : c.untagged)
-      if (u.status == "CAPABILITY") read_capabilities("[CAPABILITY " + u.text + "]");
+  return r;
+}
+
+ImapResult ImapClient::login_gssapi(const ImapEndpoint& ep) {
+  if (!has("AUTH=GSSAPI")) fail(Exit::config, peer() + ": the server offers no AUTHENTICATE GSSAPI (auth: gssapi in the config)");
+  const std::string host = !ep.sasl_host.empty() ? ep.sasl_host : !ep.tls_name.empty() ? ep.tls_name : ep.host;
+  login_name_ = "imap/" + host + " (GSSAPI)";
+  GssapiExchange sasl("imap", host);
+  const std::string initial = sasl.start();
+  const std::string tag = "L" + std::to_string(++counter_);
+  // Without SASL-IR the initial response waits for the server's first (empty) challenge.
+  const bool ir = has("SASL-IR");
+  s_->write(tag + " AUTHENTICATE GSSAPI" + (ir ? " " + (initial.empty() ? std::string("=") : base64_encode(initial)) : "") +
+            "\r\n");
+  s_->flush();
+  bool initial_sent = ir;
+  for (;;) {
+    ImapResponse resp = read_response();
+    if (resp.tag == "*") continue;
+    if (resp.tag != "+") {
+      if (resp.tag != tag) fail(Exit::tempfail, peer() + ": unexpected reply during AUTHENTICATE: " + resp.tag + " " + resp.status);
+      ImapResult r;
+      r.tag = resp.tag;
+      r.status = resp.status;
+      r.text = resp.text;
+      return r;
+    }
+    std::string answer;
+    if (!initial_sent) {
+      answer = initial;
+      initial_sent = true;
+    } else {
+      std::string challenge;
+      if (!base64_decode(resp.text, challenge)) {
+        s_->write("*\r\n");  // cancels the exchange (RFC 3501 6.2.2)
+        s_->flush();
+        fail(Exit::tempfail, peer() + ": AUTHENTICATE GSSAPI: the server's challenge is not base64");
+      }
+      answer = sasl.step(challenge);
+    }
+    s_->write(base64_encode(answer) + "\r\n");
+    s_->flush();
   }
 }
 

@@ -31,6 +31,10 @@ struct ImapEndpoint {
   std::string password;          // read from the password file by the caller
   bool allow_plaintext = false;  // LOGIN without TLS: only where the config says so
   unsigned timeout = 30;
+  // AUTHENTICATE GSSAPI with this process's Kerberos ticket (kerberos.h) instead of the
+  // password; the server's service principal is imap/<sasl_host> ("" = tls_name, else host).
+  bool gssapi = false;
+  std::string sasl_host;
 };
 
 struct ImapResult {
@@ -45,7 +49,7 @@ struct ImapResult {
 class ImapClient {
  public:
   // Connects, reads the greeting, STARTTLS if asked, logs in (LOGIN, or AUTHENTICATE
-  // PLAIN when LOGINDISABLED), reads the capabilities. A refused login is Exit::config
+  // PLAIN when LOGINDISABLED, or AUTHENTICATE GSSAPI), reads the capabilities. A refused login is Exit::config
   // with the server's words; refusing plaintext without TLS is too.
   explicit ImapClient(const ImapEndpoint& ep);
   ~ImapClient();
@@ -67,6 +71,9 @@ class ImapClient {
   void logout();
 
  private:
+  std::string login_name_;  // for messages
+  ImapResult login_password(const ImapEndpoint& ep);
+  ImapResult login_gssapi(const ImapEndpoint& ep);
   ImapResponse read_response();
   void read_capabilities(const std::string& text);
 

@@ -28,6 +28,7 @@
 #include "libmapsync/error.h"
 #include "libmapsync/imap_client.h"
 #include "libmapsync/imap_proto.h"
+#include "libmapsync/kerberos.h"
 #include "libmapsync/log.h"
 #include "libmapsync/secret.h"
 #include "libmapsync/signals.h"
@@ -169,8 +170,31 @@ bool nonexistent(const ImapResult& r) {
   return t.find("does not exist") != std::string::npos || t.find("nonexistent") != std::string::npos;
 }
 
+// The admin's credentials for a run: the password from its file, or a Kerberos ticket
+// from the keytab, held for the process until the run ends.
+struct AdminLogin {
+  std::string password;
+  std::unique_ptr<KerberosLogin> kerberos;
+  AdminLogin() = default;
+  AdminLogin(const AdminLogin&) = delete;
+  AdminLogin& operator=(const AdminLogin&) = delete;
+  ~AdminLogin() { wipe(password); }
+};
+
+std::unique_ptr<AdminLogin> admin_login(const CyrusConfig& c) {
+  auto l = std::make_unique<AdminLogin>();
+  if (c.auth == "gssapi") {
+    l->kerberos = std::make_unique<KerberosLogin>(KeytabIdentity{c.keytab, c.principal, c.krb5_config, "cyrus"});
+    log::debug("Kerberos ticket for " + l->kerberos->principal());
+  } else {
+    l->password = read_secret_file(c.password_file, "cyrus.password_file");
+  }
+  return l;
+}
+
 ImapEndpoint endpoint(const CyrusConfig& c, const std::string& host, unsigned port, const std::string& password) {
   ImapEndpoint ep;
+  ep.gssapi = c.auth == "gssapi";
   ep.host = host;
   ep.port = c.tls == "imaps" ? c.imaps_port : port;
   ep.tls = c.tls == "imaps" ? ImapTls::imaps : c.tls == "none" ? ImapTls::none : ImapTls::starttls;
@@ -486,7 +510,8 @@ Exit run_tasks(const Config& cfg, const std::vector<Task>& tasks, const std::fun
                                              : std::make_pair(t.backend->host, t.backend->port);
   }
   if (by_target.empty()) return Exit::ok;
-  const std::string password = read_secret_file(cfg.cyrus.password_file, "cyrus.password_file");
+  const auto login = admin_login(cfg.cyrus);
+  const std::string& password = login->password;
   ResultQueue queue;
   std::atomic<bool> stop{false};
   std::vector<std::unique_ptr<Worker>> workers;
@@ -659,7 +684,7 @@ void fail_job(Database& db, std::uint64_t job_id, const std::string& why) {
 }
 
 void require(const Config& cfg) {
-  if (!cfg.cyrus.present) fail(Exit::config, cfg.path + ": cyrus: section is missing (mboxsync needs cyrus.password_file, ...)");
+  if (!cfg.cyrus.present) fail(Exit::config, cfg.path + ": cyrus: section is missing (mboxsync needs cyrus.password_file or cyrus.keytab, ...)");
 }
 
 }  // namespace
@@ -745,7 +770,8 @@ MboxReport mboxsync_plan(const Config& cfg) {
   Database db(cfg.database);
   State st;
   read_state(db, st);
-  const std::string password = read_secret_file(cfg.cyrus.password_file, "cyrus.password_file");
+  const auto login = admin_login(cfg.cyrus);
+  const std::string& password = login->password;
   const CyrusNamespace ns = ns_of(cfg.cyrus);
   std::map<std::string, std::string> where;  // mailbox -> back end name
   for (const MbBackend& b : st.backends) {

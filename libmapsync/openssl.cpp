@@ -62,6 +62,23 @@ std::string base64_encode(std::string_view in) {
   return out;
 }
 
+bool base64_decode(std::string_view in, std::string& out) {
+  out.clear();
+  if (in.size() % 4 != 0) return false;
+  if (in.empty()) return true;
+  out.resize(in.size() / 4 * 3);
+  // EVP_DecodeBlock ignores neither junk nor padding: it fails on the first and counts
+  // the second as zero bytes, which are taken off here.
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  if (n < 0) return false;
+  std::size_t pad = 0;
+  if (in.back() == '=') ++pad;
+  if (in.size() >= 2 && in[in.size() - 2] == '=') ++pad;
+  out.resize(static_cast<std::size_t>(n) - pad);
+  return true;
+}
+
 // ---- TCP and TLS ----------------------------------------------------------------------
 
 namespace {

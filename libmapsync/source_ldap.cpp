@@ -1,5 +1,6 @@
 // source_ldap.cpp - Active Directory over LDAP: Kerberos from a keytab, SASL GSSAPI
-// (or a simple bind over TLS), paged searches.
+// (or a simple bind over TLS), paged searches; and the Kerberos login and GSSAPI
+// exchange of kerberos.h that mboxsync's IMAP sessions use.
 //
 // The only module that includes OpenLDAP, Cyrus SASL and MIT Kerberos. Tickets are got
 // with the krb5 API straight from the keytab into a MEMORY credentials cache of this
@@ -15,10 +16,12 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <unordered_set>
 
 #include "libmapsync/directory.h"
 #include "libmapsync/error.h"
+#include "libmapsync/kerberos.h"
 #include "libmapsync/ldap_escape.h"
 #include "libmapsync/log.h"
 #include "libmapsync/secret.h"
@@ -96,14 +99,13 @@ class Krb5 {
 
   // Gets a TGT for the principal (or the keytab's first) and puts it into a MEMORY cache
   // that the SASL GSSAPI plugin then finds through KRB5CCNAME. Returns the principal.
-  std::string kinit(const AdConfig& ad) {
-    const std::string what = "ad.keytab";
-    check_secret_file(ad.keytab, what, "keytab");
+  std::string kinit(const KeytabIdentity& id) {
+    check_secret_file(id.keytab, id.config_key + ".keytab", "keytab");
     krb5_keytab kt = nullptr;
-    if (krb5_error_code rc = krb5_kt_resolve(ctx_, ("FILE:" + ad.keytab).c_str(), &kt))
-      fail(Exit::config, "Kerberos: keytab " + ad.keytab + ": " + message(rc));
+    if (krb5_error_code rc = krb5_kt_resolve(ctx_, ("FILE:" + id.keytab).c_str(), &kt))
+      fail(Exit::config, "Kerberos: keytab " + id.keytab + ": " + message(rc));
     krb5_principal princ = nullptr;
-    std::string name = ad.principal;
+    std::string name = id.principal;
     struct Cleanup {
       krb5_context c;
       krb5_keytab& kt;
@@ -115,11 +117,11 @@ class Krb5 {
     } cleanup{ctx_, kt, princ};
     if (!name.empty()) {
       if (krb5_error_code rc = krb5_parse_name(ctx_, name.c_str(), &princ))
-        fail(Exit::config, "Kerberos: ad.principal \"" + name + "\": " + message(rc));
+        fail(Exit::config, "Kerberos: " + id.config_key + ".principal \"" + name + "\": " + message(rc));
     } else {
       krb5_kt_cursor cur;
       if (krb5_error_code rc = krb5_kt_start_seq_get(ctx_, kt, &cur))
-        fail(Exit::config, "Kerberos: cannot read keytab " + ad.keytab + ": " + message(rc));
+        fail(Exit::config, "Kerberos: cannot read keytab " + id.keytab + ": " + message(rc));
       krb5_keytab_entry e;
       const krb5_error_code rc = krb5_kt_next_entry(ctx_, kt, &e, &cur);
       if (rc == 0) {
@@ -127,7 +129,7 @@ class Krb5 {
         krb5_free_keytab_entry_contents(ctx_, &e);
       }
       krb5_kt_end_seq_get(ctx_, kt, &cur);
-      if (rc != 0) fail(Exit::config, "Kerberos: keytab " + ad.keytab + " holds no keys");
+      if (rc != 0) fail(Exit::config, "Kerberos: keytab " + id.keytab + " holds no keys");
       char* unparsed = nullptr;
       if (krb5_unparse_name(ctx_, princ, &unparsed) == 0) {
         name = unparsed;
@@ -142,7 +144,7 @@ class Krb5 {
     std::memset(&creds, 0, sizeof creds);
     const krb5_error_code rc = krb5_get_init_creds_keytab(ctx_, &creds, princ, kt, 0, nullptr, opt);
     krb5_get_init_creds_opt_free(ctx_, opt);
-    if (rc) fail(Exit::tempfail, "Kerberos: cannot get a ticket for " + name + " from keytab " + ad.keytab + ": " +
+    if (rc) fail(Exit::tempfail, "Kerberos: cannot get a ticket for " + name + " from keytab " + id.keytab + ": " +
                                      message(rc) + hint(rc));
     const std::string cc_name = "MEMORY:mapsync-" + std::to_string(getpid());
     krb5_error_code crc = krb5_cc_resolve(ctx_, cc_name.c_str(), &cc_);
@@ -150,7 +152,7 @@ class Krb5 {
     if (!crc) crc = krb5_cc_store_cred(ctx_, cc_, &creds);
     krb5_free_cred_contents(ctx_, &creds);
     if (crc) fail(Exit::oserr, "Kerberos: cannot store the ticket in " + cc_name + ": " + message(crc));
-    // Only the GSSAPI library in this process reads it; adsync starts no children.
+    // Only the GSSAPI library in this process reads it; adsync and mboxsync start no children.
     setenv("KRB5CCNAME", cc_name.c_str(), 1);
     return name;
   }
@@ -176,6 +178,94 @@ class Krb5 {
   krb5_context ctx_ = nullptr;
   krb5_ccache cc_ = nullptr;
 };
+
+}  // namespace
+
+// ---- kerberos.h ----------------------------------------------------------------------
+
+struct KerberosLogin::Impl {
+  Krb5 krb5;
+};
+
+KerberosLogin::KerberosLogin(const KeytabIdentity& id) {
+  if (!id.krb5_config.empty()) setenv("KRB5_CONFIG", id.krb5_config.c_str(), 1);
+  impl_ = std::make_unique<Impl>();
+  principal_ = impl_->krb5.kinit(id);
+}
+
+KerberosLogin::~KerberosLogin() = default;
+
+namespace {
+
+// GSSAPI asks nothing the ticket does not answer; an empty authorization identity means
+// "the principal's own".
+void answer_interactions(sasl_interact_t* in) {
+  for (sasl_interact_t* i = in; i && i->id != SASL_CB_LIST_END; ++i) {
+    const char* v = i->defresult ? i->defresult : "";
+    i->result = v;
+    i->len = static_cast<unsigned>(std::strlen(v));
+  }
+}
+
+}  // namespace
+
+struct GssapiExchange::Impl {
+  sasl_conn_t* conn = nullptr;
+  std::string where;
+  ~Impl() {
+    if (conn) sasl_dispose(&conn);
+  }
+  [[noreturn]] void failed(int rc, const char* doing) const {
+    const char* detail = conn ? sasl_errdetail(conn) : sasl_errstring(rc, nullptr, nullptr);
+    fail(Exit::tempfail, where + ": SASL GSSAPI " + doing + " failed: " + (detail ? detail : "error " + std::to_string(rc)));
+  }
+};
+
+GssapiExchange::GssapiExchange(const std::string& service, const std::string& host) : impl_(std::make_unique<Impl>()) {
+  impl_->where = service + "/" + host;
+  static std::once_flag once;
+  static int init_rc = SASL_OK;
+  std::call_once(once, [] { init_rc = sasl_client_init(nullptr); });
+  if (init_rc != SASL_OK) impl_->failed(init_rc, "initialisation");
+  const int rc = sasl_client_new(service.c_str(), host.c_str(), nullptr, nullptr, nullptr, 0, &impl_->conn);
+  if (rc != SASL_OK) impl_->failed(rc, "setup");
+  // The session is under TLS already: no SASL security layer on top of it.
+  sasl_security_properties_t props;
+  std::memset(&props, 0, sizeof props);
+  props.min_ssf = 0;
+  props.max_ssf = 0;
+  props.maxbufsize = 0;
+  props.security_flags = SASL_SEC_NOPLAINTEXT | SASL_SEC_NOANONYMOUS;
+  if (sasl_setprop(impl_->conn, SASL_SEC_PROPS, &props) != SASL_OK) impl_->failed(SASL_FAIL, "setup");
+}
+
+GssapiExchange::~GssapiExchange() = default;
+
+std::string GssapiExchange::start() {
+  sasl_interact_t* interact = nullptr;
+  const char* out = nullptr;
+  unsigned len = 0;
+  const char* mech = nullptr;
+  int rc;
+  while ((rc = sasl_client_start(impl_->conn, "GSSAPI", &interact, &out, &len, &mech)) == SASL_INTERACT)
+    answer_interactions(interact);
+  if (rc != SASL_OK && rc != SASL_CONTINUE) impl_->failed(rc, "start");
+  return std::string(out ? out : "", len);
+}
+
+std::string GssapiExchange::step(std::string_view challenge) {
+  sasl_interact_t* interact = nullptr;
+  const char* out = nullptr;
+  unsigned len = 0;
+  int rc;
+  while ((rc = sasl_client_step(impl_->conn, challenge.data(), static_cast<unsigned>(challenge.size()), &interact, &out,
+                                &len)) == SASL_INTERACT)
+    answer_interactions(interact);
+  if (rc != SASL_OK && rc != SASL_CONTINUE) impl_->failed(rc, "step");
+  return std::string(out ? out : "", len);
+}
+
+namespace {
 
 // ---- LDAP -----------------------------------------------------------------------------
 
@@ -256,7 +346,7 @@ class LdapDirectory final : public Directory {
     if (!ad.krb5_config.empty()) setenv("KRB5_CONFIG", ad.krb5_config.c_str(), 1);
     if (ad.bind == AdBind::gssapi) {
       krb5_ = std::make_unique<Krb5>();
-      bound_as_ = krb5_->kinit(ad);
+      bound_as_ = krb5_->kinit(KeytabIdentity{ad.keytab, ad.principal, ad.krb5_config, "ad"});
     } else {
       bound_as_ = ad.bind_dn;
     }

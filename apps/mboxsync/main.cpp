@@ -13,7 +13,7 @@ namespace mboxsync_cli {
 mapsync::Config load(const Global& g) {
   mapsync::Config c = mapsync_apps::load_config(g);
   if (!c.cyrus.present)
-    mapsync::fail(mapsync::Exit::config, c.path + ": cyrus: required section is missing (cyrus.password_file at least)");
+    mapsync::fail(mapsync::Exit::config, c.path + ": cyrus: required section is missing (cyrus.password_file or cyrus.keytab at least)");
   return c;
 }
 

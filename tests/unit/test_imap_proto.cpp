@@ -78,3 +78,23 @@ TEST_CASE("base64 for AUTHENTICATE PLAIN follows RFC 4648") {
   CHECK(base64_encode(std::string("\0user\0pw", 8)) == "AHVzZXIAcHc=");
   CHECK(base64_encode(std::string(100, 'x')).find('\n') == std::string::npos);
 }
+
+TEST_CASE("base64 decoding of server challenges") {
+  using mapsync::base64_decode;
+  std::string out;
+  CHECK(base64_decode("", out));
+  CHECK(out.empty());
+  CHECK(base64_decode("Zg==", out));
+  CHECK(out == "f");
+  CHECK(base64_decode("Zm8=", out));
+  CHECK(out == "fo");
+  CHECK(base64_decode("Zm9vYmFy", out));
+  CHECK(out == "foobar");
+  CHECK(base64_decode("AHVzZXIAcHc=", out));
+  CHECK(out == std::string("\0user\0pw", 8));
+  CHECK_FALSE(base64_decode("Zm9", out));       // not a multiple of 4
+  CHECK_FALSE(base64_decode("Zm9v!mFy", out));  // not base64
+  const std::string bytes("\x00\xff\x10\x80\x7f", 5);
+  CHECK(base64_decode(mapsync::base64_encode(bytes), out));
+  CHECK(out == bytes);
+}
