@@ -270,12 +270,7 @@ namespace {
 // ---- LDAP -----------------------------------------------------------------------------
 
 int sasl_defaults(LDAP*, unsigned, void*, void* in) {
-  // GSSAPI needs no answers: the identity comes from the ticket.
-  for (auto* i = static_cast<sasl_interact_t*>(in); i->id != SASL_CB_LIST_END; ++i) {
-    const char* v = i->defresult ? i->defresult : "";
-    i->result = v;
-    i->len = static_cast<unsigned>(std::strlen(v));
-  }
+  answer_interactions(static_cast<sasl_interact_t*>(in));
   return LDAP_SUCCESS;
 }
 
