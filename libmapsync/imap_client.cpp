@@ -106,7 +106,7 @@ ImapResult ImapClient::login_password(const ImapEndpoint& ep) {
 
 ImapResult ImapClient::login_gssapi(const ImapEndpoint& ep) {
   if (!has("AUTH=GSSAPI")) fail(Exit::config, peer() + ": the server offers no AUTHENTICATE GSSAPI (auth: gssapi in the config)");
-  const std::string host = !ep.sasl_host.empty() ? ep.sasl_host : !ep.tls_name.empty() ? ep.tls_name : ep.host;
+  const std::string& host = !ep.tls_name.empty() ? ep.tls_name : ep.host;
   login_name_ = "the Kerberos principal (GSSAPI to imap/" + host + ")";
   GssapiExchange sasl("imap", host);
   const std::string initial = sasl.start();

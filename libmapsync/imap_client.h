@@ -32,9 +32,8 @@ struct ImapEndpoint {
   bool allow_plaintext = false;  // LOGIN without TLS: only where the config says so
   unsigned timeout = 30;
   // AUTHENTICATE GSSAPI with this process's Kerberos ticket (kerberos.h) instead of the
-  // password; the server's service principal is imap/<sasl_host> ("" = tls_name, else host).
+  // password; the server's service principal is imap/<tls_name, else host>.
   bool gssapi = false;
-  std::string sasl_host;
 };
 
 struct ImapResult {

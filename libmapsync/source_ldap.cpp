@@ -338,10 +338,9 @@ std::uint64_t to_u64(const std::string& s) {
 class LdapDirectory final : public Directory {
  public:
   explicit LdapDirectory(const AdConfig& ad) : ad_(ad) {
-    if (!ad.krb5_config.empty()) setenv("KRB5_CONFIG", ad.krb5_config.c_str(), 1);
     if (ad.bind == AdBind::gssapi) {
-      krb5_ = std::make_unique<Krb5>();
-      bound_as_ = krb5_->kinit(KeytabIdentity{ad.keytab, ad.principal, ad.krb5_config, "ad"});
+      krb5_ = std::make_unique<KerberosLogin>(KeytabIdentity{ad.keytab, ad.principal, ad.krb5_config, "ad"});
+      bound_as_ = krb5_->principal();
     } else {
       bound_as_ = ad.bind_dn;
     }
@@ -725,7 +724,7 @@ class LdapDirectory final : public Directory {
   }
 
   const AdConfig& ad_;
-  std::unique_ptr<Krb5> krb5_;
+  std::unique_ptr<KerberosLogin> krb5_;
   LDAP* ld_ = nullptr;
   DcInfo dc_;
   std::string bound_as_;
