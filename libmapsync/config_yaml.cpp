@@ -95,6 +95,14 @@ class Reader {
     return n.Scalar();
   }
 
+  // A file or directory name that must be absolute ("" allowed unless required).
+  std::string abs_path(const YAML::Node& parent, const char* key, const std::string& path, bool required = false) const {
+    std::string v = str(parent, key, path, "", required);
+    if ((required && v.empty()) || (!v.empty() && v[0] != '/'))
+      error(at(parent, key), path + "." + key, "must be an absolute path");
+    return v;
+  }
+
   unsigned number(const YAML::Node& parent, const char* key, const std::string& path, unsigned def, unsigned lo,
                   unsigned hi) const {
     const std::string s = str(parent, key, path, "");
@@ -225,8 +233,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
     if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return k == a; }))
       r.error(kv.first, "maps." + k, "unknown key (maps are: virtual, transport, canonical, relay_recipients, relay_domains, aliases)");
   }
-  maps.directory = r.str(n, "directory", "maps", "", true);
-  if (maps.directory.empty() || maps.directory[0] != '/') r.error(at(n, "directory"), "maps.directory", "must be an absolute path");
+  maps.directory = r.abs_path(n, "directory", "maps", true);
   const std::string default_type = r.str(n, "default_type", "maps", "hash");
   const std::string default_owner = r.str(n, "owner", "maps", "root");
   const std::string default_group = r.str(n, "group", "maps", "root");
@@ -473,13 +480,9 @@ void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
   if (c.auth != "password" && c.auth != "gssapi")
     r.error(at(n, "auth"), "cyrus.auth", "must be password or gssapi, not \"" + c.auth + "\"");
   c.password_file = r.str(n, "password_file", p, "", c.auth == "password");
-  c.keytab = r.str(n, "keytab", p, "", c.auth == "gssapi");
+  c.keytab = r.abs_path(n, "keytab", p, c.auth == "gssapi");
   c.principal = r.str(n, "principal", p, "");
-  c.krb5_config = r.str(n, "krb5_config", p, "");
-  for (const char* k : {"keytab", "krb5_config"}) {
-    const std::string v = r.str(n, k, p, "");
-    if (!v.empty() && v[0] != '/') r.error(at(n, k), std::string("cyrus.") + k, "must be an absolute path");
-  }
+  c.krb5_config = r.abs_path(n, "krb5_config", p);
   c.tls = r.str(n, "tls", p, c.tls);
   if (c.tls != "starttls" && c.tls != "imaps" && c.tls != "none")
     r.error(at(n, "tls"), "cyrus.tls", "must be starttls, imaps or none, not \"" + c.tls + "\"");
@@ -566,9 +569,7 @@ Config parse_config(const std::string& text, const std::string& name) {
     read_logging(r, root, c.logging);
     const YAML::Node metrics = at(root, "metrics");
     r.only_keys(metrics, "metrics", {"textfile"});
-    c.metrics.textfile = r.str(metrics, "textfile", "metrics", "");
-    if (!c.metrics.textfile.empty() && c.metrics.textfile[0] != '/')
-      r.error(at(metrics, "textfile"), "metrics.textfile", "must be an absolute path");
+    c.metrics.textfile = r.abs_path(metrics, "textfile", "metrics");
   } catch (const YAML::Exception& e) {
     fail(Exit::config, name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
