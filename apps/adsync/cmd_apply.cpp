@@ -3,9 +3,9 @@
 #include <memory>
 
 #include "apps/adsync/commands.h"
-#include "libmapsync/adsync.h"
-#include "libmapsync/error.h"
-#include "libmapsync/log.h"
+#include "libmapsync/directory/adsync.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/core/log.h"
 
 namespace adsync_cli {
 namespace {
@@ -17,7 +17,7 @@ struct ApplyOptions {
 };
 
 int run_apply(const Global& g, const ApplyOptions& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   mapsync::AdsyncOptions opt;
   opt.apply = true;
   opt.force = o.force;

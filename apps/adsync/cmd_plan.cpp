@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "apps/adsync/commands.h"
-#include "libmapsync/adsync.h"
-#include "libmapsync/error.h"
+#include "libmapsync/directory/adsync.h"
+#include "libmapsync/core/error.h"
 
 namespace adsync_cli {
 namespace {
@@ -17,7 +17,7 @@ struct PlanOptions {
 };
 
 int run_plan(const Global& g, const PlanOptions& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   mapsync::AdsyncOptions opt;
   opt.full = o.full;
   opt.only_uid = o.user;

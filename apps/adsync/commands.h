@@ -7,7 +7,7 @@
 #include <string>
 
 #include "apps/common/driver.h"
-#include "libmapsync/config.h"
+#include "libmapsync/config/config.h"
 
 namespace adsync_cli {
 
@@ -17,6 +17,6 @@ void setup_plan(CLI::App& app, Global& g);
 void setup_apply(CLI::App& app, Global& g);
 
 // mapsync_apps::load_config, and the ad section must be there.
-mapsync::Config load(const Global& g);
+mapsync::AdsyncSettings load(const Global& g);
 
 }  // namespace adsync_cli

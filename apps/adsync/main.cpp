@@ -3,15 +3,15 @@
 // A thin driver (apps/common/driver.h): the subcommands call run_adsync in libmapsync.
 // With no subcommand it plans: changing the database takes "apply".
 #include "apps/adsync/commands.h"
-#include "libmapsync/error.h"
+#include "libmapsync/core/error.h"
 
 namespace adsync_cli {
 
-mapsync::Config load(const Global& g) {
+mapsync::AdsyncSettings load(const Global& g) {
   mapsync::Config c = mapsync_apps::load_config(g);
   if (!c.ad.present)
     mapsync::fail(mapsync::Exit::config, c.path + ": ad: required section is missing (ad.uris, ad.bases, ad.placement at least)");
-  return c;
+  return mapsync::adsync_settings(c);
 }
 
 }  // namespace adsync_cli

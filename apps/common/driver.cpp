@@ -4,9 +4,9 @@
 #include <cstdlib>
 #include <exception>
 
-#include "libmapsync/error.h"
-#include "libmapsync/log.h"
-#include "libmapsync/signals.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/core/log.h"
+#include "libmapsync/core/signals.h"
 
 namespace mapsync_apps {
 

@@ -10,7 +10,7 @@
 #include <functional>
 #include <string>
 
-#include "libmapsync/config.h"
+#include "libmapsync/config/config.h"
 
 namespace mapsync_apps {
 

@@ -2,11 +2,11 @@
 #include <cstdio>
 
 #include "apps/mapsync/commands.h"
-#include "libmapsync/build.h"
-#include "libmapsync/error.h"
-#include "libmapsync/log.h"
-#include "libmapsync/metrics.h"
-#include "libmapsync/state.h"
+#include "libmapsync/maps/build.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/core/log.h"
+#include "libmapsync/maps/metrics.h"
+#include "libmapsync/maps/state.h"
 
 namespace mapsync_cli {
 namespace {
@@ -19,7 +19,7 @@ struct BuildCli {
 };
 
 int run(const Global& g, const BuildCli& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   mapsync::BuildOptions opt;
   opt.dry_run = o.dry_run;
   opt.full = o.full;

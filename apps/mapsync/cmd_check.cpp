@@ -5,14 +5,14 @@
 #include <iostream>
 
 #include "apps/mapsync/commands.h"
-#include "libmapsync/build.h"
-#include "libmapsync/log.h"
+#include "libmapsync/maps/build.h"
+#include "libmapsync/core/log.h"
 
 namespace mapsync_cli {
 namespace {
 
 int run(const Global& g) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   mapsync::BuildOptions bo;
   bo.dry_run = true;
   mapsync::BuildReport rep;

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "apps/mapsync/commands.h"
-#include "libmapsync/mapdiff.h"
+#include "libmapsync/maps/mapdiff.h"
 
 namespace mapsync_cli {
 namespace {
@@ -17,7 +17,7 @@ struct DiffCli {
 };
 
 int run(const Global& g, const DiffCli& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   const auto diffs = mapsync::diff_map_dirs(cfg.maps, o.old_dir, o.new_dir, o.maps);
   std::cout << (o.json ? mapsync::format_diff_json(diffs) : mapsync::format_diff(diffs));
   for (const auto& d : diffs)

@@ -2,8 +2,8 @@
 #include <iostream>
 
 #include "apps/mapsync/commands.h"
-#include "libmapsync/build.h"
-#include "libmapsync/error.h"
+#include "libmapsync/maps/build.h"
+#include "libmapsync/core/error.h"
 
 namespace mapsync_cli {
 namespace {
@@ -13,7 +13,7 @@ struct DumpCli {
 };
 
 int run(const Global& g, const DumpCli& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   const mapsync::MapConfig* mc = cfg.maps.find(o.map);
   if (!mc) mapsync::fail(mapsync::Exit::usage, "no map named \"" + o.map + "\"");
   auto reader = mapsync::open_published(cfg.maps, *mc);

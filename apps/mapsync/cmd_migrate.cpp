@@ -2,9 +2,9 @@
 #include <iostream>
 
 #include "apps/mapsync/commands.h"
-#include "libmapsync/log.h"
-#include "libmapsync/schema.h"
-#include "libmapsync/source_mysql.h"
+#include "libmapsync/core/log.h"
+#include "libmapsync/db/schema.h"
+#include "libmapsync/db/database.h"
 
 namespace mapsync_cli {
 namespace {
@@ -14,7 +14,7 @@ struct MigrateCli {
 };
 
 int run(const Global& g, const MigrateCli& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   const mapsync::MigrationReport r = mapsync::migrate_schema(cfg.database, o.dry_run);
   if (r.applied.empty()) {
     mapsync::log::info("schema is at version " + std::to_string(r.from) + ", nothing to do");

@@ -11,9 +11,9 @@
 #include <iostream>
 
 #include "apps/mapsync/commands.h"
-#include "libmapsync/build.h"
-#include "libmapsync/log.h"
-#include "libmapsync/mapdiff.h"
+#include "libmapsync/maps/build.h"
+#include "libmapsync/core/log.h"
+#include "libmapsync/maps/mapdiff.h"
 
 namespace mapsync_cli {
 namespace {
@@ -26,7 +26,7 @@ struct PlanCli {
 };
 
 int run(const Global& g, const PlanCli& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   // Stage beside the published maps: same file system, and no /tmp filling up.
   const std::string staging = o.staging.empty() ? cfg.maps.directory + "/.plan" : o.staging;
   std::filesystem::remove_all(staging);

@@ -4,9 +4,9 @@
 #include <iostream>
 
 #include "apps/mapsync/commands.h"
-#include "libmapsync/build.h"
-#include "libmapsync/casefold.h"
-#include "libmapsync/error.h"
+#include "libmapsync/maps/build.h"
+#include "libmapsync/core/casefold.h"
+#include "libmapsync/core/error.h"
 
 namespace mapsync_cli {
 namespace {
@@ -17,7 +17,7 @@ struct QueryCli {
 };
 
 int run(const Global& g, const QueryCli& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   std::string folded, err;
   if (!mapsync::casefold(o.key, folded, &err)) mapsync::fail(mapsync::Exit::usage, "key \"" + o.key + "\": " + err);
   bool found = false;

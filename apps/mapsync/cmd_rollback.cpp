@@ -1,6 +1,6 @@
 // mapsync rollback [GEN] - publish a stored generation again, and hold the maps there.
 #include "apps/mapsync/commands.h"
-#include "libmapsync/generations.h"
+#include "libmapsync/maps/generations.h"
 
 namespace mapsync_cli {
 namespace {
@@ -10,7 +10,7 @@ struct RollbackCli {
 };
 
 int run(const Global& g, const RollbackCli& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   mapsync::rollback(cfg, o.generation ? std::optional<std::uint64_t>(o.generation) : std::nullopt);
   return 0;
 }

@@ -6,8 +6,8 @@
 #include <iostream>
 
 #include "apps/mapsync/commands.h"
-#include "libmapsync/error.h"
-#include "libmapsync/state.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/maps/state.h"
 
 namespace mapsync_cli {
 namespace {
@@ -25,7 +25,7 @@ std::string when(std::int64_t t) {
 }
 
 int run(const Global& g, const StatusCli& o) {
-  const mapsync::Config cfg = load(g);
+  const auto cfg = load(g);
   const auto st = mapsync::read_state(cfg.maps.directory);
   if (!st) mapsync::fail(mapsync::Exit::noinput, "nothing published in " + cfg.maps.directory + " yet (no state file)");
   if (o.json) {

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "apps/common/driver.h"
-#include "libmapsync/config.h"
+#include "libmapsync/config/config.h"
 
 namespace mapsync_cli {
 
@@ -28,6 +28,6 @@ void setup_status(CLI::App& app, Global& g);
 void setup_rollback(CLI::App& app, Global& g);
 
 // mapsync_apps::load_config, and the maps section must be there.
-mapsync::Config load(const Global& g);
+mapsync::MapsSettings load(const Global& g);
 
 }  // namespace mapsync_cli

@@ -3,15 +3,15 @@
 // A thin driver (apps/common/driver.h): the subcommands call libmapsync; errors are
 // reported once, with the sysexits(3) status the library chose.
 #include "apps/mapsync/commands.h"
-#include "libmapsync/error.h"
+#include "libmapsync/core/error.h"
 
 namespace mapsync_cli {
 
-mapsync::Config load(const Global& g) {
+mapsync::MapsSettings load(const Global& g) {
   mapsync::Config c = mapsync_apps::load_config(g);
   if (c.maps.directory.empty())
     mapsync::fail(mapsync::Exit::config, c.path + ": maps: required section is missing (maps.directory at least)");
-  return c;
+  return mapsync::maps_settings(c);
 }
 
 }  // namespace mapsync_cli

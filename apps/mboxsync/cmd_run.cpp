@@ -2,7 +2,7 @@
 #include <memory>
 
 #include "apps/mboxsync/commands.h"
-#include "libmapsync/mboxsync.h"
+#include "libmapsync/mailbox/mboxsync.h"
 
 namespace mboxsync_cli {
 

@@ -4,8 +4,8 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/common/driver.h"
-#include "libmapsync/config.h"
-#include "libmapsync/mboxsync.h"
+#include "libmapsync/config/config.h"
+#include "libmapsync/mailbox/mboxsync.h"
 
 namespace mboxsync_cli {
 
@@ -16,7 +16,7 @@ void setup_run(CLI::App& app, Global& g);
 void setup_bulk(CLI::App& app, Global& g);
 
 // mapsync_apps::load_config, and the cyrus section must be there.
-mapsync::Config load(const Global& g);
+mapsync::MboxsyncSettings load(const Global& g);
 
 // Reports the results of a run or bulk (JSON on stdout when asked, a warning for every
 // mailbox not done, a summary of the `what`: "jobs" or "accounts") and returns the exit

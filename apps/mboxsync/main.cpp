@@ -4,17 +4,17 @@
 #include <iostream>
 
 #include "apps/mboxsync/commands.h"
-#include "libmapsync/error.h"
-#include "libmapsync/log.h"
-#include "libmapsync/mboxsync.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/core/log.h"
+#include "libmapsync/mailbox/mboxsync.h"
 
 namespace mboxsync_cli {
 
-mapsync::Config load(const Global& g) {
+mapsync::MboxsyncSettings load(const Global& g) {
   mapsync::Config c = mapsync_apps::load_config(g);
   if (!c.cyrus.present)
     mapsync::fail(mapsync::Exit::config, c.path + ": cyrus: required section is missing (cyrus.password_file or cyrus.keytab at least)");
-  return c;
+  return mapsync::mboxsync_settings(c);
 }
 
 int report_results(const mapsync::MboxReport& r, bool json, const std::string& what) {

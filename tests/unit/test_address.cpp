@@ -1,8 +1,8 @@
 // Address, domain, transport and alias syntax as it may appear in a Postfix map.
 #include <doctest/doctest.h>
 
-#include "libmapsync/address.h"
-#include "libmapsync/schema.h"
+#include "libmapsync/core/address.h"
+#include "libmapsync/db/schema.h"
 
 using namespace mapsync;
 

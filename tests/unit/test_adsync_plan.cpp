@@ -3,7 +3,7 @@
 // adsync.sh) runs the same rules against Samba AD and MariaDB.
 #include <doctest/doctest.h>
 
-#include "libmapsync/adsync.h"
+#include "libmapsync/directory/adsync.h"
 
 using namespace mapsync;
 

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "libmapsync/casefold.h"
+#include "libmapsync/core/casefold.h"
 
 using mapsync::casefold;
 using mapsync::is_ascii;

@@ -7,9 +7,9 @@
 #include <fstream>
 #include <string>
 
-#include "libmapsync/config.h"
-#include "libmapsync/error.h"
-#include "libmapsync/secret.h"
+#include "libmapsync/config/config.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/core/secret.h"
 
 using namespace mapsync;
 

@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "libmapsync/digest.h"
-#include "libmapsync/imap_proto.h"
+#include "libmapsync/core/digest.h"
+#include "libmapsync/mailbox/imap_proto.h"
 
 using namespace mapsync;
 

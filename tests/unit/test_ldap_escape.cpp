@@ -1,8 +1,8 @@
 // Unit tests for RFC 4515 / RFC 4514 escaping: the values adsync puts into filters and DNs.
 #include <doctest/doctest.h>
 
-#include "libmapsync/error.h"
-#include "libmapsync/ldap_escape.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/directory/ldap_escape.h"
 
 using namespace mapsync;
 
@@ -39,7 +39,7 @@ TEST_CASE("DN values: the RFC 4514 specials are escaped, leading and trailing sp
   CHECK(ldap_dn_value(std::string("a\0b", 3)) == "a\\00b");
 }
 
-#include "libmapsync/directory.h"
+#include "libmapsync/directory/directory.h"
 
 TEST_CASE("user_filter: clauses join the configured AND; values are escaped") {
   AdConfig ad;

@@ -26,9 +26,9 @@
 #include <utility>
 #include <vector>
 
-#include "libmapsync/casefold.h"
-#include "libmapsync/error.h"
-#include "libmapsync/map_backend.h"
+#include "libmapsync/core/casefold.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/maps/map_backend.h"
 
 namespace fs = std::filesystem;
 using mapsync::Error;

@@ -4,8 +4,9 @@
 #include <map>
 #include <string>
 
-#include "libmapsync/error.h"
-#include "libmapsync/render.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/config/config.h"
+#include "libmapsync/maps/render.h"
 
 using namespace mapsync;
 

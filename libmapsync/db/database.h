@@ -1,0 +1,87 @@
+// database.h - the e-mail user database (MySQL/MariaDB): sessions, queries, migrations.
+//
+// database.cpp is the only module that includes MySQL Connector/C++. Every server
+// error is turned into a mapsync::Error whose status tells cron what to do: a server
+// that is down, restarting or killed our connection is temporary (75); a wrong
+// password, a missing database or a schema version we do not know is configuration (78).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "libmapsync/db/options.h"
+
+namespace mapsync {
+
+struct MigrationReport {
+  unsigned from = 0;
+  unsigned to = 0;
+  std::vector<std::string> applied;  // names of the migrations run (or that would run)
+};
+
+// Brings the schema up to required_schema_version(). dry_run: only report.
+MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run);
+
+// A value for a '?' placeholder. Data never becomes SQL text: every value a job writes
+// (names from the directory, addresses) is bound as a parameter.
+using SqlParam = std::variant<std::nullptr_t, std::string, std::int64_t, std::uint64_t>;
+using SqlParams = std::vector<SqlParam>;
+
+// One row of a result, columns counted from 1 as in the MySQL API.
+class SqlRow {
+ public:
+  virtual ~SqlRow() = default;
+  virtual bool null(int col) const = 0;
+  virtual std::string str(int col) const = 0;  // "" for NULL
+  // The same without a copy: valid until the next call on this row ({} for NULL).
+  virtual std::string_view view(int col) const = 0;
+  virtual std::uint64_t u64(int col) const = 0;  // 0 for NULL
+};
+
+// A session with the user database for the jobs that write to it (adsync, mboxsync).
+// Errors are classified as for snapshots (75 / 78 / 70) and name what was being done.
+// The schema version is checked on connecting.
+enum class SchemaCheck { on_connect, by_caller };
+
+class Database {
+ public:
+  // by_caller: the caller reads schema_version() inside its own transaction and passes it
+  // to check_schema() (the maps snapshot does, so that version and data agree).
+  explicit Database(const DatabaseConfig& db, SchemaCheck check = SchemaCheck::on_connect);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  void execute(const std::string& sql, const std::string& doing);
+  // A plain statement, streamed forward-only: a million rows cost no client memory.
+  std::size_t each_row(const std::string& sql, const std::string& doing, const std::function<void(const SqlRow&)>& fn);
+  // The first column of a one-row query; false when there is no row.
+  bool scalar(const std::string& sql, const std::string& doing, std::uint64_t& out);
+  unsigned schema_version();  // 0 when there is no schema_version table
+  // Refuses (Exit::config) a version other than required_schema_version(), saying what to do.
+  void check_schema(unsigned found) const;
+  // A prepared statement with parameters; returns the number of affected rows.
+  std::uint64_t update(const std::string& sql, const SqlParams& params, const std::string& doing);
+  // Streams the rows to fn; returns their number.
+  std::size_t query(const std::string& sql, const SqlParams& params, const std::string& doing,
+                    const std::function<void(const SqlRow&)>& fn);
+  // GET_LOCK(name, 0): true when this session now holds the lock. Otherwise holder
+  // describes who has it (connection id, client host, for how long), as far as the
+  // server tells a user about its own sessions.
+  bool try_lock(const std::string& name, std::string& holder);
+  void unlock(const std::string& name);
+  std::string where() const;  // "database HOST:PORT/NAME", for messages
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// change_serial.serial alone (schema version checked): the no-op test of every run.
+std::uint64_t read_change_serial(const DatabaseConfig& db);
+
+}  // namespace mapsync

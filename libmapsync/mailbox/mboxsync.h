@@ -1,0 +1,58 @@
+// mboxsync.h - mailboxes on the Cyrus back ends for the accounts of the user database.
+//
+// Three jobs, one engine:
+//   run   the provisioning queue (provisioning_jobs: create, rename) that adsync fills;
+//   plan  accounts that should have a mailbox against the mailboxes that exist (LIST on
+//         every back end): missing, without an account, on another back end;
+//   bulk  every missing mailbox of existing accounts (the one-off migration), resumable.
+// The engine keeps one authenticated connection per back end (or to the Murder front
+// end), many commands in flight on each (pipelining), the back ends in parallel. A job
+// is done only when the server confirmed every step; a mailbox that exists on the
+// expected back end counts as done, one on another back end is a conflict and is left
+// alone.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "libmapsync/mailbox/options.h"
+
+namespace mapsync {
+
+struct MboxsyncOptions {
+  bool json = false;
+  std::string result_log;  // bulk: per-user results appended here ("" = none)
+  bool progress = false;   // bulk: a progress bar on stderr
+  std::size_t limit = 0;   // bulk/run: at most this many accounts (0 = all)
+};
+
+struct MboxResult {
+  std::uint32_t account_id = 0;
+  std::string uid;
+  std::string backend;
+  std::string mailbox;
+  std::string outcome;  // created, existed, renamed, conflict, failed, retry
+  std::string detail;   // the server's words
+};
+
+struct MboxReport {
+  std::vector<MboxResult> results;
+  // plan
+  std::vector<std::string> missing, orphans, misplaced, invalid;
+  std::size_t expected = 0, existing = 0;
+  bool not_leader = false;
+  std::string leader;
+  std::size_t count(const std::string& outcome) const;
+  bool in_step() const { return missing.empty() && orphans.empty() && misplaced.empty() && invalid.empty(); }
+};
+
+MboxReport mboxsync_plan(const MboxsyncSettings& cfg);
+MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt);
+MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt);
+
+std::string mbox_plan_text(const MboxReport& r);
+std::string mbox_plan_json(const MboxReport& r);
+
+}  // namespace mapsync

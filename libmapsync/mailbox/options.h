@@ -1,0 +1,65 @@
+// mailbox/options.h - the Cyrus mailbox provisioning settings (the `cyrus:` section).
+//
+// A plain struct, filled from the YAML file by config/ (the one room that sees every
+// section) or directly by tests; this room's code takes it and nothing else.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "libmapsync/db/options.h"
+
+namespace mapsync {
+
+// Mailbox provisioning on the Cyrus back ends (mboxsync). Absent: present == false.
+struct CyrusFolder {
+  std::string name;         // "Sent"
+  std::string special_use;  // "\\Sent" (RFC 6154), "" = none
+};
+
+struct CyrusConfig {
+  bool present = false;
+  bool unix_separator = false;   // imapd.conf unixhierarchysep
+  bool virtual_domains = false;  // imapd.conf virtdomains (user@domain mailboxes)
+  std::string admin_user = "cyrus";
+  // How the admin logs in: "password" (admin_user and password_file) or "gssapi" (a
+  // ticket from keytab for principal; the server maps the principal to an admin).
+  std::string auth = "password";
+  std::string password_file;     // mode checked
+  std::string keytab;            // mode checked
+  std::string principal;         // "" = the keytab's first
+  std::string krb5_config;       // "" = the system's
+  std::string tls = "starttls";  // starttls, imaps, none
+  std::string ca_file;
+  bool allow_plaintext = false;  // LOGIN without TLS (tls: none): loopback tests only
+  unsigned imaps_port = 993;     // with tls: imaps, instead of backends.imap_port
+  // Where commands go: "backend" (each back end's imap_host:imap_port) or "frontend"
+  // (CREATE name server!partition through a Murder front end).
+  std::string via = "backend";
+  std::string frontend_host;
+  unsigned frontend_port = 143;
+  // Unprovisioned accounts: keep the recorded back end ("recorded"), or place them on
+  // the back end with the fewest accounts ("fewest") or by weight ("weights").
+  std::string placement = "recorded";
+  std::map<std::string, unsigned> weights;  // back end name -> weight
+  unsigned quota_mb = 0;                     // when the account records none; 0 = no quota
+  std::vector<std::string> acls;             // "IDENTIFIER RIGHTS", {uid} replaced
+  std::vector<CyrusFolder> folders;
+  unsigned pipeline = 32;        // commands in flight per connection
+  unsigned connections = 1;      // admin sessions per back end (or front end)
+  unsigned timeout = 30;
+  unsigned retry_base_seconds = 60;
+  unsigned retry_max_seconds = 3600;
+  unsigned max_attempts = 50;
+  std::string lock_name = "mapsync.mboxsync";
+};
+
+// Everything the mailbox provisioning job reads.
+struct MboxsyncSettings {
+  std::string path;  // the config file, for messages
+  DatabaseConfig database;
+  CyrusConfig cyrus;
+};
+
+}  // namespace mapsync

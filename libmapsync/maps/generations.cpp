@@ -1,0 +1,164 @@
+// generations.cpp - see generations.h.
+#include "libmapsync/maps/generations.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "libmapsync/maps/build.h"
+#include "libmapsync/maps/delta.h"
+#include "libmapsync/core/digest.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/core/log.h"
+#include "libmapsync/maps/map_backend.h"
+#include "libmapsync/maps/publish.h"
+
+namespace mapsync {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string base_of(const std::string& dir) { return dir + "/" + kGenerationsDir; }
+
+void fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+std::vector<std::uint64_t> stored_generations(const std::string& dir) {
+  std::vector<std::uint64_t> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(base_of(dir), ec)) {
+    const std::string name = e.path().filename().string();
+    if (all_digits(name) && e.is_directory()) out.push_back(std::stoull(name));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+void store_generation(const std::string& dir, const MapsConfig& maps, const PublishState& state, unsigned keep) {
+  if (keep == 0) return;
+  const std::string base = base_of(dir);
+  const std::string final_dir = base + "/" + std::to_string(state.generation);
+  const std::string tmp = base + "/.tmp." + std::to_string(::getpid());
+  std::error_code ec;
+  fs::create_directories(base, ec);
+  fs::remove_all(tmp, ec);
+  if (!fs::create_directory(tmp, ec))
+    fail(Exit::cantcreat, "cannot create " + tmp + ": " + ec.message());
+  for (const MapState& m : state.maps) {
+    const MapConfig* mc = maps.find(m.name);
+    if (!mc) continue;
+    const std::string from = dir + "/" + mc->file, to = tmp + "/" + mc->file;
+    // A link costs no copy; the text sources are never rewritten in place.
+    if (::link(from.c_str(), to.c_str()) != 0) {
+      const int err = errno;
+      fs::remove_all(tmp, ec);
+      fail(Exit::cantcreat, errno_text("cannot link " + from + " into " + tmp, err));
+    }
+  }
+  write_state(tmp, state);
+  fs::remove_all(final_dir, ec);  // a number reused after a crash between publish and state
+  fs::rename(tmp, final_dir, ec);
+  if (ec) fail(Exit::cantcreat, "cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
+  fsync_dir(base);
+  // Keep the newest ones; anything half-made by a killed run goes too.
+  std::vector<std::uint64_t> gens = stored_generations(dir);
+  while (gens.size() > keep) {
+    fs::remove_all(base + "/" + std::to_string(gens.front()), ec);
+    gens.erase(gens.begin());
+  }
+  for (const auto& e : fs::directory_iterator(base, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(".tmp.", 0) == 0) fs::remove_all(e.path(), ec);
+  }
+}
+
+RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> gen) {
+  const std::string& dir = cfg.maps.directory;
+  Publisher pub(dir);
+  const auto cur = read_state(dir);
+  if (!cur) fail(Exit::noinput, "nothing published in " + dir + " yet: nothing to roll back");
+  const auto gens = stored_generations(dir);
+  std::string stored;
+  for (auto g : gens) stored += (stored.empty() ? "" : ", ") + std::to_string(g);
+  RollbackReport rep;
+  if (gen) {
+    rep.restored = *gen;
+  } else {
+    for (auto g : gens)
+      if (g < cur->generation) rep.restored = g;
+    if (!rep.restored) fail(Exit::noinput, "no stored generation older than " + std::to_string(cur->generation) + " (stored: " + (stored.empty() ? "none" : stored) + ")");
+  }
+  if (std::find(gens.begin(), gens.end(), rep.restored) == gens.end())
+    fail(Exit::usage, "generation " + std::to_string(rep.restored) + " is not stored (stored: " + (stored.empty() ? "none" : stored) + ")");
+  const std::string from = base_of(dir) + "/" + std::to_string(rep.restored);
+  const auto old = read_state(from);
+  if (!old) fail(Exit::data, from + ": no state file");
+
+  PublishState next;
+  next.generation = cur->generation + 1;
+  next.serial = old->serial;
+  next.config_digest = config_digest(cfg);
+  next.held = true;
+  next.held_generation = rep.restored;
+  for (const MapState& was : old->maps) {
+    const MapConfig* mc = cfg.maps.find(was.name);
+    if (!mc || !mc->enabled) continue;
+    // The stored text source holds the entries exactly as published; rebuild both files
+    // from it with today's type, owner and mode.
+    StringPool pool;
+    MapEntries m;
+    m.name = mc->name;
+    m.alias_syntax = mc->name == "aliases";
+    Digest d;
+    read_text_source(from + "/" + mc->file, m.alias_syntax, [&](std::string_view k, std::string_view v) {
+      m.entries.push_back({pool.add(k), pool.add(v), {}});
+      d.update(k);
+      d.update("\t");
+      d.update(v);
+      d.update("\n");
+    });
+    const MapView view{&m, {}, {}, m.alias_syntax};
+    write_map_file(pub, text_map_type(), *mc, view);
+    write_map_file(pub, map_type_of(*mc), *mc, view);
+    MapState ms;
+    ms.name = mc->name;
+    ms.settings = map_settings(*mc);
+    ms.digest = d.hex();
+    ms.entries = m.entries.size();
+    ms.generation = next.generation;
+    next.maps.push_back(std::move(ms));
+    rep.maps.push_back(mc->name);
+  }
+  pub.commit();
+  for (MapState& ms : next.maps) {
+    const MapConfig* mc = cfg.maps.find(ms.name);
+    for (const std::string& f : {mc->file, mc->file + std::string(map_type_of(*mc).suffix)})
+      if (auto st = stamp_file(dir, f)) ms.files.push_back(*st);
+  }
+  next.published_at = next.checked_at =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  write_state(dir, next);
+  store_generation(dir, cfg.maps, next, cfg.maps.generations);
+  rep.new_generation = next.generation;
+  log::warning("rolled back to generation " + std::to_string(rep.restored) + " as generation " +
+               std::to_string(rep.new_generation) + "; builds are held until `mapsync build --release`");
+  return rep;
+}
+
+}  // namespace mapsync

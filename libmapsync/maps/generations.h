@@ -1,0 +1,42 @@
+// generations.h - the last N published generations, and rollback to one of them.
+//
+// After every publish that changed files, <maps.directory>/.generations/<N>/ gets a hard
+// link to the text source of every map and a copy of the state file: cheap (no data is
+// copied) and safe, because only the text sources are linked. The indexed files are
+// never linked: Postfix notices a replaced map by its old inode's link count dropping
+// to zero, and a second link would hide the replacement from running daemons.
+// A rollback rebuilds the indexed files from a generation's text sources and publishes
+// them like a build does (temp, fsync, rename), as a new generation, and then holds
+// the maps: builds refuse to publish until `mapsync build --release`, so that the next
+// cron run does not bring back what was just rolled back.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "libmapsync/maps/options.h"
+#include "libmapsync/maps/state.h"
+
+namespace mapsync {
+
+inline constexpr const char* kGenerationsDir = ".generations";
+
+// Records state's generation (whose maps are published in dir) and keeps the newest keep.
+void store_generation(const std::string& dir, const MapsConfig& maps, const PublishState& state, unsigned keep);
+
+// Stored generation numbers, ascending.
+std::vector<std::uint64_t> stored_generations(const std::string& dir);
+
+struct RollbackReport {
+  std::uint64_t restored = 0;        // the generation whose content is published again
+  std::uint64_t new_generation = 0;  // the number the rollback published under
+  std::vector<std::string> maps;     // maps rewritten
+};
+
+// Restores generation gen (default: the newest stored one older than the published
+// generation) and holds the maps.
+RollbackReport rollback(const MapsSettings& config, std::optional<std::uint64_t> gen);
+
+}  // namespace mapsync

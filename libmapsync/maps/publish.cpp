@@ -1,0 +1,185 @@
+// publish.cpp - temp file, fsync, rename, fsync(dir); one run per directory.
+#include "libmapsync/maps/publish.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "libmapsync/core/error.h"
+#include "libmapsync/core/log.h"
+#include "libmapsync/core/signals.h"
+#include "libmapsync/core/testhooks.h"
+
+namespace mapsync {
+namespace {
+
+constexpr const char* kLockName = ".mapsync.lock";
+
+void make_dirs(const std::string& path) {
+  std::string cur;
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+      fail(Exit::cantcreat, errno_text("cannot create map directory " + cur, errno));
+  }
+}
+
+}  // namespace
+
+Publisher::Publisher(std::string directory) : dir_(std::move(directory)) {
+  while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
+  make_dirs(dir_);
+  dir_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd_ < 0) fail(Exit::cantcreat, errno_text("cannot open map directory " + dir_, errno));
+  lock_fd_ = ::openat(dir_fd_, kLockName, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) {
+    const int err = errno;
+    ::close(dir_fd_);
+    fail(Exit::cantcreat, errno_text("cannot open lock file " + dir_ + "/" + kLockName, err));
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    std::string holder;
+    char buf[32] = {};
+    if (::pread(lock_fd_, buf, sizeof buf - 1, 0) > 0) holder = std::string(buf).substr(0, std::string(buf).find('\n'));
+    ::close(lock_fd_);
+    ::close(dir_fd_);
+    if (err == EWOULDBLOCK)
+      fail(Exit::tempfail, "another mapsync run" + (holder.empty() ? std::string() : " (pid " + holder + ")") +
+                               " is publishing into " + dir_ + "; try again later");
+    fail(Exit::tempfail, errno_text("cannot lock " + dir_ + "/" + kLockName, err));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0)
+    log::warning(errno_text("cannot record our pid in " + dir_ + "/" + kLockName, errno));
+
+  // We hold the lock, so any temp file here is left over from a run that was killed.
+  if (DIR* d = ::fdopendir(::dup(dir_fd_))) {
+    while (struct dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.rfind(kTempPrefix, 0) != 0) continue;
+      if (::unlinkat(dir_fd_, name.c_str(), 0) == 0) log::notice("removed " + dir_ + "/" + name + ", left by an interrupted run");
+      else log::warning(errno_text("cannot remove stale temp file " + dir_ + "/" + name, errno));
+    }
+    ::closedir(d);
+  }
+}
+
+Publisher::~Publisher() {
+  discard();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+std::string Publisher::temp_path(const std::string& final_name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string p = dir_ + "/" + kTempPrefix + std::to_string(::getpid()) + "." + std::to_string(++seq_) + "." + final_name;
+  temps_.push_back(p);
+  return p;
+}
+
+std::string Publisher::copy_to_temp(const std::string& final_name) {
+  const std::string src = dir_ + "/" + final_name;
+  const std::string temp = temp_path(final_name);
+  const int in = ::open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0) fail(Exit::tempfail, errno_text("cannot read " + src, errno));
+  const int out = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    fail(Exit::cantcreat, errno_text("cannot create " + temp, err));
+  }
+  // Only the data extents are copied (SEEK_DATA/SEEK_HOLE), with copy_file_range in the
+  // kernel: a hash file pre-sized by libdb is sparse, and copying its holes would double
+  // the bytes written and fsynced. ftruncate restores the length after a trailing hole.
+  struct stat st {};
+  if (::fstat(in, &st) != 0) {
+    const int err = errno;
+    ::close(in);
+    ::close(out);
+    fail(Exit::tempfail, errno_text("cannot stat " + src, err));
+  }
+  auto failed = [&](const std::string& what, int err) {
+    ::close(in);
+    ::close(out);
+    fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat, errno_text(what, err));
+  };
+  off_t pos = 0;
+  while (pos < st.st_size) {
+    off_t data = ::lseek(in, pos, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) break;  // only a hole is left
+    if (data < 0) failed("cannot seek in " + src, errno);
+    off_t hole = ::lseek(in, data, SEEK_HOLE);
+    if (hole < 0) failed("cannot seek in " + src, errno);
+    off_t from = data, to = data;
+    while (from < hole) {
+      const ssize_t n = ::copy_file_range(in, &from, out, &to, static_cast<std::size_t>(hole - from), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) failed("cannot copy " + src + " to " + temp, errno);
+      if (n == 0) break;  // the file shrank under us: it was replaced, and so is ours
+    }
+    pos = hole;
+  }
+  if (::ftruncate(out, st.st_size) != 0) failed("cannot size " + temp, errno);
+  ::close(in);
+  if (::close(out) != 0) fail(Exit::tempfail, errno_text("cannot write " + temp, errno));
+  return temp;
+}
+
+void Publisher::stage(const std::string& temp, const std::string& final_name, uid_t owner, gid_t group, mode_t mode) {
+  const int fd = ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) fail(Exit::cantcreat, errno_text("cannot reopen " + temp, errno));
+  struct stat st {};
+  int rc = ::fstat(fd, &st);
+  if (rc == 0 && (st.st_uid != owner || st.st_gid != group)) rc = ::fchown(fd, owner, group);
+  if (rc == 0) rc = ::fchmod(fd, mode);
+  // The data was fsynced by the writer; this makes owner and mode durable too.
+  if (rc == 0) rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0)
+    fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat,
+         errno_text("cannot set owner/mode of " + temp + " (for " + final_name + ")", err));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    staged_.push_back({temp, final_name});
+  }
+  testhook::crash_point(("staged " + final_name).c_str());
+}
+
+void Publisher::commit() {
+  std::lock_guard<std::mutex> lock(mu_);
+  {
+    // A signal between two renames would leave a mixed set for no reason: hold them off.
+    SignalBlock block;
+    for (const Staged& s : staged_) {
+      testhook::crash_point(("before rename " + s.final_name).c_str());
+      const std::string target = dir_ + "/" + s.final_name;
+      if (::rename(s.temp.c_str(), target.c_str()) != 0)
+        fail(Exit::cantcreat, errno_text("cannot rename " + s.temp + " to " + target, errno));
+      temps_.erase(std::remove(temps_.begin(), temps_.end(), s.temp), temps_.end());
+      testhook::crash_point(("after rename " + s.final_name).c_str());
+    }
+    staged_.clear();
+    if (::fsync(dir_fd_) != 0) fail(Exit::tempfail, errno_text("cannot fsync directory " + dir_, errno));
+    testhook::crash_point("after directory fsync");
+  }
+}
+
+void Publisher::discard() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& t : temps_)
+    if (::unlink(t.c_str()) != 0 && errno != ENOENT) log::warning(errno_text("cannot remove temp file " + t, errno));
+  temps_.clear();
+  staged_.clear();
+}
+
+}  // namespace mapsync

@@ -1,0 +1,133 @@
+// state.cpp - see state.h.
+#include "libmapsync/maps/state.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "libmapsync/core/error.h"
+
+namespace mapsync {
+
+using nlohmann::json;
+
+const MapState* PublishState::find(const std::string& name) const {
+  for (const auto& m : maps)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+std::optional<FileStamp> stamp_file(const std::string& dir, const std::string& name) {
+  struct stat st {};
+  if (::lstat((dir + "/" + name).c_str(), &st) != 0) return std::nullopt;
+  FileStamp f;
+  f.name = name;
+  f.inode = st.st_ino;
+  f.size = static_cast<std::uint64_t>(st.st_size);
+  f.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return f;
+}
+
+std::string state_to_json(const PublishState& s) {
+  json j;
+  j["format"] = "mapsync-state-1";
+  j["generation"] = s.generation;
+  j["serial"] = s.serial;
+  j["config_digest"] = s.config_digest;
+  j["published_at"] = s.published_at;
+  j["checked_at"] = s.checked_at;
+  j["duration_seconds"] = s.duration;
+  j["held"] = s.held;
+  j["held_generation"] = s.held_generation;
+  j["maps"] = json::array();
+  for (const auto& m : s.maps) {
+    json jm{{"name", m.name}, {"settings", m.settings}, {"digest", m.digest}, {"entries", m.entries}, {"generation", m.generation}};
+    jm["files"] = json::array();
+    for (const auto& f : m.files)
+      jm["files"].push_back({{"name", f.name}, {"inode", f.inode}, {"size", f.size}, {"mtime_ns", f.mtime_ns}});
+    j["maps"].push_back(std::move(jm));
+  }
+  return j.dump(2) + "\n";
+}
+
+std::optional<PublishState> read_state(const std::string& dir) {
+  const std::string path = dir + "/" + kStateFile;
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT) return std::nullopt;
+    fail(Exit::tempfail, errno_text("cannot read " + path, errno));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  PublishState s;
+  try {
+    const json j = json::parse(text.str());
+    if (j.value("format", "") != "mapsync-state-1") fail(Exit::data, path + ": not a mapsync state file");
+    s.generation = j.at("generation").get<std::uint64_t>();
+    s.serial = j.at("serial").get<std::uint64_t>();
+    s.config_digest = j.at("config_digest").get<std::string>();
+    s.published_at = j.at("published_at").get<std::int64_t>();
+    s.checked_at = j.at("checked_at").get<std::int64_t>();
+    s.duration = j.at("duration_seconds").get<double>();
+    s.held = j.value("held", false);
+    s.held_generation = j.value("held_generation", std::uint64_t{0});
+    for (const auto& jm : j.at("maps")) {
+      MapState m;
+      m.name = jm.at("name").get<std::string>();
+      m.settings = jm.at("settings").get<std::string>();
+      m.digest = jm.at("digest").get<std::string>();
+      m.entries = jm.at("entries").get<std::uint64_t>();
+      m.generation = jm.at("generation").get<std::uint64_t>();
+      for (const auto& jf : jm.at("files"))
+        m.files.push_back({jf.at("name").get<std::string>(), jf.at("inode").get<std::uint64_t>(),
+                           jf.at("size").get<std::uint64_t>(), jf.at("mtime_ns").get<std::int64_t>()});
+      s.maps.push_back(std::move(m));
+    }
+  } catch (const json::exception& e) {
+    // A damaged state file only costs a full run; say so rather than stop.
+    fail(Exit::data, path + ": " + e.what() + " (remove it to force a full build)");
+  }
+  return s;
+}
+
+void write_state(const std::string& dir, const PublishState& state) {
+  const std::string path = dir + "/" + kStateFile;
+  const std::string temp = dir + "/.mapsync-tmp." + std::to_string(::getpid()) + ".state";
+  const std::string text = state_to_json(state);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) fail(Exit::cantcreat, errno_text("cannot create " + temp, errno));
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(temp.c_str());
+      fail(err == ENOSPC ? Exit::tempfail : Exit::ioerr, errno_text("cannot write " + temp, err));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    fail(Exit::tempfail, errno_text("cannot write " + temp, err));
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    fail(Exit::cantcreat, errno_text("cannot rename " + temp, err));
+  }
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace mapsync
