@@ -1,7 +1,6 @@
 // directory.h - Active Directory as adsync sees it: user entries and the DC's state.
 //
-// source_ldap.cpp, the only module that includes OpenLDAP, Cyrus SASL and MIT Kerberos,
-// implements it. A search either returns every entry in scope or throws: a failed,
+// source_ldap.cpp, the only module that includes OpenLDAP, implements it. A search either returns every entry in scope or throws: a failed,
 // partial or size-limited search is an Error (75), never a short list, because a short
 // list would look like accounts that left.
 #pragma once

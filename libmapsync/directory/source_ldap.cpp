@@ -1,11 +1,10 @@
-// source_ldap.cpp - Active Directory over LDAP: Kerberos from a keytab, SASL GSSAPI
-// (or a simple bind over TLS), paged searches; and the Kerberos login and GSSAPI
-// exchange of kerberos.h that mboxsync's IMAP sessions use.
+// source_ldap.cpp - Active Directory over LDAP: SASL GSSAPI with a ticket from the keytab
+// (or a simple bind over TLS), paged searches.
 //
-// The only module that includes OpenLDAP, Cyrus SASL and MIT Kerberos. Tickets are got
-// with the krb5 API straight from the keytab into a MEMORY credentials cache of this
-// process (no kinit, no file cache another user could read), which also gives one clear
-// message per Kerberos failure instead of SASL's "generic failure".
+// The only module that includes OpenLDAP. The ticket comes from net/kerberos.h, straight
+// from the keytab into a MEMORY credentials cache of this process (no kinit, no file cache
+// another user could read), which also gives one clear message per Kerberos failure
+// instead of SASL's "generic failure".
 #include <lber.h>
 #include <ldap.h>
 #include <sys/time.h>
