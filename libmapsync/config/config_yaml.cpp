@@ -429,17 +429,19 @@ void read_ad(const Reader& r, const YAML::Node& root, AdConfig& ad) {
     pr.name = r.str(rule, "name", rp, rp);
     pr.ou = r.str(rule, "ou", rp, "");
     pr.group = r.str(rule, "group", rp, "");
-    pr.delivery = r.str(rule, "delivery", rp, "", true);
+    const std::string delivery = r.str(rule, "delivery", rp, "", true);
     pr.backends = str_list(r, rule, "backends", rp);
     pr.smtp_nexthop = r.str(rule, "smtp_nexthop", rp, "");
     pr.quota_mb = r.number(rule, "quota_mb", rp, 0, 0, 100000000);
-    if (pr.delivery == "cyrus") {
-      if (pr.backends.empty()) r.error(rule, rp + ".backends", "delivery cyrus needs one or more back end names");
-    } else if (pr.delivery == "smtp") {
-      if (pr.smtp_nexthop.empty()) r.error(rule, rp + ".smtp_nexthop", "delivery smtp needs a next hop, e.g. [exchange.example.edu]");
-    } else if (pr.delivery != "none") {
-      r.error(at(rule, "delivery"), rp + ".delivery", "must be cyrus, smtp or none, not \"" + pr.delivery + "\"");
-    }
+    // The database's words; forward needs targets a placement rule cannot give.
+    const auto d = from_sql<Delivery>(delivery);
+    if (!d || *d == Delivery::forward)
+      r.error(at(rule, "delivery"), rp + ".delivery", "must be cyrus, smtp or none, not \"" + delivery + "\"");
+    pr.delivery = *d;
+    if (pr.delivery == Delivery::cyrus && pr.backends.empty())
+      r.error(rule, rp + ".backends", "delivery cyrus needs one or more back end names");
+    if (pr.delivery == Delivery::smtp && pr.smtp_nexthop.empty())
+      r.error(rule, rp + ".smtp_nexthop", "delivery smtp needs a next hop, e.g. [exchange.example.edu]");
     ad.placement.push_back(std::move(pr));
   }
   ad.lock_name = r.str(n, "lock_name", p, ad.lock_name);

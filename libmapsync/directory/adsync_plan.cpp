@@ -118,9 +118,9 @@ struct AdPlanner::Impl {
       const DbAccount& a = db.accounts[i];
       if (!a.anchor.empty()) by_anchor.emplace(a.anchor, i);
       by_uid.emplace(fold_key(a.uid), i);
-      if (a.source == "ad") {
+      if (a.source == AccountSource::ad) {
         ++plan.ad_accounts;
-        if (a.status == "active") ++plan.active_ad_accounts;
+        if (a.status == AccountStatus::active) ++plan.active_ad_accounts;
       }
     }
     for (const auto& b : db.backends) backend_load[b.id] = b.accounts;
@@ -146,7 +146,7 @@ struct AdPlanner::Impl {
     bool adopt = false;
     if (auto it = by_anchor.find(e.anchor); it != by_anchor.end()) {
       idx = it->second;
-    } else if (auto u = by_uid.find(fold_key(e.uid)); u != by_uid.end() && db.accounts[u->second].source == "ad" &&
+    } else if (auto u = by_uid.find(fold_key(e.uid)); u != by_uid.end() && db.accounts[u->second].source == AccountSource::ad &&
                                                  db.accounts[u->second].anchor.empty()) {
       idx = u->second;  // imported before adsync knew its GUID
       adopt = true;
@@ -173,7 +173,7 @@ struct AdPlanner::Impl {
       }
       if (auto u = by_uid.find(fold_key(e.uid)); u != by_uid.end() || claimed_uids.count(fold_key(e.uid))) {
         const std::string other = u != by_uid.end() ? "account " + std::to_string(db.accounts[u->second].id) + " (" +
-                                                          db.accounts[u->second].source + ")"
+                                                          std::string(to_sql(db.accounts[u->second].source)) + ")"
                                                     : "another AD entry";
         plan.conflicts.push_back({e.uid, "user name is taken by " + other + "; not created"});
         return;
@@ -205,10 +205,10 @@ struct AdPlanner::Impl {
       c.rule = rule->name;
       c.delivery = rule->delivery;
       c.quota_mb = rule->quota_mb;
-      if (rule->delivery == "cyrus") {
-        const DbBackend* best = nullptr;
+      if (rule->delivery == Delivery::cyrus) {
+        const BackendRow* best = nullptr;
         for (const std::string& name : rule->backends) {
-          auto b = std::find_if(db.backends.begin(), db.backends.end(), [&](const DbBackend& x) { return x.name == name; });
+          auto b = std::find_if(db.backends.begin(), db.backends.end(), [&](const BackendRow& x) { return x.name == name; });
           if (b == db.backends.end() || !b->enabled) continue;
           if (!best || backend_load[b->id] < backend_load[best->id]) best = &*b;
         }
@@ -219,7 +219,7 @@ struct AdPlanner::Impl {
         ++backend_load[best->id];
         c.backend_id = best->id;
         c.backend = best->name;
-      } else if (rule->delivery == "smtp") {
+      } else if (rule->delivery == Delivery::smtp) {
         c.smtp_nexthop = rule->smtp_nexthop;
       }
       claimed[fold_key(w.primary_address)] = e.uid;
@@ -232,7 +232,7 @@ struct AdPlanner::Impl {
 
     const DbAccount& a = db.accounts[idx];
     seen.insert(idx);
-    if (a.source != "ad") {
+    if (a.source != AccountSource::ad) {
       plan.notes.push_back(e.uid + ": account " + std::to_string(a.id) + " is manual: not touched");
       return;
     }
@@ -246,7 +246,7 @@ struct AdPlanner::Impl {
     PlannedUpdate u;
     u.account_id = a.id;
     u.uid = a.uid;
-    u.cyrus = a.delivery == "cyrus";
+    u.cyrus = a.delivery == Delivery::cyrus;
     auto field = [&](const char* name, const std::string& before, const std::string& after) {
       if (before != after) u.changes.push_back({name, before, after});
     };
@@ -307,8 +307,9 @@ struct AdPlanner::Impl {
     }
     for (const auto& p : a.proxy_addresses)
       if (!want.count(fold_key(p))) u.remove_aliases.push_back(p);
-    if (w.enabled && a.status != "active") {
-      field("status", a.status, "active");
+    if (w.enabled && a.status != AccountStatus::active) {
+      // The change is shown and written in the column's own words.
+      field("status", std::string(to_sql(a.status)), std::string(to_sql(AccountStatus::active)));
       u.enable = true;
     }
     const bool state_changed = !a.has_state || a.dn != w.dn || a.usn_changed != w.usn_changed;
@@ -325,7 +326,7 @@ struct AdPlanner::Impl {
     if (!in.only_subset) {
       for (std::size_t i = 0; i < db.accounts.size(); ++i) {
         const DbAccount& a = db.accounts[i];
-        if (a.source != "ad" || seen.count(i)) continue;
+        if (a.source != AccountSource::ad || seen.count(i)) continue;
         if (a.anchor.empty()) continue;  // never matched: nothing to say it left
         // An incremental run sees only changed entries: an account it does not see is as
         // it was, so only one already missing stays missing.
@@ -345,9 +346,9 @@ struct AdPlanner::Impl {
       const DbAccount& a = *by_id[m.account_id];
       m.new_miss = a.missed_runs == 0;
       m.missed_runs = std::min(a.missed_runs + 1, ad.disable_after_misses);
-      if (a.status == "active") {
+      if (a.status == AccountStatus::active) {
         if (m.missed_runs >= ad.disable_after_misses) m.action = MissAction::disable;
-      } else if (a.status == "disabled") {
+      } else if (a.status == AccountStatus::disabled) {
         const std::int64_t since = a.status_changed_at ? a.status_changed_at : a.missing_since;
         if (ad.pending_delete_after_days > 0 && since > 0 &&
             in.now - since >= static_cast<std::int64_t>(ad.pending_delete_after_days) * 86400)

@@ -235,9 +235,9 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
     dir->search_users(scope, [&](DirEntry&& e) { entries.push_back(std::move(e)); });
     if (mode == SyncMode::incremental && entries.empty()) {
       std::vector<std::string> known;
-      db.query("SELECT s.dn FROM ad_account_state s JOIN accounts a ON a.id = s.account_id WHERE a.status = 'active' "
+      db.query("SELECT s.dn FROM ad_account_state s JOIN accounts a ON a.id = s.account_id WHERE a.status = ? "
                "AND s.missed_runs = 0 AND s.dn IS NOT NULL ORDER BY s.account_id DESC LIMIT 200",
-               {}, "reading known DNs", [&](const SqlRow& r) { known.push_back(r.str(1)); });
+               {std::string(to_sql(AccountStatus::active))}, "reading known DNs", [&](const SqlRow& r) { known.push_back(r.str(1)); });
       dir->probe_bases(known);
     }
     log::debug(std::to_string(entries.size()) + " entries from AD");
@@ -281,7 +281,7 @@ std::string plan_text(const AdsyncReport& r, bool verbose) {
   o << (p.mode == SyncMode::full ? "full" : "incremental") << " run against " << r.dc.uri << " (" << r.dc.dns_host_name
     << ", USN " << r.dc.highest_usn << "), bound as " << r.bound_as << ": " << p.entries << " entries\n";
   for (const auto& c : p.creates) {
-    o << "create          " << c.w.uid << "  " << c.w.primary_address << "  " << c.delivery;
+    o << "create          " << c.w.uid << "  " << c.w.primary_address << "  " << to_sql(c.delivery);
     if (!c.backend.empty()) o << " " << c.backend;
     if (!c.smtp_nexthop.empty()) o << " " << c.smtp_nexthop;
     o << "  (rule " << c.rule << ")";
@@ -322,7 +322,7 @@ std::string plan_text(const AdsyncReport& r, bool verbose) {
   for (const auto& c : p.conflicts) o << "conflict        " << c.who << ": " << c.what << "\n";
   if (verbose)
     for (const auto& n : p.notes) o << "note            " << n << "\n";
-  if (p.in_step() && p.conflicts.empty()) o << "in step with AD\n";
+  if (p.in_sync() && p.conflicts.empty()) o << "in step with AD\n";
   o << "summary: " << p.creates.size() << " create, " << p.updates.size() << " update (" << p.count_renames()
     << " rename, " << p.count_enables() << " enable), " << p.count(MissAction::disable) << " disable, "
     << p.count(MissAction::pending_delete) << " pending-delete, " << p.count(MissAction::count) << " miss, "
@@ -357,7 +357,7 @@ std::string plan_json(const AdsyncReport& r, bool summary_only, bool compact) {
                               {"dn", c.w.dn},
                               {"primary_address", c.w.primary_address},
                               {"aliases", c.w.aliases},
-                              {"delivery", c.delivery},
+                              {"delivery", std::string(to_sql(c.delivery))},
                               {"backend", c.backend},
                               {"smtp_nexthop", c.smtp_nexthop},
                               {"rule", c.rule}});
@@ -390,7 +390,7 @@ std::string plan_json(const AdsyncReport& r, bool summary_only, bool compact) {
                   {"pending_deletes", p.count(MissAction::pending_delete)},
                   {"misses", p.count(MissAction::count)},
                   {"conflicts", p.conflicts.size()}};
-  j["in_sync"] = p.in_step();
+  j["in_sync"] = p.in_sync();
   j["applied"] = r.applied;
   j["refused"] = r.refused;
   return compact ? j.dump() : j.dump(2);
