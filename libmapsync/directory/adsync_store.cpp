@@ -210,42 +210,49 @@ void write_ad_creates(Database& db, const std::vector<PlannedCreate>& all, std::
   enqueue(db, jobs, "queueing mailbox creation");
 }
 
+namespace {
+
+// One account's update. Addresses that go are deleted first, so that a primary and an
+// alias can swap.
+void write_update(Database& db, const PlannedUpdate& u, std::uint64_t run_id) {
+  const auto id = static_cast<std::uint64_t>(u.account_id);
+  const std::string doing = "updating account " + std::to_string(u.account_id) + " (" + u.uid + ")";
+  for (const auto& a : u.remove_aliases)
+    db.update("DELETE FROM addresses WHERE account_id = ? AND address = ? AND kind = 'proxy'", {id, a}, doing);
+  if (!u.changes.empty()) {
+    std::string q = "UPDATE accounts SET ";
+    SqlParams p;
+    for (const FieldChange& c : u.changes) {
+      if (p.size()) q += ", ";
+      if (c.field == "object_guid") {
+        q += "object_guid = UNHEX(?)";
+        p.push_back(hex(u.w.anchor));
+      } else if (c.field == "status") {
+        q += "status = ?, status_changed_at = NOW()";
+        p.push_back(c.after);
+      } else {
+        // Field names come from the planner's fixed list, never from data.
+        q += c.field + " = ?";
+        p.push_back(c.field == "uid" || c.field == "primary_address" ? SqlParam(c.after) : text_or_null(c.after));
+      }
+    }
+    p.push_back(id);
+    p.push_back(word(AccountSource::ad));
+    db.update(q + " WHERE id = ? AND source = ?", p, doing);
+  }
+  for (const auto& a : u.add_aliases)
+    db.update("INSERT INTO addresses (account_id, address, kind) VALUES (?, ?, 'proxy')", {id, a}, doing);
+  if (u.rename && u.cyrus)
+    enqueue(db, {{u.account_id, JobKind::rename, u.uid, u.w.uid, run_id}}, doing + ": queueing the mailbox rename");
+}
+
+}  // namespace
+
 void apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info, const std::string& plan_json,
                    std::uint64_t run_id, std::size_t creates_written) {
   write_ad_creates(db, plan.creates, creates_written, plan.creates.size(), run_id);
 
-  // Updates: addresses that go first, so that a primary and an alias can swap.
-  for (const PlannedUpdate& u : plan.updates) {
-    const auto id = static_cast<std::uint64_t>(u.account_id);
-    const std::string doing = "updating account " + std::to_string(u.account_id) + " (" + u.uid + ")";
-    for (const auto& a : u.remove_aliases)
-      db.update("DELETE FROM addresses WHERE account_id = ? AND address = ? AND kind = 'proxy'", {id, a}, doing);
-    if (!u.changes.empty()) {
-      std::string q = "UPDATE accounts SET ";
-      SqlParams p;
-      for (const FieldChange& c : u.changes) {
-        if (p.size()) q += ", ";
-        if (c.field == "object_guid") {
-          q += "object_guid = UNHEX(?)";
-          p.push_back(hex(u.w.anchor));
-        } else if (c.field == "status") {
-          q += "status = ?, status_changed_at = NOW()";
-          p.push_back(c.after);
-        } else {
-          // Field names come from the planner's fixed list, never from data.
-          q += c.field + " = ?";
-          p.push_back(c.field == "uid" || c.field == "primary_address" ? SqlParam(c.after) : text_or_null(c.after));
-        }
-      }
-      p.push_back(id);
-      p.push_back(word(AccountSource::ad));
-      db.update(q + " WHERE id = ? AND source = ?", p, doing);
-    }
-    for (const auto& a : u.add_aliases)
-      db.update("INSERT INTO addresses (account_id, address, kind) VALUES (?, ?, 'proxy')", {id, a}, doing);
-    if (u.rename && u.cyrus)
-      enqueue(db, {{u.account_id, JobKind::rename, u.uid, u.w.uid, run_id}}, doing + ": queueing the mailbox rename");
-  }
+  for (const PlannedUpdate& u : plan.updates) write_update(db, u, run_id);
 
   // AD bookkeeping, then misses (which may disable).
   for (bool reset : {false, true}) {
