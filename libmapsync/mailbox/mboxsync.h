@@ -10,6 +10,9 @@
 // is done only when the server confirmed every step; a mailbox that exists on the
 // expected back end counts as done, one on another back end is a conflict and is left
 // alone.
+// Where it lives: the jobs and their database side in mboxsync.cpp (the queue itself in
+// db/queue.h), the engine in mbox_engine.h, the decisions without I/O (names, placement,
+// commands, judging replies) in mbox_task.h.
 #pragma once
 
 #include <cstdint>
