@@ -24,7 +24,7 @@ int run_plan(const Global& g, const PlanOptions& o) {
   const mapsync::AdsyncReport r = mapsync::run_adsync(cfg, opt);
   if (o.json) std::cout << mapsync::plan_json(r) << "\n";
   else std::cout << mapsync::plan_text(r, g.verbose);
-  return o.check && !r.plan.in_step() ? 1 : 0;
+  return o.check && !r.plan.in_sync() ? 1 : 0;
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ void setup_plan(CLI::App& app, Global& g) {
     g.action = [&g, o] {
       const mapsync::MboxReport r = mapsync::mboxsync_plan(load(g));
       std::cout << (o->json ? mapsync::mbox_plan_json(r) + "\n" : mapsync::mbox_plan_text(r));
-      return o->check && !r.in_step() ? 1 : 0;
+      return o->check && !r.in_sync() ? 1 : 0;
     };
   });
 }

@@ -23,17 +23,19 @@ int report_results(const mapsync::MboxReport& r, bool json, const std::string& w
     mapsync::log::info("another mboxsync holds the lock (" + r.leader + "); nothing to do here");
     return 0;
   }
+  using mapsync::MboxOutcome;
   for (const auto& x : r.results)
-    if (x.outcome != "created" && x.outcome != "existed" && x.outcome != "renamed")
-      mapsync::log::warning(x.uid + " (" + x.mailbox + " on " + x.backend + "): " + x.outcome + ": " + x.detail);
+    if (!mapsync::succeeded(x.outcome))
+      mapsync::log::warning(x.uid + " (" + x.mailbox + " on " + x.backend + "): " + mapsync::outcome_word(x.outcome) +
+                            ": " + x.detail);
   // A run from cron that found nothing to do stays quiet at the default level.
   (r.results.empty() ? mapsync::log::info : mapsync::log::notice)(
-      std::to_string(r.results.size()) + " " + what + ": " + std::to_string(r.count("created")) + " created, " +
-      std::to_string(r.count("existed")) + " existed, " + std::to_string(r.count("renamed")) + " renamed, " +
-      std::to_string(r.count("retry")) + " to retry, " + std::to_string(r.count("failed") + r.count("conflict")) +
-      " failed");
-  if (r.count("failed") || r.count("conflict")) return static_cast<int>(mapsync::Exit::data);
-  if (r.count("retry")) return static_cast<int>(mapsync::Exit::tempfail);
+      std::to_string(r.results.size()) + " " + what + ": " + std::to_string(r.count(MboxOutcome::created)) +
+      " created, " + std::to_string(r.count(MboxOutcome::existed)) + " existed, " +
+      std::to_string(r.count(MboxOutcome::renamed)) + " renamed, " + std::to_string(r.count(MboxOutcome::retry)) +
+      " to retry, " + std::to_string(r.count(MboxOutcome::failed) + r.count(MboxOutcome::conflict)) + " failed");
+  if (r.count(MboxOutcome::failed) || r.count(MboxOutcome::conflict)) return static_cast<int>(mapsync::Exit::data);
+  if (r.count(MboxOutcome::retry)) return static_cast<int>(mapsync::Exit::tempfail);
   return 0;
 }
 

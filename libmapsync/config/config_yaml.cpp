@@ -429,20 +429,37 @@ void read_ad(const Reader& r, const YAML::Node& root, AdConfig& ad) {
     pr.name = r.str(rule, "name", rp, rp);
     pr.ou = r.str(rule, "ou", rp, "");
     pr.group = r.str(rule, "group", rp, "");
-    pr.delivery = r.str(rule, "delivery", rp, "", true);
+    const std::string delivery = r.str(rule, "delivery", rp, "", true);
     pr.backends = str_list(r, rule, "backends", rp);
     pr.smtp_nexthop = r.str(rule, "smtp_nexthop", rp, "");
     pr.quota_mb = r.number(rule, "quota_mb", rp, 0, 0, 100000000);
-    if (pr.delivery == "cyrus") {
-      if (pr.backends.empty()) r.error(rule, rp + ".backends", "delivery cyrus needs one or more back end names");
-    } else if (pr.delivery == "smtp") {
-      if (pr.smtp_nexthop.empty()) r.error(rule, rp + ".smtp_nexthop", "delivery smtp needs a next hop, e.g. [exchange.example.edu]");
-    } else if (pr.delivery != "none") {
-      r.error(at(rule, "delivery"), rp + ".delivery", "must be cyrus, smtp or none, not \"" + pr.delivery + "\"");
-    }
+    // The database's words; forward needs targets a placement rule cannot give.
+    const auto d = from_sql<Delivery>(delivery);
+    if (!d || *d == Delivery::forward)
+      r.error(at(rule, "delivery"), rp + ".delivery", "must be cyrus, smtp or none, not \"" + delivery + "\"");
+    pr.delivery = *d;
+    if (pr.delivery == Delivery::cyrus && pr.backends.empty())
+      r.error(rule, rp + ".backends", "delivery cyrus needs one or more back end names");
+    if (pr.delivery == Delivery::smtp && pr.smtp_nexthop.empty())
+      r.error(rule, rp + ".smtp_nexthop", "delivery smtp needs a next hop, e.g. [exchange.example.edu]");
     ad.placement.push_back(std::move(pr));
   }
   ad.lock_name = r.str(n, "lock_name", p, ad.lock_name);
+}
+
+// One of a key's words, turned into its enum here and nowhere else. An unknown word is
+// refused naming the file, line and key, and the words there are (in the table's order).
+template <class E>
+E choose(const Reader& r, const YAML::Node& parent, const char* key, const std::string& path, E def,
+         std::initializer_list<std::pair<const char*, E>> words) {
+  const std::string def_word = std::find_if(words.begin(), words.end(), [&](const auto& w) { return w.second == def; })->first;
+  const std::string given = r.str(parent, key, path, def_word);
+  for (const auto& [word, value] : words)
+    if (given == word) return value;
+  std::string list;
+  std::size_t i = 0;
+  for (const auto& w : words) list += (i++ == 0 ? "" : i == words.size() ? " or " : ", ") + std::string(w.first);
+  r.error(at(parent, key), path + "." + key, "must be " + list + ", not \"" + given + "\"");
 }
 
 void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
@@ -457,40 +474,34 @@ void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
   c.unix_separator = r.boolean(n, "unix_separator", p, c.unix_separator);
   c.virtual_domains = r.boolean(n, "virtual_domains", p, c.virtual_domains);
   c.admin_user = r.str(n, "admin_user", p, c.admin_user);
-  c.auth = r.str(n, "auth", p, c.auth);
-  if (c.auth != "password" && c.auth != "gssapi")
-    r.error(at(n, "auth"), "cyrus.auth", "must be password or gssapi, not \"" + c.auth + "\"");
-  c.password_file = r.str(n, "password_file", p, "", c.auth == "password");
-  c.keytab = r.abs_path(n, "keytab", p, c.auth == "gssapi");
+  c.auth = choose(r, n, "auth", p, c.auth, {{"password", CyrusAuth::password}, {"gssapi", CyrusAuth::gssapi}});
+  c.password_file = r.str(n, "password_file", p, "", c.auth == CyrusAuth::password);
+  c.keytab = r.abs_path(n, "keytab", p, c.auth == CyrusAuth::gssapi);
   c.principal = r.str(n, "principal", p, "");
   c.krb5_config = r.abs_path(n, "krb5_config", p);
-  c.tls = r.str(n, "tls", p, c.tls);
-  if (c.tls != "starttls" && c.tls != "imaps" && c.tls != "none")
-    r.error(at(n, "tls"), "cyrus.tls", "must be starttls, imaps or none, not \"" + c.tls + "\"");
+  c.tls = choose(r, n, "tls", p, c.tls, {{"starttls", ImapTls::starttls}, {"imaps", ImapTls::imaps}, {"none", ImapTls::none}});
   c.ca_file = r.str(n, "ca_file", p, "");
   c.allow_plaintext = r.boolean(n, "allow_plaintext", p, false);
-  if (c.tls == "none" && !c.allow_plaintext)
+  if (c.tls == ImapTls::none && !c.allow_plaintext)
     r.error(at(n, "tls"), "cyrus.tls", "none sends the admin password in clear: set allow_plaintext: true to mean it");
   c.imaps_port = r.number(n, "imaps_port", p, c.imaps_port, 1, 65535);
-  c.via = r.str(n, "via", p, c.via);
-  if (c.via != "backend" && c.via != "frontend")
-    r.error(at(n, "via"), "cyrus.via", "must be backend or frontend, not \"" + c.via + "\"");
+  c.via = choose(r, n, "via", p, c.via, {{"backend", CyrusVia::backend}, {"frontend", CyrusVia::frontend}});
   const YAML::Node fe = at(n, "frontend");
   r.only_keys(fe, "cyrus.frontend", {"host", "port"});
   c.frontend_host = r.str(fe, "host", "cyrus.frontend", "");
   c.frontend_port = r.number(fe, "port", "cyrus.frontend", c.frontend_port, 1, 65535);
-  if (c.via == "frontend" && c.frontend_host.empty())
+  if (c.via == CyrusVia::frontend && c.frontend_host.empty())
     r.error(n, "cyrus.frontend.host", "required with via: frontend");
-  c.placement = r.str(n, "placement", p, c.placement);
-  if (c.placement != "recorded" && c.placement != "fewest" && c.placement != "weights")
-    r.error(at(n, "placement"), "cyrus.placement", "must be recorded, fewest or weights, not \"" + c.placement + "\"");
+  c.placement = choose(r, n, "placement", p, c.placement,
+                       {{"recorded", CyrusPlacement::recorded}, {"fewest", CyrusPlacement::fewest},
+                        {"weights", CyrusPlacement::weights}});
   const YAML::Node w = at(n, "weights");
   if (w.IsDefined() && !w.IsNull()) {
     if (!w.IsMap()) r.error(w, "cyrus.weights", "must map back end names to weights");
     for (const auto& kv : w)
       c.weights[kv.first.as<std::string>()] = r.number(w, kv.first.as<std::string>().c_str(), "cyrus.weights", 1, 0, 1000000);
   }
-  if (c.placement == "weights" && c.weights.empty()) r.error(n, "cyrus.weights", "required with placement: weights");
+  if (c.placement == CyrusPlacement::weights && c.weights.empty()) r.error(n, "cyrus.weights", "required with placement: weights");
   c.quota_mb = r.number(n, "quota_mb", p, 0, 0, 100000000);
   c.acls = str_list(r, n, "acls", p);
   for (const auto& a : c.acls)

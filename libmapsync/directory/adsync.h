@@ -20,8 +20,10 @@
 #include <unordered_set>
 #include <vector>
 
-#include "libmapsync/directory/options.h"
+#include "libmapsync/db/backends.h"
+#include "libmapsync/db/vocabulary.h"
 #include "libmapsync/directory/directory.h"
+#include "libmapsync/directory/options.h"
 
 namespace mapsync {
 
@@ -33,9 +35,9 @@ struct DbAccount {
   std::uint32_t id = 0;
   std::string anchor;  // 16 raw bytes, or empty
   std::string uid, given_name, surname, display_name, primary_address;
-  std::string status;    // active, disabled, pending-delete
-  std::string source;    // ad, manual
-  std::string delivery;  // cyrus, smtp, forward, none
+  AccountStatus status = AccountStatus::active;
+  AccountSource source = AccountSource::ad;
+  Delivery delivery = Delivery::cyrus;
   std::int64_t status_changed_at = 0;  // unix time, 0 = never
   std::vector<std::string> proxy_addresses;  // addresses of kind 'proxy' (adsync's own)
   // ad_account_state
@@ -45,13 +47,6 @@ struct DbAccount {
   unsigned missed_runs = 0;
   std::string missing_reason;  // disabled, gone, ""
   std::int64_t missing_since = 0;
-};
-
-struct DbBackend {
-  std::uint32_t id = 0;
-  std::string name;
-  bool enabled = true;
-  std::uint64_t accounts = 0;
 };
 
 struct DcState {
@@ -72,7 +67,7 @@ struct AdDbState {
   };
   std::unordered_map<std::string, Owner> addresses;
   std::unordered_set<std::string> domains;  // local and alias domains, case-folded
-  std::vector<DbBackend> backends;
+  std::vector<BackendRow> backends;  // accounts: assigned, not pending-delete
 };
 
 // Reads everything plan_adsync needs (in the caller's transaction, if one is open).
@@ -100,7 +95,7 @@ struct FieldChange {
 struct PlannedCreate {
   Wanted w;
   std::string rule;      // placement rule name
-  std::string delivery;  // cyrus, smtp, none
+  Delivery delivery = Delivery::none;  // cyrus, smtp, none (never forward)
   std::uint32_t backend_id = 0;
   std::string backend;
   std::string smtp_nexthop;
@@ -165,7 +160,7 @@ struct Plan {
   // Anything that changes accounts (the serial) or AD bookkeeping.
   bool changes_accounts() const;
   // Nothing to apply that --check would call drift (conflicts cannot be applied away).
-  bool in_step() const { return !changes_accounts() && misses.empty(); }
+  bool in_sync() const { return !changes_accounts() && misses.empty(); }
 };
 
 // Members of a placement rule's group (anchors), fetched only when a create needs them.

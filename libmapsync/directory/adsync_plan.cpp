@@ -118,9 +118,9 @@ struct AdPlanner::Impl {
       const DbAccount& a = db.accounts[i];
       if (!a.anchor.empty()) by_anchor.emplace(a.anchor, i);
       by_uid.emplace(fold_key(a.uid), i);
-      if (a.source == "ad") {
+      if (a.source == AccountSource::ad) {
         ++plan.ad_accounts;
-        if (a.status == "active") ++plan.active_ad_accounts;
+        if (a.status == AccountStatus::active) ++plan.active_ad_accounts;
       }
     }
     for (const auto& b : db.backends) backend_load[b.id] = b.accounts;
@@ -142,97 +142,106 @@ struct AdPlanner::Impl {
       return;
     }
     Wanted w = wanted_from_entry(ad, e, db.domains, plan.notes);
-    std::size_t idx = SIZE_MAX;
-    bool adopt = false;
     if (auto it = by_anchor.find(e.anchor); it != by_anchor.end()) {
-      idx = it->second;
-    } else if (auto u = by_uid.find(fold_key(e.uid)); u != by_uid.end() && db.accounts[u->second].source == "ad" &&
-                                                 db.accounts[u->second].anchor.empty()) {
-      idx = u->second;  // imported before adsync knew its GUID
-      adopt = true;
+      add_known(e, it->second, false, std::move(w));
+    } else if (auto u = by_uid.find(fold_key(e.uid)); u != by_uid.end() && db.accounts[u->second].source == AccountSource::ad &&
+                                                        db.accounts[u->second].anchor.empty()) {
+      add_known(e, u->second, true, std::move(w));  // imported before adsync knew its GUID
+    } else {
+      add_new(e, std::move(w));
     }
+  }
 
-    if (idx == SIZE_MAX) {
-      // A new account.
-      if (!w.enabled) {
-        plan.notes.push_back(e.uid + ": disabled in AD and not in the database: not created");
-        return;
-      }
-      if (w.primary_address.empty()) {
-        plan.notes.push_back(e.uid + ": no mail address (" + ad.attr_mail + " or SMTP: proxyAddress): not a mail user");
-        return;
-      }
-      if (const std::string why = check_address(w.primary_address); !why.empty()) {
-        plan.conflicts.push_back({e.uid, "primary address \"" + w.primary_address + "\": " + why + "; not created"});
-        return;
-      }
-      if (!db.domains.count(domain_part(w.primary_address))) {
-        plan.notes.push_back(e.uid + ": primary address " + w.primary_address +
-                             " is not in a local or alias domain of the database: not created");
-        return;
-      }
-      if (auto u = by_uid.find(fold_key(e.uid)); u != by_uid.end() || claimed_uids.count(fold_key(e.uid))) {
-        const std::string other = u != by_uid.end() ? "account " + std::to_string(db.accounts[u->second].id) + " (" +
-                                                          db.accounts[u->second].source + ")"
-                                                    : "another AD entry";
-        plan.conflicts.push_back({e.uid, "user name is taken by " + other + "; not created"});
-        return;
-      }
-      if (const std::string other = address_owner(w.primary_address, 0, e.uid); !other.empty()) {
-        plan.conflicts.push_back({e.uid, "primary address " + w.primary_address + " belongs to " + other + "; not created"});
-        return;
-      }
-      std::vector<std::string> aliases;
-      for (const std::string& a : w.aliases) {
-        if (const std::string other = address_owner(a, 0, e.uid); !other.empty())
-          plan.conflicts.push_back({e.uid, "address " + a + " belongs to " + other + "; left out"});
-        else
-          aliases.push_back(a);
-      }
-      w.aliases = std::move(aliases);
-      PlannedCreate c;
-      const AdPlacementRule* rule = nullptr;
-      for (const AdPlacementRule& r : ad.placement) {
-        if (!dn_ends_with(e.dn, r.ou)) continue;
-        if (!r.group.empty() && !members_of(r.group).count(e.anchor)) continue;
-        rule = &r;
-        break;
-      }
-      if (!rule) {
-        plan.conflicts.push_back({e.uid, "no placement rule matches " + e.dn + "; not created"});
-        return;
-      }
-      c.rule = rule->name;
-      c.delivery = rule->delivery;
-      c.quota_mb = rule->quota_mb;
-      if (rule->delivery == "cyrus") {
-        const DbBackend* best = nullptr;
-        for (const std::string& name : rule->backends) {
-          auto b = std::find_if(db.backends.begin(), db.backends.end(), [&](const DbBackend& x) { return x.name == name; });
-          if (b == db.backends.end() || !b->enabled) continue;
-          if (!best || backend_load[b->id] < backend_load[best->id]) best = &*b;
-        }
-        if (!best) {
-          plan.conflicts.push_back({e.uid, "placement rule " + rule->name + ": none of its back ends exists and is enabled; not created"});
-          return;
-        }
-        ++backend_load[best->id];
-        c.backend_id = best->id;
-        c.backend = best->name;
-      } else if (rule->delivery == "smtp") {
-        c.smtp_nexthop = rule->smtp_nexthop;
-      }
-      claimed[fold_key(w.primary_address)] = e.uid;
-      for (const auto& a : w.aliases) claimed[fold_key(a)] = e.uid;
-      claimed_uids.insert(fold_key(e.uid));
-      c.w = std::move(w);
-      plan.creates.push_back(std::move(c));
+  // An entry the database does not have: a create, unless something stands in its way.
+  void add_new(const DirEntry& e, Wanted w) {
+    if (!w.enabled) {
+      plan.notes.push_back(e.uid + ": disabled in AD and not in the database: not created");
       return;
     }
+    if (w.primary_address.empty()) {
+      plan.notes.push_back(e.uid + ": no mail address (" + ad.attr_mail + " or SMTP: proxyAddress): not a mail user");
+      return;
+    }
+    if (const std::string why = check_address(w.primary_address); !why.empty()) {
+      plan.conflicts.push_back({e.uid, "primary address \"" + w.primary_address + "\": " + why + "; not created"});
+      return;
+    }
+    if (!db.domains.count(domain_part(w.primary_address))) {
+      plan.notes.push_back(e.uid + ": primary address " + w.primary_address +
+                           " is not in a local or alias domain of the database: not created");
+      return;
+    }
+    if (auto u = by_uid.find(fold_key(e.uid)); u != by_uid.end() || claimed_uids.count(fold_key(e.uid))) {
+      const std::string other = u != by_uid.end() ? "account " + std::to_string(db.accounts[u->second].id) + " (" +
+                                                        std::string(to_sql(db.accounts[u->second].source)) + ")"
+                                                  : "another AD entry";
+      plan.conflicts.push_back({e.uid, "user name is taken by " + other + "; not created"});
+      return;
+    }
+    if (const std::string other = address_owner(w.primary_address, 0, e.uid); !other.empty()) {
+      plan.conflicts.push_back({e.uid, "primary address " + w.primary_address + " belongs to " + other + "; not created"});
+      return;
+    }
+    std::vector<std::string> aliases;
+    for (const std::string& a : w.aliases) {
+      if (const std::string other = address_owner(a, 0, e.uid); !other.empty())
+        plan.conflicts.push_back({e.uid, "address " + a + " belongs to " + other + "; left out"});
+      else
+        aliases.push_back(a);
+    }
+    w.aliases = std::move(aliases);
+    PlannedCreate c;
+    if (!place(e, c)) return;
+    claimed[fold_key(w.primary_address)] = e.uid;
+    for (const auto& a : w.aliases) claimed[fold_key(a)] = e.uid;
+    claimed_uids.insert(fold_key(e.uid));
+    c.w = std::move(w);
+    plan.creates.push_back(std::move(c));
+  }
 
+  // The first placement rule that matches decides delivery, quota and (for Cyrus) the
+  // least loaded of its enabled back ends; false (a conflict) when none can.
+  bool place(const DirEntry& e, PlannedCreate& c) {
+    const AdPlacementRule* rule = nullptr;
+    for (const AdPlacementRule& r : ad.placement) {
+      if (!dn_ends_with(e.dn, r.ou)) continue;
+      if (!r.group.empty() && !members_of(r.group).count(e.anchor)) continue;
+      rule = &r;
+      break;
+    }
+    if (!rule) {
+      plan.conflicts.push_back({e.uid, "no placement rule matches " + e.dn + "; not created"});
+      return false;
+    }
+    c.rule = rule->name;
+    c.delivery = rule->delivery;
+    c.quota_mb = rule->quota_mb;
+    if (rule->delivery == Delivery::cyrus) {
+      const BackendRow* best = nullptr;
+      for (const std::string& name : rule->backends) {
+        auto b = std::find_if(db.backends.begin(), db.backends.end(), [&](const BackendRow& x) { return x.name == name; });
+        if (b == db.backends.end() || !b->enabled) continue;
+        if (!best || backend_load[b->id] < backend_load[best->id]) best = &*b;
+      }
+      if (!best) {
+        plan.conflicts.push_back({e.uid, "placement rule " + rule->name + ": none of its back ends exists and is enabled; not created"});
+        return false;
+      }
+      ++backend_load[best->id];
+      c.backend_id = best->id;
+      c.backend = best->name;
+    } else if (rule->delivery == Delivery::smtp) {
+      c.smtp_nexthop = rule->smtp_nexthop;
+    }
+    return true;
+  }
+
+  // An entry matched to account db.accounts[idx] (adopt: by user name, its GUID still
+  // to be recorded): an update of what AD owns, and the AD bookkeeping.
+  void add_known(const DirEntry& e, std::size_t idx, bool adopt, Wanted w) {
     const DbAccount& a = db.accounts[idx];
     seen.insert(idx);
-    if (a.source != "ad") {
+    if (a.source != AccountSource::ad) {
       plan.notes.push_back(e.uid + ": account " + std::to_string(a.id) + " is manual: not touched");
       return;
     }
@@ -241,12 +250,12 @@ struct AdPlanner::Impl {
       m.account_id = a.id;
       m.uid = a.uid;
       m.reason = "disabled";
-      plan.misses.push_back(m);  // judged with the others below
+      plan.misses.push_back(m);  // judged with the others in finish()
     }
     PlannedUpdate u;
     u.account_id = a.id;
     u.uid = a.uid;
-    u.cyrus = a.delivery == "cyrus";
+    u.cyrus = a.delivery == Delivery::cyrus;
     auto field = [&](const char* name, const std::string& before, const std::string& after) {
       if (before != after) u.changes.push_back({name, before, after});
     };
@@ -264,26 +273,48 @@ struct AdPlanner::Impl {
     field("given_name", a.given_name, w.given_name);
     field("surname", a.surname, w.surname);
     field("display_name", a.display_name, w.display_name);
-    if (!w.primary_address.empty() && a.primary_address != w.primary_address) {
-      const std::string other = address_owner(w.primary_address, a.id, a.uid);
-      if (!check_address(w.primary_address).empty())
-        plan.conflicts.push_back({a.uid, "primary address \"" + w.primary_address + "\" from AD is invalid: " +
-                                             check_address(w.primary_address) + "; kept " + a.primary_address});
-      else if (!db.domains.count(domain_part(w.primary_address)))
-        plan.conflicts.push_back({a.uid, "primary address " + w.primary_address + " from AD is not in a local domain; kept " +
-                                             a.primary_address});
-      else if (!other.empty())
-        plan.conflicts.push_back({a.uid, "primary address " + w.primary_address + " belongs to " + other + "; kept " +
-                                             a.primary_address});
-      else
-        field("primary_address", a.primary_address, w.primary_address);
-    }
+    if (!w.primary_address.empty() && a.primary_address != w.primary_address && primary_may_change(a, w))
+      field("primary_address", a.primary_address, w.primary_address);
     const std::string primary_now =
         std::any_of(u.changes.begin(), u.changes.end(), [](const FieldChange& c) { return c.field == "primary_address"; })
             ? w.primary_address
             : a.primary_address;
     claimed[fold_key(primary_now)] = a.uid;
-    // Aliases: compare folded; AD's spelling wins for new ones.
+    diff_aliases(a, w, primary_now, u);
+    if (w.enabled && a.status != AccountStatus::active) {
+      // The change is shown and written in the column's own words.
+      field("status", std::string(to_sql(a.status)), std::string(to_sql(AccountStatus::active)));
+      u.enable = true;
+    }
+    const bool state_changed = !a.has_state || a.dn != w.dn || a.usn_changed != w.usn_changed;
+    const bool reset = w.enabled && (a.missed_runs > 0 || !a.missing_reason.empty());
+    if (!u.changes.empty() || !u.add_aliases.empty() || !u.remove_aliases.empty()) {
+      u.w = w;
+      plan.updates.push_back(std::move(u));
+    }
+    if (state_changed || reset) plan.state_updates.push_back({a.id, w.dn, w.usn_changed, reset, w.uid, a.dn});
+  }
+
+  // Whether AD's new primary address may replace the account's; a conflict saying why not.
+  bool primary_may_change(const DbAccount& a, const Wanted& w) {
+    const std::string other = address_owner(w.primary_address, a.id, a.uid);
+    if (!check_address(w.primary_address).empty())
+      plan.conflicts.push_back({a.uid, "primary address \"" + w.primary_address + "\" from AD is invalid: " +
+                                           check_address(w.primary_address) + "; kept " + a.primary_address});
+    else if (!db.domains.count(domain_part(w.primary_address)))
+      plan.conflicts.push_back({a.uid, "primary address " + w.primary_address + " from AD is not in a local domain; kept " +
+                                           a.primary_address});
+    else if (!other.empty())
+      plan.conflicts.push_back({a.uid, "primary address " + w.primary_address + " belongs to " + other + "; kept " +
+                                           a.primary_address});
+    else
+      return true;
+    return false;
+  }
+
+  // The account's 'proxy' addresses against AD's: compared folded; AD's spelling wins
+  // for new ones.
+  void diff_aliases(const DbAccount& a, const Wanted& w, const std::string& primary_now, PlannedUpdate& u) {
     std::unordered_set<std::string> have, want;
     for (const auto& p : a.proxy_addresses) have.insert(fold_key(p));
     for (const auto& x : w.aliases) {
@@ -307,17 +338,6 @@ struct AdPlanner::Impl {
     }
     for (const auto& p : a.proxy_addresses)
       if (!want.count(fold_key(p))) u.remove_aliases.push_back(p);
-    if (w.enabled && a.status != "active") {
-      field("status", a.status, "active");
-      u.enable = true;
-    }
-    const bool state_changed = !a.has_state || a.dn != w.dn || a.usn_changed != w.usn_changed;
-    const bool reset = w.enabled && (a.missed_runs > 0 || !a.missing_reason.empty());
-    if (!u.changes.empty() || !u.add_aliases.empty() || !u.remove_aliases.empty()) {
-      u.w = w;
-      plan.updates.push_back(std::move(u));
-    }
-    if (state_changed || reset) plan.state_updates.push_back({a.id, w.dn, w.usn_changed, reset, w.uid, a.dn});
   }
 
   Plan finish() {
@@ -325,7 +345,7 @@ struct AdPlanner::Impl {
     if (!in.only_subset) {
       for (std::size_t i = 0; i < db.accounts.size(); ++i) {
         const DbAccount& a = db.accounts[i];
-        if (a.source != "ad" || seen.count(i)) continue;
+        if (a.source != AccountSource::ad || seen.count(i)) continue;
         if (a.anchor.empty()) continue;  // never matched: nothing to say it left
         // An incremental run sees only changed entries: an account it does not see is as
         // it was, so only one already missing stays missing.
@@ -345,9 +365,9 @@ struct AdPlanner::Impl {
       const DbAccount& a = *by_id[m.account_id];
       m.new_miss = a.missed_runs == 0;
       m.missed_runs = std::min(a.missed_runs + 1, ad.disable_after_misses);
-      if (a.status == "active") {
+      if (a.status == AccountStatus::active) {
         if (m.missed_runs >= ad.disable_after_misses) m.action = MissAction::disable;
-      } else if (a.status == "disabled") {
+      } else if (a.status == AccountStatus::disabled) {
         const std::int64_t since = a.status_changed_at ? a.status_changed_at : a.missing_since;
         if (ad.pending_delete_after_days > 0 && since > 0 &&
             in.now - since >= static_cast<std::int64_t>(ad.pending_delete_after_days) * 86400)

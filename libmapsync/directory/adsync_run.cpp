@@ -140,6 +140,82 @@ class Transaction {
   bool open_ = true;
 };
 
+// Full or incremental? Incremental only against the same DC incarnation, the same
+// scope, and while the last full run is recent enough.
+SyncMode choose_mode(const AdConfig& ad, const AdsyncOptions& opt, const DcState& last, const DcInfo& dc,
+                     const RunInfo& info, const std::string& bound_as) {
+  std::string why_full;
+  if (opt.full) why_full = "asked for";
+  else if (!opt.only_uid.empty()) why_full = "one user";
+  else if (!last.present) why_full = "first run against this DC";
+  else if (last.invocation_id != dc.invocation_id) why_full = "the DC's invocationId changed (restored?)";
+  else if (last.scope_digest != info.scope_digest) why_full = "the search scope in the config changed";
+  else if (last.highest_usn > dc.highest_usn) why_full = "the DC's USN went backwards";
+  else if (ad.full_sync_hours == 0 || last.last_full_at == 0 ||
+           info.started - last.last_full_at >= static_cast<std::int64_t>(ad.full_sync_hours) * 3600)
+    why_full = "last full run is older than " + std::to_string(ad.full_sync_hours) + " h";
+  const SyncMode mode = why_full.empty() ? SyncMode::incremental : SyncMode::full;
+  log::info(std::string(mode == SyncMode::full ? "full run (" + why_full + ")" : "incremental run") +
+            " against " + dc.uri + " (USN " + std::to_string(dc.highest_usn) + "), bound as " + bound_as);
+  return mode;
+}
+
+// What the planning steps share.
+struct PlanContext {
+  Database& db;
+  Directory& dir;
+  const AdConfig& ad;
+  const SearchScope& scope;
+  const PlanInput& in;
+  const GroupMembers& members_of;
+  std::unique_ptr<Transaction>& tx;
+  AdDbState& state;
+};
+
+// A full apply (the initial import above all) writes the creates decided so far while
+// the search goes on, in the same transaction: the database's work overlaps the
+// directory's, and a search that fails still rolls everything back.
+Plan plan_while_searching(PlanContext& x, const RunInfo& info, std::uint64_t& run_id, std::size_t& creates_written) {
+  x.tx = std::make_unique<Transaction>(x.db);
+  read_ad_db_state(x.db, x.state);
+  for (const AdPlacementRule& r : x.ad.placement)
+    if (!r.group.empty()) x.members_of(r.group);  // the LDAP connection is the search's from here on
+  run_id = begin_ad_audit(x.db, info, x.in.mode);
+  AdPlanner planner(x.in, x.state, x.members_of);
+  StreamedSearch search(x.dir, x.scope);
+  for (std::vector<DirEntry> batch; search.next(batch);) {
+    for (DirEntry& e : batch) planner.add(e);
+    const std::size_t decided = planner.creates().size();
+    if (decided - creates_written >= kCreateChunk) {
+      write_ad_creates(x.db, planner.creates(), creates_written, decided, run_id);
+      creates_written = decided;
+    }
+  }
+  log::debug(std::to_string(search.count()) + " entries from AD; " + std::to_string(creates_written) +
+             " creates written during the search");
+  return planner.finish();
+}
+
+// Otherwise the search comes first, and the database is read in a transaction after it.
+Plan plan_after_search(PlanContext& x) {
+  std::vector<DirEntry> entries;
+  x.dir.search_users(x.scope, [&](DirEntry&& e) { entries.push_back(std::move(e)); });
+  if (x.in.mode == SyncMode::incremental && entries.empty()) {
+    // "No changes" or "cannot see the bases any more"? Entries seen before tell.
+    std::vector<std::string> known;
+    x.db.query("SELECT s.dn FROM ad_account_state s JOIN accounts a ON a.id = s.account_id WHERE a.status = ? "
+               "AND s.missed_runs = 0 AND s.dn IS NOT NULL ORDER BY s.account_id DESC LIMIT 200",
+               {std::string(to_sql(AccountStatus::active))}, "reading known DNs",
+               [&](const SqlRow& r) { known.push_back(r.str(1)); });
+    x.dir.probe_bases(known);
+  }
+  log::debug(std::to_string(entries.size()) + " entries from AD");
+  x.tx = std::make_unique<Transaction>(x.db);
+  read_ad_db_state(x.db, x.state);
+  log::debug("read the database: " + std::to_string(x.state.accounts.size()) + " accounts");
+  return plan_adsync(x.in, x.state, entries, x.members_of);
+}
+
 }  // namespace
 
 AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
@@ -169,24 +245,8 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
   info.dc_info = rep.dc;
   info.scope_digest = ad_scope_digest(ad);
 
-  // Full or incremental? Incremental only against the same DC incarnation, the same
-  // scope, and while the last full run is recent enough.
   const DcState last = read_dc_state(db, info.dc_key);
-  SyncMode mode = SyncMode::incremental;
-  std::string why_full;
-  if (opt.full) why_full = "asked for";
-  else if (!opt.only_uid.empty()) why_full = "one user";
-  else if (!last.present) why_full = "first run against this DC";
-  else if (last.invocation_id != rep.dc.invocation_id) why_full = "the DC's invocationId changed (restored?)";
-  else if (last.scope_digest != info.scope_digest) why_full = "the search scope in the config changed";
-  else if (last.highest_usn > rep.dc.highest_usn) why_full = "the DC's USN went backwards";
-  else if (ad.full_sync_hours == 0 || last.last_full_at == 0 ||
-           info.started - last.last_full_at >= static_cast<std::int64_t>(ad.full_sync_hours) * 3600)
-    why_full = "last full run is older than " + std::to_string(ad.full_sync_hours) + " h";
-  if (!why_full.empty()) mode = SyncMode::full;
-  log::info(std::string(mode == SyncMode::full ? "full run (" + why_full + ")" : "incremental run") +
-            " against " + rep.dc.uri + " (USN " + std::to_string(rep.dc.highest_usn) + "), bound as " + rep.bound_as);
-
+  const SyncMode mode = choose_mode(ad, opt, last, rep.dc, info, rep.bound_as);
   SearchScope scope;
   scope.only_uid = opt.only_uid;
   if (mode == SyncMode::incremental) scope.usn_above = last.highest_usn;
@@ -207,45 +267,10 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
   std::unique_ptr<Transaction> tx;
   AdDbState state;
   std::size_t creates_written = 0;
-
-  if (opt.apply && mode == SyncMode::full && opt.only_uid.empty()) {
-    // A full apply (the initial import above all) writes the creates decided so far
-    // while the search goes on, in the same transaction: the database's work overlaps the
-    // directory's, and a search that fails still rolls everything back.
-    tx = std::make_unique<Transaction>(db);
-    read_ad_db_state(db, state);
-    for (const AdPlacementRule& r : ad.placement)
-      if (!r.group.empty()) members_of(r.group);  // the LDAP connection is the search's from here on
-    rep.run_id = begin_ad_audit(db, info, mode);
-    AdPlanner planner(in, state, members_of);
-    StreamedSearch search(*dir, scope);
-    for (std::vector<DirEntry> batch; search.next(batch);) {
-      for (DirEntry& e : batch) planner.add(e);
-      const std::size_t decided = planner.creates().size();
-      if (decided - creates_written >= kCreateChunk) {
-        write_ad_creates(db, planner.creates(), creates_written, decided, rep.run_id);
-        creates_written = decided;
-      }
-    }
-    log::debug(std::to_string(search.count()) + " entries from AD; " + std::to_string(creates_written) +
-               " creates written during the search");
-    rep.plan = planner.finish();
-  } else {
-    std::vector<DirEntry> entries;
-    dir->search_users(scope, [&](DirEntry&& e) { entries.push_back(std::move(e)); });
-    if (mode == SyncMode::incremental && entries.empty()) {
-      std::vector<std::string> known;
-      db.query("SELECT s.dn FROM ad_account_state s JOIN accounts a ON a.id = s.account_id WHERE a.status = 'active' "
-               "AND s.missed_runs = 0 AND s.dn IS NOT NULL ORDER BY s.account_id DESC LIMIT 200",
-               {}, "reading known DNs", [&](const SqlRow& r) { known.push_back(r.str(1)); });
-      dir->probe_bases(known);
-    }
-    log::debug(std::to_string(entries.size()) + " entries from AD");
-    tx = std::make_unique<Transaction>(db);
-    read_ad_db_state(db, state);
-    log::debug("read the database: " + std::to_string(state.accounts.size()) + " accounts");
-    rep.plan = plan_adsync(in, state, entries, members_of);
-  }
+  PlanContext x{db, *dir, ad, scope, in, members_of, tx, state};
+  rep.plan = opt.apply && mode == SyncMode::full && opt.only_uid.empty()
+                 ? plan_while_searching(x, info, rep.run_id, creates_written)
+                 : plan_after_search(x);
   log::debug("planned");
   for (const auto& n : rep.plan.notes) log::debug(n);
 
@@ -281,7 +306,7 @@ std::string plan_text(const AdsyncReport& r, bool verbose) {
   o << (p.mode == SyncMode::full ? "full" : "incremental") << " run against " << r.dc.uri << " (" << r.dc.dns_host_name
     << ", USN " << r.dc.highest_usn << "), bound as " << r.bound_as << ": " << p.entries << " entries\n";
   for (const auto& c : p.creates) {
-    o << "create          " << c.w.uid << "  " << c.w.primary_address << "  " << c.delivery;
+    o << "create          " << c.w.uid << "  " << c.w.primary_address << "  " << to_sql(c.delivery);
     if (!c.backend.empty()) o << " " << c.backend;
     if (!c.smtp_nexthop.empty()) o << " " << c.smtp_nexthop;
     o << "  (rule " << c.rule << ")";
@@ -322,7 +347,7 @@ std::string plan_text(const AdsyncReport& r, bool verbose) {
   for (const auto& c : p.conflicts) o << "conflict        " << c.who << ": " << c.what << "\n";
   if (verbose)
     for (const auto& n : p.notes) o << "note            " << n << "\n";
-  if (p.in_step() && p.conflicts.empty()) o << "in step with AD\n";
+  if (p.in_sync() && p.conflicts.empty()) o << "in step with AD\n";
   o << "summary: " << p.creates.size() << " create, " << p.updates.size() << " update (" << p.count_renames()
     << " rename, " << p.count_enables() << " enable), " << p.count(MissAction::disable) << " disable, "
     << p.count(MissAction::pending_delete) << " pending-delete, " << p.count(MissAction::count) << " miss, "
@@ -357,7 +382,7 @@ std::string plan_json(const AdsyncReport& r, bool summary_only, bool compact) {
                               {"dn", c.w.dn},
                               {"primary_address", c.w.primary_address},
                               {"aliases", c.w.aliases},
-                              {"delivery", c.delivery},
+                              {"delivery", std::string(to_sql(c.delivery))},
                               {"backend", c.backend},
                               {"smtp_nexthop", c.smtp_nexthop},
                               {"rule", c.rule}});
@@ -390,7 +415,7 @@ std::string plan_json(const AdsyncReport& r, bool summary_only, bool compact) {
                   {"pending_deletes", p.count(MissAction::pending_delete)},
                   {"misses", p.count(MissAction::count)},
                   {"conflicts", p.conflicts.size()}};
-  j["in_sync"] = p.in_step();
+  j["in_sync"] = p.in_sync();
   j["applied"] = r.applied;
   j["refused"] = r.refused;
   return compact ? j.dump() : j.dump(2);

@@ -11,6 +11,7 @@
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/signals.h"
 #include "libmapsync/db/database.h"
+#include "libmapsync/db/queue.h"
 
 namespace mapsync {
 namespace {
@@ -45,6 +46,12 @@ void add(SqlParams& p, A&&... a) {
 }
 
 SqlParam text_or_null(const std::string& s) { return s.empty() ? SqlParam(nullptr) : SqlParam(s); }
+
+// An ENUM column's value, bound like any other.
+template <class E>
+SqlParam word(E e) {
+  return std::string(to_sql(e));
+}
 
 // INSERT head VALUES (row),(row),... tail, kBatch rows a statement.
 template <class Items, class Fn>
@@ -81,9 +88,9 @@ void read_ad_db_state(Database& db, AdDbState& out) {
         a.surname = r.str(5);
         a.display_name = r.str(6);
         a.primary_address = r.str(7);
-        a.status = r.str(8);
-        a.source = r.str(9);
-        a.delivery = r.str(10);
+        a.status = parse_sql<AccountStatus>(r.view(8));
+        a.source = parse_sql<AccountSource>(r.view(9));
+        a.delivery = parse_sql<Delivery>(r.view(10));
         a.status_changed_at = static_cast<std::int64_t>(r.u64(11));
         a.has_state = r.u64(12) != 0;
         a.dn = r.str(13);
@@ -108,14 +115,9 @@ void read_ad_db_state(Database& db, AdDbState& out) {
            [&](const SqlRow& r) { out.addresses[fold_key(r.str(1))] = {0, "group alias " + r.str(1)}; });
   db.query("SELECT address FROM mailing_lists", {}, "reading mailing lists",
            [&](const SqlRow& r) { out.addresses[fold_key(r.str(1))] = {0, "mailing list " + r.str(1)}; });
-  db.query("SELECT name FROM domains WHERE kind IN ('local', 'alias') AND enabled", {}, "reading domains",
-           [&](const SqlRow& r) { out.domains.insert(fold_key(r.str(1))); });
-  db.query(
-      "SELECT b.id, b.name, b.enabled, COUNT(a.id) FROM backends b LEFT JOIN accounts a ON a.backend_id = b.id "
-      "AND a.status <> 'pending-delete' GROUP BY b.id, b.name, b.enabled ORDER BY b.id",
-      {}, "reading back ends", [&](const SqlRow& r) {
-        out.backends.push_back({static_cast<std::uint32_t>(r.u64(1)), r.str(2), r.u64(3) != 0, r.u64(4)});
-      });
+  db.query("SELECT name FROM domains WHERE kind IN (?, ?) AND enabled", {word(DomainKind::local), word(DomainKind::alias)},
+           "reading domains", [&](const SqlRow& r) { out.domains.insert(fold_key(r.str(1))); });
+  out.backends = read_backends(db, BackendLoad::assigned_accounts);
 }
 
 DcState read_dc_state(Database& db, const std::string& dc_key) {
@@ -155,13 +157,13 @@ void write_ad_creates(Database& db, const std::vector<PlannedCreate>& all, std::
       db,
       "INSERT INTO accounts (uid, object_guid, given_name, surname, display_name, primary_address, status, delivery, "
       "backend_id, smtp_nexthop, quota_mb, source, status_changed_at)",
-      "(?, UNHEX(?), ?, ?, ?, ?, 'active', ?, ?, ?, ?, 'ad', NOW())", "", chunk,
+      "(?, UNHEX(?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NOW())", "", chunk,
       [](const PlannedCreate& c, SqlParams& p) {
         add(p, c.w.uid, hex(c.w.anchor), text_or_null(c.w.given_name), text_or_null(c.w.surname),
-                           text_or_null(c.w.display_name), c.w.primary_address, c.delivery,
-                           c.backend_id ? SqlParam(static_cast<std::uint64_t>(c.backend_id)) : SqlParam(nullptr),
-                           text_or_null(c.smtp_nexthop),
-                           c.quota_mb ? SqlParam(static_cast<std::uint64_t>(c.quota_mb)) : SqlParam(nullptr));
+            text_or_null(c.w.display_name), c.w.primary_address, word(AccountStatus::active), word(c.delivery),
+            c.backend_id ? SqlParam(static_cast<std::uint64_t>(c.backend_id)) : SqlParam(nullptr),
+            text_or_null(c.smtp_nexthop), c.quota_mb ? SqlParam(static_cast<std::uint64_t>(c.quota_mb)) : SqlParam(nullptr),
+            word(AccountSource::ad));
       },
       "creating accounts");
   // Ids by user name (unique, and an index MariaDB uses with plain string parameters;
@@ -188,10 +190,11 @@ void write_ad_creates(Database& db, const std::vector<PlannedCreate>& all, std::
     const std::string* address;
   };
   std::vector<NewAddress> addresses;
-  std::vector<const PlannedCreate*> creates, cyrus;
+  std::vector<const PlannedCreate*> creates;
+  std::vector<NewJob> jobs;
   for (const auto& c : chunk) {
     creates.push_back(&c);
-    if (c.delivery == "cyrus") cyrus.push_back(&c);
+    if (c.delivery == Delivery::cyrus) jobs.push_back({new_ids.at(c.w.anchor), JobKind::create, "", c.w.uid, run_id});
     for (const auto& a : c.w.aliases) addresses.push_back({new_ids.at(c.w.anchor), &a});
   }
   insert_batched(db, "INSERT INTO addresses (account_id, address, kind)", "(?, ?, 'proxy')", "", addresses,
@@ -204,52 +207,52 @@ void write_ad_creates(Database& db, const std::vector<PlannedCreate>& all, std::
                    add(p, static_cast<std::uint64_t>(new_ids.at(c->w.anchor)), c->w.dn, c->w.usn_changed);
                  },
                  "recording the new accounts' AD state");
-  insert_batched(db, "INSERT INTO provisioning_jobs (account_id, kind, new_uid, ad_sync_run_id)", "(?, 'create', ?, ?)",
-                 "", cyrus,
-                 [&](const PlannedCreate* c, SqlParams& p) {
-                   add(p, static_cast<std::uint64_t>(new_ids.at(c->w.anchor)), c->w.uid, run_id);
-                 },
-                 "queueing mailbox creation");
-
+  enqueue(db, jobs, "queueing mailbox creation");
 }
+
+namespace {
+
+// One account's update. Addresses that go are deleted first, so that a primary and an
+// alias can swap.
+void write_update(Database& db, const PlannedUpdate& u, std::uint64_t run_id) {
+  const auto id = static_cast<std::uint64_t>(u.account_id);
+  const std::string doing = "updating account " + std::to_string(u.account_id) + " (" + u.uid + ")";
+  for (const auto& a : u.remove_aliases)
+    db.update("DELETE FROM addresses WHERE account_id = ? AND address = ? AND kind = 'proxy'", {id, a}, doing);
+  if (!u.changes.empty()) {
+    std::string q = "UPDATE accounts SET ";
+    SqlParams p;
+    for (const FieldChange& c : u.changes) {
+      if (p.size()) q += ", ";
+      if (c.field == "object_guid") {
+        q += "object_guid = UNHEX(?)";
+        p.push_back(hex(u.w.anchor));
+      } else if (c.field == "status") {
+        q += "status = ?, status_changed_at = NOW()";
+        p.push_back(c.after);
+      } else {
+        // Field names come from the planner's fixed list, never from data.
+        q += c.field + " = ?";
+        p.push_back(c.field == "uid" || c.field == "primary_address" ? SqlParam(c.after) : text_or_null(c.after));
+      }
+    }
+    p.push_back(id);
+    p.push_back(word(AccountSource::ad));
+    db.update(q + " WHERE id = ? AND source = ?", p, doing);
+  }
+  for (const auto& a : u.add_aliases)
+    db.update("INSERT INTO addresses (account_id, address, kind) VALUES (?, ?, 'proxy')", {id, a}, doing);
+  if (u.rename && u.cyrus)
+    enqueue(db, {{u.account_id, JobKind::rename, u.uid, u.w.uid, run_id}}, doing + ": queueing the mailbox rename");
+}
+
+}  // namespace
 
 void apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info, const std::string& plan_json,
                    std::uint64_t run_id, std::size_t creates_written) {
   write_ad_creates(db, plan.creates, creates_written, plan.creates.size(), run_id);
 
-  // Updates: addresses that go first, so that a primary and an alias can swap.
-  for (const PlannedUpdate& u : plan.updates) {
-    const auto id = static_cast<std::uint64_t>(u.account_id);
-    const std::string doing = "updating account " + std::to_string(u.account_id) + " (" + u.uid + ")";
-    for (const auto& a : u.remove_aliases)
-      db.update("DELETE FROM addresses WHERE account_id = ? AND address = ? AND kind = 'proxy'", {id, a}, doing);
-    if (!u.changes.empty()) {
-      std::string q = "UPDATE accounts SET ";
-      SqlParams p;
-      for (const FieldChange& c : u.changes) {
-        if (p.size()) q += ", ";
-        if (c.field == "object_guid") {
-          q += "object_guid = UNHEX(?)";
-          p.push_back(hex(u.w.anchor));
-        } else if (c.field == "status") {
-          q += "status = ?, status_changed_at = NOW()";
-          p.push_back(c.after);
-        } else {
-          // Field names come from the planner's fixed list, never from data.
-          q += c.field + " = ?";
-          p.push_back(c.field == "uid" || c.field == "primary_address" ? SqlParam(c.after) : text_or_null(c.after));
-        }
-      }
-      p.push_back(id);
-      db.update(q + " WHERE id = ? AND source = 'ad'", p, doing);
-    }
-    for (const auto& a : u.add_aliases)
-      db.update("INSERT INTO addresses (account_id, address, kind) VALUES (?, ?, 'proxy')", {id, a}, doing);
-    if (u.rename && u.cyrus)
-      db.update(
-          "INSERT INTO provisioning_jobs (account_id, kind, old_uid, new_uid, ad_sync_run_id) VALUES (?, 'rename', ?, ?, ?)",
-          {id, u.uid, u.w.uid, run_id}, doing + ": queueing the mailbox rename");
-  }
+  for (const PlannedUpdate& u : plan.updates) write_update(db, u, run_id);
 
   // AD bookkeeping, then misses (which may disable).
   for (bool reset : {false, true}) {
@@ -276,13 +279,19 @@ void apply_ad_plan(Database& db, const Plan& plan, const RunInfo& info, const st
                                       m.reason);
                  },
                  "counting accounts missing from AD");
+  // Each step of the lifecycle only from the step before it (a postmaster's change in
+  // between wins).
   for (const PlannedMiss& m : plan.misses) {
+    const auto id = static_cast<std::uint64_t>(m.account_id);
+    const char* set_status =
+        "UPDATE accounts SET status = ?, status_changed_at = NOW() WHERE id = ? AND source = ? AND status = ?";
     if (m.action == MissAction::disable)
-      db.update("UPDATE accounts SET status = 'disabled', status_changed_at = NOW() WHERE id = ? AND source = 'ad' AND status = 'active'",
-                {static_cast<std::uint64_t>(m.account_id)}, "disabling account " + m.uid);
+      db.update(set_status, {word(AccountStatus::disabled), id, word(AccountSource::ad), word(AccountStatus::active)},
+                "disabling account " + m.uid);
     else if (m.action == MissAction::pending_delete)
-      db.update("UPDATE accounts SET status = 'pending-delete', status_changed_at = NOW() WHERE id = ? AND source = 'ad' AND status = 'disabled'",
-                {static_cast<std::uint64_t>(m.account_id)}, "marking account " + m.uid + " pending-delete");
+      db.update(set_status,
+                {word(AccountStatus::pending_delete), id, word(AccountSource::ad), word(AccountStatus::disabled)},
+                "marking account " + m.uid + " pending-delete");
   }
 
   db.update(

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "libmapsync/db/options.h"
+#include "libmapsync/db/vocabulary.h"
 
 namespace mapsync {
 
@@ -20,7 +21,7 @@ struct AdPlacementRule {
   std::string name;         // for plans and messages
   std::string ou;           // the entry's DN ends with this DN (case-insensitive); "" = any
   std::string group;        // member, directly or nested, of this group (DN or name); "" = any
-  std::string delivery;     // cyrus, smtp, none
+  Delivery delivery = Delivery::none;  // cyrus, smtp, none (forward has no placement)
   std::vector<std::string> backends;  // cyrus: back end names; the one with the fewest accounts wins
   std::string smtp_nexthop;           // smtp: Postfix next hop, e.g. [exchange.example.edu]
   unsigned quota_mb = 0;              // 0 = none recorded

@@ -14,12 +14,11 @@
 #include <vector>
 
 #include "libmapsync/mailbox/imap_proto.h"
+#include "libmapsync/mailbox/options.h"
 
 namespace mapsync {
 
 class Stream;
-
-enum class ImapTls { none, starttls, imaps };
 
 struct ImapEndpoint {
   std::string host;

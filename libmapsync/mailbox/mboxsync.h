@@ -10,6 +10,9 @@
 // is done only when the server confirmed every step; a mailbox that exists on the
 // expected back end counts as done, one on another back end is a conflict and is left
 // alone.
+// Where it lives: the jobs and their database side in mboxsync.cpp (the queue itself in
+// db/queue.h), the engine in mbox_engine.h, the decisions without I/O (names, placement,
+// commands, judging replies) in mbox_task.h.
 #pragma once
 
 #include <cstdint>
@@ -28,13 +31,29 @@ struct MboxsyncOptions {
   std::size_t limit = 0;   // bulk/run: at most this many accounts (0 = all)
 };
 
+// What became of one account's mailbox (or one job).
+enum class MboxOutcome {
+  created,   // the server made it (and its quota, ACLs, folders)
+  existed,   // it was there already, on the expected back end: done as well
+  renamed,
+  conflict,  // it exists on another back end: left alone
+  failed,    // refused for good (a bad name, a NO that is not temporary)
+  retry,     // a temporary failure: the job is tried again later
+  skipped,   // not tried: the admin login was refused (the run ends with 78)
+};
+
+// The outcome's word in JSON, the result log and messages ("created", ...).
+const char* outcome_word(MboxOutcome o);
+// Done: the mailbox is where it belongs.
+bool succeeded(MboxOutcome o);
+
 struct MboxResult {
   std::uint32_t account_id = 0;
   std::string uid;
   std::string backend;
   std::string mailbox;
-  std::string outcome;  // created, existed, renamed, conflict, failed, retry
-  std::string detail;   // the server's words
+  MboxOutcome outcome = MboxOutcome::created;
+  std::string detail;  // the server's words
 };
 
 struct MboxReport {
@@ -44,8 +63,8 @@ struct MboxReport {
   std::size_t expected = 0, existing = 0;
   bool not_leader = false;
   std::string leader;
-  std::size_t count(const std::string& outcome) const;
-  bool in_step() const { return missing.empty() && orphans.empty() && misplaced.empty() && invalid.empty(); }
+  std::size_t count(MboxOutcome outcome) const;
+  bool in_sync() const { return missing.empty() && orphans.empty() && misplaced.empty() && invalid.empty(); }
 };
 
 MboxReport mboxsync_plan(const MboxsyncSettings& cfg);

@@ -18,30 +18,37 @@ struct CyrusFolder {
   std::string special_use;  // "\\Sent" (RFC 6154), "" = none
 };
 
+// The words of these are read in config/ (cyrus.auth, cyrus.tls, cyrus.via,
+// cyrus.placement); from there on the code speaks the enums.
+enum class CyrusAuth { password, gssapi };
+enum class ImapTls { none, starttls, imaps };
+enum class CyrusVia { backend, frontend };
+enum class CyrusPlacement { recorded, fewest, weights };
+
 struct CyrusConfig {
   bool present = false;
   bool unix_separator = false;   // imapd.conf unixhierarchysep
   bool virtual_domains = false;  // imapd.conf virtdomains (user@domain mailboxes)
   std::string admin_user = "cyrus";
-  // How the admin logs in: "password" (admin_user and password_file) or "gssapi" (a
+  // How the admin logs in: password (admin_user and password_file) or gssapi (a
   // ticket from keytab for principal; the server maps the principal to an admin).
-  std::string auth = "password";
+  CyrusAuth auth = CyrusAuth::password;
   std::string password_file;     // mode checked
   std::string keytab;            // mode checked
   std::string principal;         // "" = the keytab's first
   std::string krb5_config;       // "" = the system's
-  std::string tls = "starttls";  // starttls, imaps, none
+  ImapTls tls = ImapTls::starttls;
   std::string ca_file;
   bool allow_plaintext = false;  // LOGIN without TLS (tls: none): loopback tests only
   unsigned imaps_port = 993;     // with tls: imaps, instead of backends.imap_port
-  // Where commands go: "backend" (each back end's imap_host:imap_port) or "frontend"
+  // Where commands go: backend (each back end's imap_host:imap_port) or frontend
   // (CREATE name server!partition through a Murder front end).
-  std::string via = "backend";
+  CyrusVia via = CyrusVia::backend;
   std::string frontend_host;
   unsigned frontend_port = 143;
-  // Unprovisioned accounts: keep the recorded back end ("recorded"), or place them on
-  // the back end with the fewest accounts ("fewest") or by weight ("weights").
-  std::string placement = "recorded";
+  // Unprovisioned accounts: keep the recorded back end (recorded), or place them on
+  // the back end with the fewest mailboxes (fewest) or by weight (weights).
+  CyrusPlacement placement = CyrusPlacement::recorded;
   std::map<std::string, unsigned> weights;  // back end name -> weight
   unsigned quota_mb = 0;                     // when the account records none; 0 = no quota
   std::vector<std::string> acls;             // "IDENTIFIER RIGHTS", {uid} replaced

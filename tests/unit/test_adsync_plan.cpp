@@ -29,11 +29,11 @@ AdConfig config() {
   AdPlacementRule staff;
   staff.name = "staff";
   staff.ou = "OU=Staff,DC=example,DC=test";
-  staff.delivery = "smtp";
+  staff.delivery = Delivery::smtp;
   staff.smtp_nexthop = "[exchange.example.test]";
   AdPlacementRule students;
   students.name = "students";
-  students.delivery = "cyrus";
+  students.delivery = Delivery::cyrus;
   students.backends = {"be1", "be2"};
   ad.placement = {staff, students};
   ad.disable_after_misses = 3;
@@ -46,7 +46,7 @@ AdConfig config() {
 AdDbState empty_db() {
   AdDbState db;
   db.domains = {"example.test"};
-  db.backends = {{1, "be1", true, 10}, {2, "be2", true, 3}};
+  db.backends = {{1, "be1", true, 10, "", 143, {}}, {2, "be2", true, 3, "", 143, {}}};
   return db;
 }
 
@@ -56,9 +56,9 @@ DbAccount account(std::uint32_t id, char g, const std::string& uid, const std::s
   a.anchor = guid(g);
   a.uid = uid;
   a.primary_address = uid + "@example.test";
-  a.status = "active";
-  a.source = source;
-  a.delivery = "cyrus";
+  a.status = AccountStatus::active;
+  a.source = parse_sql<AccountSource>(source);
+  a.delivery = Delivery::cyrus;
   a.has_state = true;
   a.dn = "CN=" + uid + ",OU=Students,DC=example,DC=test";
   a.usn_changed = 100;
@@ -94,9 +94,9 @@ TEST_CASE("new users are created with the placement policy; disabled and mail-le
   REQUIRE(p.creates.size() == 2);
   CHECK(p.creates[0].w.primary_address == "alice.smith@example.test");  // the SMTP: proxyAddress wins over mail
   CHECK(p.creates[0].w.aliases == std::vector<std::string>{"alice@example.test"});  // mail equals an smtp: one; others dropped
-  CHECK(p.creates[0].delivery == "smtp");
+  CHECK(p.creates[0].delivery == Delivery::smtp);
   CHECK(p.creates[0].smtp_nexthop == "[exchange.example.test]");
-  CHECK(p.creates[1].delivery == "cyrus");
+  CHECK(p.creates[1].delivery == Delivery::cyrus);
   CHECK(p.creates[1].backend == "be2");  // the back end with the fewest accounts
   CHECK(p.gates_tripped.empty());        // the first import: no percentage to exceed
 }
@@ -153,7 +153,7 @@ TEST_CASE("an account missing from AD is disabled only after N consecutive runs,
   REQUIRE(p.misses.size() == 1);
   CHECK(p.misses[0].action == MissAction::disable);
 
-  db.accounts[2].status = "disabled";
+  db.accounts[2].status = AccountStatus::disabled;
   db.accounts[2].missed_runs = 3;
   db.accounts[2].status_changed_at = 100000000 - 29 * 86400;
   p = plan(db, present);

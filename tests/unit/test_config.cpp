@@ -172,8 +172,8 @@ TEST_CASE("the cyrus section: folders with special use, and mistakes named by ke
 )";
   const Config c = parse_config(cy, "test.yaml");
   CHECK(c.cyrus.present);
-  CHECK(c.cyrus.tls == "starttls");
-  CHECK(c.cyrus.via == "backend");
+  CHECK(c.cyrus.tls == ImapTls::starttls);
+  CHECK(c.cyrus.via == CyrusVia::backend);
   REQUIRE(c.cyrus.folders.size() == 2);
   CHECK(c.cyrus.folders[0].special_use.empty());
   CHECK(c.cyrus.folders[1].special_use == "\\Sent");
@@ -188,7 +188,7 @@ TEST_CASE("the cyrus section: folders with special use, and mistakes named by ke
   CHECK(with("[\"anyone p\"]", "[\"anyone\"]").find("must be IDENTIFIER RIGHTS") != std::string::npos);
   CHECK(with("  acls:", "  via: frontend\n  acls:").find("cyrus.frontend.host: required with via: frontend") != std::string::npos);
   CHECK(with("  acls:", "  placement: weights\n  acls:").find("required with placement: weights") != std::string::npos);
-  CHECK(c.cyrus.auth == "password");
+  CHECK(c.cyrus.auth == CyrusAuth::password);
   CHECK(with("  acls:", "  auth: kerberos\n  acls:").find("cyrus.auth: must be password or gssapi") != std::string::npos);
   CHECK(with("  acls:", "  auth: gssapi\n  acls:").find("cyrus.keytab: required key is missing") != std::string::npos);
   CHECK(with("  acls:", "  auth: gssapi\n  keytab: mboxsync.keytab\n  acls:").find("cyrus.keytab: must be an absolute path") !=
@@ -200,7 +200,7 @@ TEST_CASE("the cyrus section: folders with special use, and mistakes named by ke
   gss.replace(gss.find(pw_line), pw_line.size(),
               "  auth: gssapi\n  keytab: /etc/mapsync/cyrus.keytab\n  principal: cyrus@EXAMPLE.TEST\n");
   const Config g = parse_config(gss, "test.yaml");  // no password file needed
-  CHECK(g.cyrus.auth == "gssapi");
+  CHECK(g.cyrus.auth == CyrusAuth::gssapi);
   CHECK(g.cyrus.keytab == "/etc/mapsync/cyrus.keytab");
   CHECK(g.cyrus.principal == "cyrus@EXAMPLE.TEST");
   CHECK(with("  password_file: /etc/mapsync/cyrus.password\n", "").find("cyrus.password_file: required key is missing") !=

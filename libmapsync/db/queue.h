@@ -1,0 +1,78 @@
+// queue.h - the provisioning queue (table provisioning_jobs, schema/003_adsync.sql).
+//
+// adsync enqueues a job when it creates a Cyrus account or renames one; mboxsync claims the
+// pending jobs that are due, works them off and records each outcome here. Both jobs go
+// through this module, so the queue's rules live in one place:
+//   - a job is done only when the server confirmed it (mark_done);
+//   - a temporary failure counts an attempt and backs off exponentially, from
+//     base_seconds up to max_seconds, until max_attempts make it failed (mark_retry);
+//   - a permanent failure is failed at once (mark_failed);
+//   - a mailbox made for an account closes every pending create job of that account,
+//     whoever queued it (close_creates).
+// No locking of rows: one mboxsync at a time holds the leader lock (cyrus.lock_name).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "libmapsync/db/vocabulary.h"
+
+namespace mapsync {
+
+class Database;
+
+// A job to add to the queue.
+struct NewJob {
+  std::uint32_t account_id = 0;
+  JobKind kind = JobKind::create;
+  std::string old_uid;  // rename: the mailbox's user name now ("" = NULL)
+  std::string new_uid;  // create: the account's uid; rename: the new one
+  std::uint64_t ad_sync_run_id = 0;  // the adsync run that queued it (0 = NULL)
+};
+
+// A pending job, as the consumer sees it.
+struct QueuedJob {
+  std::uint64_t id = 0;
+  std::uint32_t account_id = 0;
+  JobKind kind = JobKind::create;
+  std::string old_uid, new_uid;  // "" for NULL
+  unsigned attempts = 0;         // earlier attempts
+};
+
+// How temporary failures are retried (the cyrus.retry settings).
+struct RetryPolicy {
+  unsigned base_seconds = 60;
+  unsigned max_seconds = 3600;
+  unsigned max_attempts = 50;
+};
+
+// Inserts the jobs, many rows a statement (an initial import queues tens of thousands).
+// Checks for a signal between statements: the caller's transaction then rolls back.
+void enqueue(Database& db, const std::vector<NewJob>& jobs, const std::string& doing);
+
+// Pending jobs whose not_before has passed, oldest first.
+std::vector<QueuedJob> due_jobs(Database& db);
+
+// The job succeeded on this attempt.
+void mark_done(Database& db, std::uint64_t job_id);
+
+// Every pending create job of the account is done (its mailbox exists now); attempts
+// are not counted, as these jobs were not the ones tried.
+void close_creates(Database& db, std::uint32_t account_id, const std::string& uid);
+
+// A temporary failure of attempt number attempts_before + 1: pending again after the
+// backoff, or failed when that was the last attempt allowed.
+void mark_retry(Database& db, std::uint64_t job_id, unsigned attempts_before, const RetryPolicy& policy,
+                const std::string& error);
+
+// A permanent failure. counted: an attempt was made (an IMAP command was refused);
+// otherwise the job could not even be tried (no such account, no valid mailbox name).
+enum class Attempt { counted, not_made };
+void mark_failed(Database& db, std::uint64_t job_id, Attempt attempt, const std::string& error);
+
+// Seconds to wait before attempt number attempts + 1 when attempts have failed:
+// base, 2 base, 4 base, ... capped at max_seconds.
+std::int64_t retry_delay(const RetryPolicy& policy, unsigned attempts);
+
+}  // namespace mapsync
