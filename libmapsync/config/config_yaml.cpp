@@ -330,6 +330,61 @@ void check_attr(const Reader& r, const YAML::Node& n, const std::string& path, c
   if (!ok(v)) r.error(n, path, "not an LDAP attribute name: \"" + v + "\"");
 }
 
+// ad.gates: per-run limits, a count or a percentage, each "unlimited" if so written.
+void read_ad_gates(const Reader& r, const YAML::Node& g, AdGates& gates) {
+  r.only_keys(g, "ad.gates", {"max_creates", "max_creates_percent", "max_disables", "max_disables_percent", "max_deletes",
+                              "max_deletes_percent"});
+  auto count = [&](const char* key, std::uint64_t def) {
+    const std::string s = r.str(g, key, "ad.gates", "");
+    if (s.empty()) return def;
+    if (s == "unlimited") return UINT64_MAX;
+    return static_cast<std::uint64_t>(r.number(g, key, "ad.gates", 0, 0, 4000000000u));
+  };
+  auto percent = [&](const char* key, double def) {
+    const std::string s = r.str(g, key, "ad.gates", "");
+    if (s.empty()) return def;
+    if (s == "unlimited") return 0.0;
+    return static_cast<double>(r.number(g, key, "ad.gates", 0, 1, 100));
+  };
+  gates.max_creates = count("max_creates", gates.max_creates);
+  gates.max_creates_percent = percent("max_creates_percent", gates.max_creates_percent);
+  gates.max_disables = count("max_disables", gates.max_disables);
+  gates.max_disables_percent = percent("max_disables_percent", gates.max_disables_percent);
+  gates.max_deletes = count("max_deletes", gates.max_deletes);
+  gates.max_deletes_percent = percent("max_deletes_percent", gates.max_deletes_percent);
+}
+
+// ad.placement: the rules that give a new account its delivery, first match wins.
+void read_ad_placement(const Reader& r, const YAML::Node& n, std::vector<AdPlacementRule>& placement) {
+  const YAML::Node pl = at(n, "placement");
+  if (!pl.IsDefined() || pl.IsNull() || !pl.IsSequence() || pl.size() == 0)
+    r.error(pl.IsDefined() ? pl : n, "ad.placement",
+            "required: a list of rules giving new accounts their delivery (the last one usually matches everything)");
+  std::size_t i = 0;
+  for (const auto& rule : pl) {
+    const std::string rp = "ad.placement[" + std::to_string(i++) + "]";
+    r.only_keys(rule, rp, {"name", "ou", "group", "delivery", "backends", "smtp_nexthop", "quota_mb"});
+    AdPlacementRule pr;
+    pr.name = r.str(rule, "name", rp, rp);
+    pr.ou = r.str(rule, "ou", rp, "");
+    pr.group = r.str(rule, "group", rp, "");
+    const std::string delivery = r.str(rule, "delivery", rp, "", true);
+    pr.backends = str_list(r, rule, "backends", rp);
+    pr.smtp_nexthop = r.str(rule, "smtp_nexthop", rp, "");
+    pr.quota_mb = r.number(rule, "quota_mb", rp, 0, 0, 100000000);
+    // The database's words; forward needs targets a placement rule cannot give.
+    const auto d = from_sql<Delivery>(delivery);
+    if (!d || *d == Delivery::forward)
+      r.error(at(rule, "delivery"), rp + ".delivery", "must be cyrus, smtp or none, not \"" + delivery + "\"");
+    pr.delivery = *d;
+    if (pr.delivery == Delivery::cyrus && pr.backends.empty())
+      r.error(rule, rp + ".backends", "delivery cyrus needs one or more back end names");
+    if (pr.delivery == Delivery::smtp && pr.smtp_nexthop.empty())
+      r.error(rule, rp + ".smtp_nexthop", "delivery smtp needs a next hop, e.g. [exchange.example.edu]");
+    placement.push_back(std::move(pr));
+  }
+}
+
 void read_ad(const Reader& r, const YAML::Node& root, AdConfig& ad) {
   const YAML::Node n = root["ad"];
   if (!n.IsDefined() || n.IsNull()) return;
@@ -396,54 +451,8 @@ void read_ad(const Reader& r, const YAML::Node& root, AdConfig& ad) {
   ad.disable_after_misses = r.number(l, "disable_after_misses", "ad.lifecycle", ad.disable_after_misses, 1, 1000);
   ad.pending_delete_after_days = r.number(l, "pending_delete_after_days", "ad.lifecycle", ad.pending_delete_after_days, 0, 36500);
   ad.full_sync_hours = r.number(l, "full_sync_hours", "ad.lifecycle", ad.full_sync_hours, 0, 24 * 366);
-  const YAML::Node g = at(n, "gates");
-  r.only_keys(g, "ad.gates", {"max_creates", "max_creates_percent", "max_disables", "max_disables_percent", "max_deletes",
-                              "max_deletes_percent"});
-  auto count = [&](const char* key, std::uint64_t def) {
-    const std::string s = r.str(g, key, "ad.gates", "");
-    if (s.empty()) return def;
-    if (s == "unlimited") return UINT64_MAX;
-    return static_cast<std::uint64_t>(r.number(g, key, "ad.gates", 0, 0, 4000000000u));
-  };
-  auto percent = [&](const char* key, double def) {
-    const std::string s = r.str(g, key, "ad.gates", "");
-    if (s.empty()) return def;
-    if (s == "unlimited") return 0.0;
-    return static_cast<double>(r.number(g, key, "ad.gates", 0, 1, 100));
-  };
-  ad.gates.max_creates = count("max_creates", ad.gates.max_creates);
-  ad.gates.max_creates_percent = percent("max_creates_percent", ad.gates.max_creates_percent);
-  ad.gates.max_disables = count("max_disables", ad.gates.max_disables);
-  ad.gates.max_disables_percent = percent("max_disables_percent", ad.gates.max_disables_percent);
-  ad.gates.max_deletes = count("max_deletes", ad.gates.max_deletes);
-  ad.gates.max_deletes_percent = percent("max_deletes_percent", ad.gates.max_deletes_percent);
-  const YAML::Node pl = at(n, "placement");
-  if (!pl.IsDefined() || pl.IsNull() || !pl.IsSequence() || pl.size() == 0)
-    r.error(pl.IsDefined() ? pl : n, "ad.placement",
-            "required: a list of rules giving new accounts their delivery (the last one usually matches everything)");
-  std::size_t i = 0;
-  for (const auto& rule : pl) {
-    const std::string rp = "ad.placement[" + std::to_string(i++) + "]";
-    r.only_keys(rule, rp, {"name", "ou", "group", "delivery", "backends", "smtp_nexthop", "quota_mb"});
-    AdPlacementRule pr;
-    pr.name = r.str(rule, "name", rp, rp);
-    pr.ou = r.str(rule, "ou", rp, "");
-    pr.group = r.str(rule, "group", rp, "");
-    const std::string delivery = r.str(rule, "delivery", rp, "", true);
-    pr.backends = str_list(r, rule, "backends", rp);
-    pr.smtp_nexthop = r.str(rule, "smtp_nexthop", rp, "");
-    pr.quota_mb = r.number(rule, "quota_mb", rp, 0, 0, 100000000);
-    // The database's words; forward needs targets a placement rule cannot give.
-    const auto d = from_sql<Delivery>(delivery);
-    if (!d || *d == Delivery::forward)
-      r.error(at(rule, "delivery"), rp + ".delivery", "must be cyrus, smtp or none, not \"" + delivery + "\"");
-    pr.delivery = *d;
-    if (pr.delivery == Delivery::cyrus && pr.backends.empty())
-      r.error(rule, rp + ".backends", "delivery cyrus needs one or more back end names");
-    if (pr.delivery == Delivery::smtp && pr.smtp_nexthop.empty())
-      r.error(rule, rp + ".smtp_nexthop", "delivery smtp needs a next hop, e.g. [exchange.example.edu]");
-    ad.placement.push_back(std::move(pr));
-  }
+  read_ad_gates(r, at(n, "gates"), ad.gates);
+  read_ad_placement(r, n, ad.placement);
   ad.lock_name = r.str(n, "lock_name", p, ad.lock_name);
 }
 
