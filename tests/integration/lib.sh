@@ -36,11 +36,13 @@ cleanup_ws() { [[ -n "${KEEP_WS:-}" ]] || rm -rf "$WS"; }
 # at_exit COMMAND: run COMMAND (a string, eval'd) when the test exits, last registered
 # first, before the workspace goes: stopping a private server, unmounting a tmpfs.
 # Tests register here instead of replacing the EXIT trap, which also prints the summary.
+# EXIT_STATUS holds the test's exit status meanwhile (diagnostics only on failure).
 _AT_EXIT=()
 at_exit() { _AT_EXIT=("$1" "${_AT_EXIT[@]}"); }
 _on_exit() {
   local rc=$? cmd
   trap - EXIT
+  EXIT_STATUS=$rc
   for cmd in "${_AT_EXIT[@]}"; do eval "$cmd" || true; done
   # Ended outside `finish`: a top-level die (setup failed), or steps ran and the script
   # exited before tallying them.
@@ -257,10 +259,11 @@ expect_json() {
 }
 
 # json_check MESSAGE FILTER [JQ-OPTIONS...]: dies with MESSAGE unless the jq FILTER is true of
-# $WS/json (e.g. json_check "not 7 creates" '.creates | length == 7').
+# $WS/json, or of the file named by JSON when set (e.g. json_check "not 7 creates"
+# '.creates | length == 7'; JSON=$WS/plan.json json_check ...).
 json_check() {
-  local msg=$1 filter=$2; shift 2
-  jq -e "$@" "$filter" "$WS/json" >/dev/null || { jq . "$WS/json" | head -c 4000 >&2; die "$msg"; }
+  local msg=$1 filter=$2 file=${JSON:-$WS/json}; shift 2
+  jq -e "$@" "$filter" "$file" >/dev/null || { jq . "$file" | head -c 4000 >&2; die "$msg"; }
 }
 
 expect_output() {
