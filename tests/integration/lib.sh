@@ -42,6 +42,7 @@ at_exit() { _AT_EXIT=("$1" "${_AT_EXIT[@]}"); }
 _on_exit() {
   local rc=$? cmd
   trap - EXIT
+  # shellcheck disable=SC2034  # read by the at_exit commands
   EXIT_STATUS=$rc
   for cmd in "${_AT_EXIT[@]}"; do eval "$cmd" || true; done
   # Ended outside `finish`: a top-level die (setup failed), or steps ran and the script
@@ -72,18 +73,18 @@ declare -A _STEP_RESULT=()
 _STEP_ORDER=()
 _FINISHED=0
 _step_tally() {
-  local n p=0 f=0 s=0 failed=() skipped=()
+  local n p=0 f=0 s=0 failed_steps=() skipped_steps=()
   for n in "${_STEP_ORDER[@]}"; do
     case ${_STEP_RESULT[$n]} in
       ok) p=$((p + 1)) ;;
-      skipped) s=$((s + 1)); skipped+=("$n") ;;
-      *) f=$((f + 1)); failed+=("$n") ;;
+      skipped) s=$((s + 1)); skipped_steps+=("$n") ;;
+      *) f=$((f + 1)); failed_steps+=("$n") ;;
     esac
   done
   printf '%d passed, %d failed' "$p" "$f"
   (( s == 0 )) || printf ', %d skipped' "$s"
-  (( f == 0 )) || printf ' (failed: %s)' "${failed[*]}"
-  (( s == 0 )) || printf ' (skipped: %s)' "${skipped[*]}"
+  (( f == 0 )) || printf ' (failed: %s)' "${failed_steps[*]}"
+  (( s == 0 )) || printf ' (skipped: %s)' "${skipped_steps[*]}"
   printf '\n'
 }
 
@@ -118,6 +119,7 @@ step() {
     _STEP_DIR=$WS/.step
     # The command that failed under set -e, for the summary when no die said why (the last
     # one wins: a failure inside $(...) is then named by the script line that used it).
+    # shellcheck disable=SC2154  # _rc is set by the trap itself
     trap '_rc=$?; printf "line %s: %s (exit %s)\n" "$LINENO" "$BASH_COMMAND" "$_rc" > "$_STEP_DIR/err"' ERR
     "$fn" "$@"
   )
