@@ -23,8 +23,8 @@ packages=(
   # krb5-config's and krb5-kdc's postinst write /etc/krb5.conf and /etc/krb5kdc/kdc.conf, which
   # the fixtures never read: they set KRB5_CONFIG and KRB5_KDC_PROFILE)
   krb5-kdc krb5-admin-server
-  # test and benchmark helpers
-  python3 time util-linux procps
+  # test and benchmark helpers (jq: the tests read the programs' --json output)
+  python3 jq time util-linux procps
 )
 missing=()
 for p in "${packages[@]}"; do

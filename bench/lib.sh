@@ -202,7 +202,8 @@ SQL
   "$MAPSYNC" -c "$conf" -q migrate >"$WORK/migrate-$name.log" 2>&1 ||
     { cat "$WORK/migrate-$name.log" >&2; die "mapsync migrate ($name) failed"; }
 }
-db_root() { mariadb --no-defaults --socket="$MARIADB_SOCKET" -uroot --batch "$@"; }
+# utf8mb4: with no UTF-8 locale the client would send and read text as latin1.
+db_root() { mariadb --no-defaults --default-character-set=utf8mb4 --socket="$MARIADB_SOCKET" -uroot --batch "$@"; }
 q() { db_root "$1" -N <<<"$2"; }
 
 # update_doc HEADING SECTION: in docs/benchmarks.md, replaces the section that starts with the line

@@ -14,6 +14,7 @@
 # missing key. Each type must check at least 200 batches and see both generations.
 # No sleeps: the readers report ready through a FIFO, and stop at a flag file.
 TEST_NAME=concurrent_readers
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${MAPSYNC_TEST_DBDIR:?}"
 DBDIR=$MAPSYNC_TEST_DBDIR
@@ -82,8 +83,9 @@ reader() {
   echo "$n $a $b $span $bad" > "$WS/count.$id"
 }
 
-summary=()
-for type in hash btree lmdb cdb; do
+# One step per map type: each has its own map directory and readers.
+readers_type() {
+  local type=$1
   note "type $type: $PUBLISHES publishes, $READERS readers"
   t0=$SECONDS
   # What one complete generation answers, from clean builds elsewhere.
@@ -107,6 +109,8 @@ for type in hash btree lmdb cdb; do
   mkfifo "$WS/ready"
   exec 3<>"$WS/ready"   # read-write: neither side blocks on open
   pids=()
+  # A check that fails while the readers run must not leave them looping.
+  trap 'touch "$WS/stop"' EXIT
   for ((r = 1; r <= READERS; r++)); do
     reader "$r" "$type" "$MAPS" &
     pids+=($!)
@@ -151,7 +155,11 @@ for type in hash btree lmdb cdb; do
   no_temp_files "$MAPS"
   line="$type: $PUBLISHES publishes ($patched patched), $total batches checked ($ta A, $tb B, $tspan across a rename), $((SECONDS - t0)) s"
   note "$line"
-  summary+=("$line")
+  echo "$line" >> "$WS/summary"
+}
+
+for type in hash btree lmdb cdb; do
+  step "$type" readers_type "$type"
 done
-printf '%s\n' "${summary[@]}"
-echo "concurrent_readers: ok"
+[[ ! -s $WS/summary ]] || cat "$WS/summary"
+finish

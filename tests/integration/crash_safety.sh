@@ -12,6 +12,7 @@
 #   - the stock postmap -q answers a key;
 # and a later clean run removes the temp files left by the killed ones.
 TEST_NAME=crash_safety
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${MAPSYNC_TEST_DBDIR:?}"
 MAPS="$WS/maps"
@@ -32,27 +33,38 @@ dump_all() {  # dump_all DIR PREFIX: postmap -s of every map, sorted, into PREFI
 }
 
 # Reference dumps of each generation, from clean builds elsewhere.
-for g in a b; do
-  write_config "$MAPSYNC_TEST_DBDIR" "crash_$g" "$WS/ref-$g" > "$WS/ref-$g.yaml"
-  expect_exit 0 "$MAPSYNC" -c "$WS/ref-$g.yaml" build
-  dump_all "$WS/ref-$g" "$WS/ref-$g"
-done
-for m in $MAPS_LIST; do
-  ! cmp -s "$WS/ref-a.$m" "$WS/ref-b.$m" || die "generations A and B do not differ in $m: the test would prove nothing"
-done
+references() {
+  local g m
+  for g in a b; do
+    write_config "$MAPSYNC_TEST_DBDIR" "crash_$g" "$WS/ref-$g" > "$WS/ref-$g.yaml"
+    expect_exit 0 "$MAPSYNC" -c "$WS/ref-$g.yaml" build
+    dump_all "$WS/ref-$g" "$WS/ref-$g"
+  done
+  for m in $MAPS_LIST; do
+    ! cmp -s "$WS/ref-a.$m" "$WS/ref-b.$m" || die "generations A and B do not differ in $m: the test would prove nothing"
+  done
+}
 
-# How many crash points does one publish pass?
-expect_exit 0 "$MAPSYNC" -c "$WS/a.yaml" build
-MAPSYNC_TEST_CRASH_TRACE="$WS/trace" "$MAPSYNC" -c "$WS/b.yaml" -q build
-points=$(wc -l < "$WS/trace")
-(( points >= 50 )) || die "only $points crash points traced"
-note "$points crash points per publish"
+# How many crash points does one publish pass? (Into $WS/points for the passes.)
+trace() {
+  local points
+  expect_exit 0 "$MAPSYNC" -c "$WS/a.yaml" build
+  MAPSYNC_TEST_CRASH_TRACE="$WS/trace" "$MAPSYNC" -c "$WS/b.yaml" -q build
+  points=$(wc -l < "$WS/trace")
+  (( points >= 50 )) || die "only $points crash points traced"
+  note "$points crash points per publish"
+  echo "$points" > "$WS/points"
+  echo b > "$WS/gen"   # the generation published last
+  echo 0 > "$WS/runs"  # runs killed so far
+}
 
 # Pass 1 rewrites every map (--full), so every crash point is reached; pass 2 runs as
 # cron does, where a run after a kill rewrites only what differs from the published maps.
-runs=0 gen=b
-for pass in 1 2; do
-  full=(); [[ $pass == 1 ]] && full=(--full)
+# The generation last published and the count of killed runs carry over in $WS/gen, $WS/runs.
+crash_pass() {
+  local pass=$1 points gen runs k rc m full=()
+  points=$(<"$WS/points") gen=$(<"$WS/gen") runs=$(<"$WS/runs")
+  [[ $pass == 1 ]] && full=(--full)
   for ((k = 1; k <= points; k++)); do
     gen=$([[ $gen == a ]] && echo b || echo a)
     rc=0
@@ -69,11 +81,25 @@ for pass in 1 2; do
     done
     [[ -n "$(postmap -q postmaster@example.edu "hash:$MAPS/virtual")" ]] || die "crash point $k: lookup failed"
   done
+  echo "$gen" > "$WS/gen"
+  echo "$runs" > "$WS/runs"
   # After a full pass, a clean run completes the publish and sweeps the temp files.
   expect_exit 0 "$MAPSYNC" -c "$WS/$gen.yaml" build
   no_temp_files "$MAPS"
   dump_all "$MAPS" "$WS/now"
   for m in $MAPS_LIST; do cmp -s "$WS/now.$m" "$WS/ref-$gen.$m" || die "clean run after pass $pass: $m is not generation $gen"; done
-done
-(( runs >= 100 )) || die "only $runs killed runs"
-echo "crash_safety: ok ($runs runs killed with SIGKILL, $points crash points in a full publish)"
+}
+
+killed_enough() {
+  local runs
+  runs=$(<"$WS/runs")
+  (( runs >= 100 )) || die "only $runs killed runs"
+  note "$runs runs killed with SIGKILL, $(<"$WS/points") crash points in a full publish"
+}
+
+step references references
+step trace trace
+step --needs references,trace pass_1 crash_pass 1
+step --needs pass_1 pass_2 crash_pass 2
+step --needs pass_1,pass_2 killed_runs killed_enough
+finish

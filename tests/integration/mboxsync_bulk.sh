@@ -23,67 +23,84 @@ print("INSERT INTO provisioning_jobs (account_id, kind, new_uid) SELECT id, 'cre
 PY
 db_root "$DB" mbbulk < "$WS/accounts.sql"
 
-note "bulk, killed midway"
 LOG=$WS/results.log
 : > "$LOG"
-bash "$CYFIX" exec "$CYDIR" "$MBOXSYNC" -c "$CONF" -q bulk --log "$LOG" &
-pid=$!
-# Wait (by polling the result log, with a deadline) until it is well under way, then kill it.
-deadline=$((SECONDS + 120))
-while (( $(wc -l < "$LOG") < 100 )); do
-  kill -0 "$pid" 2>/dev/null || die "bulk ended before it could be killed"
-  (( SECONDS < deadline )) || die "bulk made no progress"
-  sleep 0.05
-done
-pkill -KILL -f "$MBOXSYNC -c $CONF" || true
-wait "$pid" 2>/dev/null || true
-done_before=$(wc -l < "$LOG")
-(( done_before >= 100 && done_before < N )) || die "kill came too late ($done_before of $N done)"
-note "killed after $done_before results; run again"
 
-expect_exit 0 mboxsync -c "$CONF" bulk --log "$LOG"
-expect_output "accounts: "
-inboxes > "$WS/inboxes"
-[[ "$(grep -c '^user.bulk' "$WS/inboxes")" == "$N" ]] || die "expected $N user.bulk mailboxes, found $(grep -c '^user.bulk' "$WS/inboxes")"
-[[ "$(cut -d' ' -f1 "$WS/inboxes" | sort | uniq -d | wc -l)" == 0 ]] || die "a mailbox exists twice"
-# Only this test's mailboxes: the other tests leave theirs in the same Murder.
-be1=$(grep -c '^user\.bulk.* 127\.0\.0\.2$' "$WS/inboxes"); be2=$(grep -c '^user\.bulk.* 127\.0\.0\.3$' "$WS/inboxes")
-note "spread: be1 $be1, be2 $be2"
-(( be1 >= N / 2 - 5 && be1 <= N / 2 + 5 )) || die "placement 'fewest' did not spread the mailboxes evenly (be1 $be1, be2 $be2)"
-# The database agrees with mupdate for every account, nothing is pending, nothing is left unprovisioned.
-q mbbulk "SELECT CONCAT('user.', a.uid, ' ', b.imap_host) FROM accounts a JOIN backends b ON b.id = a.backend_id ORDER BY 1" > "$WS/db"
-grep '^user.bulk' "$WS/inboxes" | sort | diff - "$WS/db" || die "the database's back ends differ from mupdate's"
-[[ "$(q mbbulk "SELECT COUNT(*) FROM accounts WHERE provisioned_at IS NULL")" == 0 ]] || die "accounts left unprovisioned"
-[[ "$(q mbbulk "SELECT COUNT(*) FROM provisioning_jobs WHERE state <> 'done'")" == 0 ]] || die "jobs left pending"
-# The result log has a line for every account; those done before the kill are 'existed' now, not created twice.
-[[ "$(cut -f1 "$LOG" | sort -u | wc -l)" == "$N" ]] || die "the result log does not name every account"
-(( $(grep -c $'\texisted\t' "$LOG") >= 1 )) || die "the rerun found no mailbox left by the killed run"
-[[ "$(grep -c $'\tcreated\t' "$LOG")" -le "$N" ]] || die "more creations than accounts"
-# (Other tests share the Murder: their mailboxes are orphans to this database.)
-mboxsync -c "$CONF" plan > "$WS/plan" || die "plan failed"
-if grep -E '^(missing|misplaced|invalid) ' "$WS/plan"; then die "plan disagrees after the bulk run"; fi
-grep -q "^$N accounts should have a mailbox" "$WS/plan" || { cat "$WS/plan"; die "plan does not count $N accounts"; }
+step_killed_midway() {
+  note "bulk, killed midway"
+  bash "$CYFIX" exec "$CYDIR" "$MBOXSYNC" -c "$CONF" -q bulk --log "$LOG" &
+  pid=$!
+  # Not left running when a check below ends the step early.
+  trap 'kill -KILL "$pid" 2>/dev/null || true' EXIT
+  # Wait (by polling the result log, with a deadline) until it is well under way, then kill it.
+  deadline=$((SECONDS + 120))
+  while (( $(wc -l < "$LOG") < 100 )); do
+    kill -0 "$pid" 2>/dev/null || die "bulk ended before it could be killed"
+    (( SECONDS < deadline )) || die "bulk made no progress"
+    sleep 0.05
+  done
+  pkill -KILL -f "$MBOXSYNC -c $CONF" || true
+  wait "$pid" 2>/dev/null || true
+  done_before=$(wc -l < "$LOG")
+  (( done_before >= 100 && done_before < N )) || die "kill came too late ($done_before of $N done)"
+  note "killed after $done_before results"
+}
+step killed_midway step_killed_midway
 
-note "killed after the server made a mailbox but before its result was recorded; then be2 joins the placement"
-cy_config mbplace 'placement: weights' 'weights: {be1: 1}' > "$WS/place1.yaml"
-cy_config mbplace 'placement: weights' 'weights: {be1: 1, be2: 1}' > "$WS/place2.yaml"
-fixture_db mbplace "$WS/place1.yaml"
-q mbplace "INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES
-  ('place1', 'place1@example.test', 'cyrus', 1, 'ad'), ('place2', 'place2@example.test', 'cyrus', 1, 'ad'),
-  ('place3', 'place3@example.test', 'cyrus', 1, 'ad'), ('place4', 'place4@example.test', 'cyrus', 1, 'ad')"
-# All four go to be1 on one session; the fourth result kills mboxsync (testhooks.h) before it
-# is recorded, so the server has made four mailboxes and the database knows of three.
-expect_exit 137 env MAPSYNC_TEST_CRASH_AT=4 bash "$CYFIX" exec "$CYDIR" "$MBOXSYNC" -c "$WS/place1.yaml" -q bulk
-[[ "$(q mbplace "SELECT COUNT(*) FROM accounts WHERE provisioned_at IS NOT NULL")" == 3 ]] || die "expected 3 results recorded before the crash"
-[[ "$(inboxes | grep -c '^user\.place.* 127\.0\.0\.2$')" == 4 ]] || die "the killed run did not make 4 mailboxes on be1"
-# Placed anew, the fourth account would go to the empty be2 and find its own mailbox on be1.
-expect_exit 0 mboxsync -c "$WS/place2.yaml" bulk
-expect_output "1 accounts: 0 created, 1 existed"
-inboxes | grep '^user\.place' > "$WS/placed"
-q mbplace "SELECT CONCAT('user.', a.uid, ' ', b.imap_host) FROM accounts a JOIN backends b ON b.id = a.backend_id ORDER BY 1" |
-  diff - "$WS/placed" || die "the database's back ends differ from mupdate's after the rerun"
+step_rerun() {
+  note "run again: every mailbox exactly once, nothing pending"
+  expect_exit 0 mboxsync -c "$CONF" bulk --log "$LOG"
+  expect_output "accounts: "
+  inboxes > "$WS/inboxes"
+  [[ "$(grep -c '^user.bulk' "$WS/inboxes")" == "$N" ]] || die "expected $N user.bulk mailboxes, found $(grep -c '^user.bulk' "$WS/inboxes")"
+  [[ "$(cut -d' ' -f1 "$WS/inboxes" | sort | uniq -d | wc -l)" == 0 ]] || die "a mailbox exists twice"
+  # Only this test's mailboxes: the other tests leave theirs in the same Murder.
+  be1=$(grep -c '^user\.bulk.* 127\.0\.0\.2$' "$WS/inboxes"); be2=$(grep -c '^user\.bulk.* 127\.0\.0\.3$' "$WS/inboxes")
+  note "spread: be1 $be1, be2 $be2"
+  (( be1 >= N / 2 - 5 && be1 <= N / 2 + 5 )) || die "placement 'fewest' did not spread the mailboxes evenly (be1 $be1, be2 $be2)"
+  # The database agrees with mupdate for every account, nothing is pending, nothing is left unprovisioned.
+  q mbbulk "SELECT CONCAT('user.', a.uid, ' ', b.imap_host) FROM accounts a JOIN backends b ON b.id = a.backend_id ORDER BY 1" > "$WS/db"
+  grep '^user.bulk' "$WS/inboxes" | sort | diff - "$WS/db" || die "the database's back ends differ from mupdate's"
+  [[ "$(q mbbulk "SELECT COUNT(*) FROM accounts WHERE provisioned_at IS NULL")" == 0 ]] || die "accounts left unprovisioned"
+  [[ "$(q mbbulk "SELECT COUNT(*) FROM provisioning_jobs WHERE state <> 'done'")" == 0 ]] || die "jobs left pending"
+  # The result log has a line for every account; those done before the kill are 'existed' now, not created twice.
+  [[ "$(cut -f1 "$LOG" | sort -u | wc -l)" == "$N" ]] || die "the result log does not name every account"
+  (( $(grep -c $'\texisted\t' "$LOG") >= 1 )) || die "the rerun found no mailbox left by the killed run"
+  [[ "$(grep -c $'\tcreated\t' "$LOG")" -le "$N" ]] || die "more creations than accounts"
+  # (Other tests share the Murder: their mailboxes are orphans to this database.)
+  expect_json 0 mboxsync -c "$CONF" plan --json
+  json_check "plan disagrees after the bulk run" '(.missing + .misplaced + .invalid) == []'
+  json_check "plan does not count $N accounts" '.expected == $n' --argjson n "$N"
+}
+step --needs killed_midway rerun step_rerun
 
-note "a third run has nothing to do"
-expect_exit 0 mboxsync -c "$CONF" bulk
-expect_output "0 accounts"
-echo "PASS mboxsync_bulk"
+step_crash_before_record() {
+  note "killed after the server made a mailbox but before its result was recorded; then be2 joins the placement"
+  cy_config mbplace 'placement: weights' 'weights: {be1: 1}' > "$WS/place1.yaml"
+  cy_config mbplace 'placement: weights' 'weights: {be1: 1, be2: 1}' > "$WS/place2.yaml"
+  fixture_db mbplace "$WS/place1.yaml"
+  q mbplace "INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES
+    ('place1', 'place1@example.test', 'cyrus', 1, 'ad'), ('place2', 'place2@example.test', 'cyrus', 1, 'ad'),
+    ('place3', 'place3@example.test', 'cyrus', 1, 'ad'), ('place4', 'place4@example.test', 'cyrus', 1, 'ad')"
+  # All four go to be1 on one session; the fourth result kills mboxsync (testhooks.h) before it
+  # is recorded, so the server has made four mailboxes and the database knows of three.
+  expect_exit 137 env MAPSYNC_TEST_CRASH_AT=4 bash "$CYFIX" exec "$CYDIR" "$MBOXSYNC" -c "$WS/place1.yaml" -q bulk
+  [[ "$(q mbplace "SELECT COUNT(*) FROM accounts WHERE provisioned_at IS NOT NULL")" == 3 ]] || die "expected 3 results recorded before the crash"
+  [[ "$(inboxes | grep -c '^user\.place.* 127\.0\.0\.2$')" == 4 ]] || die "the killed run did not make 4 mailboxes on be1"
+  # Placed anew, the fourth account would go to the empty be2 and find its own mailbox on be1.
+  expect_json 0 mboxsync -c "$WS/place2.yaml" bulk --json
+  json_check "the rerun did not find the one mailbox made before the crash" '[.results[].outcome] == ["existed"]'
+  inboxes | grep '^user\.place' > "$WS/placed"
+  q mbplace "SELECT CONCAT('user.', a.uid, ' ', b.imap_host) FROM accounts a JOIN backends b ON b.id = a.backend_id ORDER BY 1" |
+    diff - "$WS/placed" || die "the database's back ends differ from mupdate's after the rerun"
+
+}
+step crash_before_record step_crash_before_record
+
+step_third_run() {
+  note "a third run has nothing to do"
+  expect_json 0 mboxsync -c "$CONF" bulk --json
+  json_check "a third run found something to do" '.results == []'
+}
+step --needs rerun third_run step_third_run
+finish
