@@ -3,6 +3,7 @@
 // the stock Postfix tools are in tests/postmap_compat.
 #include <doctest/doctest.h>
 
+#include "libmapsync/maps/options.h"
 #include "tests/support/map_test_support.h"
 
 using namespace maptest;
@@ -336,4 +337,40 @@ TEST_CASE("a full disk is a temporary failure that names the file") {
     CHECK(WEXITSTATUS(status) == static_cast<int>(Exit::tempfail));
     CHECK(message.find(dir / (std::string("full-") + name)) != std::string::npos);
   }
+}
+
+TEST_CASE("map_formats (what config/ checks) agrees with the registry") {
+  // config/ checks types against map_formats without linking the backends; a type in
+  // one list and not the other would pass the config and fail the build, or the reverse.
+  for (const mapsync::MapFormat& f : mapsync::map_formats) {
+    CAPTURE(f.name);
+    const MapType* t = mapsync::find_map_type(f.name);
+    REQUIRE(t != nullptr);
+    CHECK(t->suffix == f.suffix);
+    CHECK(mapsync::find_map_format(f.name) == &f);
+  }
+  for (std::string_view name : mapsync::map_type_names()) {
+    CAPTURE(name);
+    if (name == "text") continue;  // the source beside every map, not a type to publish in
+    CHECK(mapsync::find_map_format(name) != nullptr);
+  }
+  CHECK(mapsync::find_map_format("text") == nullptr);
+}
+
+TEST_CASE("the map-kind table: names, syntax and build order") {
+  using mapsync::MapKind;
+  REQUIRE(std::size(mapsync::map_kinds) == mapsync::known_map_names().size());
+  for (std::size_t i = 0; i < std::size(mapsync::map_kinds); ++i) {
+    const mapsync::MapKindInfo& k = mapsync::map_kinds[i];
+    CAPTURE(k.name);
+    CHECK(k.name == mapsync::known_map_names()[i]);
+    CHECK(mapsync::find_map_kind(k.name) == k.kind);
+    CHECK(&mapsync::map_kind_info(k.kind) == &k);
+    CHECK(k.alias_syntax == (k.kind == MapKind::aliases));
+    CHECK(k.address_index == (k.kind == MapKind::virtual_alias || k.kind == MapKind::relay_recipients));
+  }
+  CHECK_FALSE(mapsync::find_map_kind("no-such-map").has_value());
+  // The maps that share the address index are built last, back to back.
+  CHECK(mapsync::known_map_names() == std::vector<std::string>{"transport", "canonical", "relay_domains", "aliases",
+                                                               "virtual", "relay_recipients"});
 }
