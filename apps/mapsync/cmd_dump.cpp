@@ -16,8 +16,8 @@ int run(const Global& g, const DumpCli& o) {
   const auto cfg = load(g);
   const mapsync::MapConfig* mc = cfg.maps.find(o.map);
   if (!mc) mapsync::fail(mapsync::Exit::usage, "no map named \"" + o.map + "\"");
-  auto reader = mapsync::open_published(cfg.maps, *mc);
-  const char* sep = mc->name == "aliases" ? ": " : "\t";
+  auto reader = mapsync::open_published(*mc);
+  const char* sep = mc->spec.alias_syntax ? ": " : "\t";
   reader->for_each([&](std::string_view k, std::string_view v) { std::cout << k << sep << v << '\n'; });
   std::cout.flush();
   if (!std::cout) mapsync::fail(mapsync::Exit::ioerr, "cannot write to standard output");

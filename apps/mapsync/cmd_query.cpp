@@ -23,7 +23,7 @@ int run(const Global& g, const QueryCli& o) {
   bool found = false;
   for (const auto& mc : cfg.maps.maps) {
     if (!mc.enabled || (!o.map.empty() && mc.name != o.map)) continue;
-    auto reader = mapsync::open_published(cfg.maps, mc);
+    auto reader = mapsync::open_published(mc);
     const mapsync::LookupResult r = reader->lookup(folded);
     if (r.status == mapsync::LookupStatus::retry)
       mapsync::fail(mapsync::Exit::tempfail, "map " + mc.name + ": " + r.error);

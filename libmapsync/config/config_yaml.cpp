@@ -225,7 +225,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   const GateConfig default_gates = read_gates(r, at(n, "gates"), "maps.gates", GateConfig());
 
   auto check_type = [&](const YAML::Node& where, const std::string& path, const std::string& type) {
-    if (std::none_of(std::begin(map_formats), std::end(map_formats), [&](const MapFormat& f) { return f.name == type; })) {
+    if (!find_map_format(type)) {
       std::string known;
       for (const MapFormat& f : map_formats) known += (known.empty() ? "" : ", ") + std::string(f.name);
       r.error(where, path, "unknown map type \"" + type + "\" (known: " + known + ")");
@@ -233,11 +233,13 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   };
   check_type(at(n, "default_type").IsDefined() ? at(n, "default_type") : n, "maps.default_type", default_type);
 
-  for (const auto& name : known_map_names()) {
+  for (const MapKindInfo& kind : map_kinds) {
+    const std::string name(kind.name);
     const std::string path = "maps." + name;
     const YAML::Node m = n[name];  // n is a map (checked above)
     r.only_keys(m, path, {"enabled", "type", "file", "owner", "group", "mode", "gates"});
     MapConfig mc;
+    mc.kind = kind.kind;
     mc.name = name;
     mc.enabled = r.boolean(m, "enabled", path, true);
     mc.type = r.str(m, "type", path, default_type);
@@ -251,6 +253,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
     mc.mode = r.mode(m, "mode", path, default_mode);
     mc.gates = read_gates(r, at(m, "gates"), path + ".gates", default_gates);
     resolve_owner(r, m.IsDefined() ? m : n, path, mc);
+    mc.spec = resolve_map_spec(maps.directory, mc);
     maps.maps.push_back(std::move(mc));
   }
   std::set<std::string> files;

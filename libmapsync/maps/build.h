@@ -58,26 +58,13 @@ struct BuildReport {
 // tempfail for source trouble or tripped gates, config for configuration.
 void run_build(const MapsSettings& config, const BuildOptions& options, BuildReport& report);
 
-// How a map is published (type, file, owner, group, mode), as one string.
-std::string map_settings(const MapConfig& map);
-
 // Everything in the config that changes what is rendered or how it is published.
 std::string config_digest(const MapsSettings& config);
-
-// The registered type of a map (Exit::config when unknown).
-const MapType& map_type_of(const MapConfig& map);
-
-// Writes one file of a map (the text source or the indexed file, by type) under a new
-// temp name in pub's directory, makes it durable and stages it for the rename.
-struct MapView;
-class Publisher;
-void write_map_file(Publisher& pub, const MapType& type, const MapConfig& map, const MapView& view);
 
 // Logs every finding (errors first) through log.h; returns the number of errors.
 std::size_t report_findings(const Findings& findings);
 
 // Opens the published file of one map for reading (query, dump).
-std::unique_ptr<MapReader> open_published(const MapsConfig& maps, const MapConfig& map);
-std::string published_path(const MapsConfig& maps, const MapConfig& map);
+std::unique_ptr<MapReader> open_published(const MapConfig& map);
 
 }  // namespace mapsync

@@ -9,13 +9,12 @@
 #include <chrono>
 #include <filesystem>
 
-#include "libmapsync/maps/build.h"
-#include "libmapsync/maps/delta.h"
-#include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
-#include "libmapsync/maps/map_backend.h"
+#include "libmapsync/maps/build.h"
+#include "libmapsync/maps/delta.h"
 #include "libmapsync/maps/publish.h"
+#include "libmapsync/maps/publish_steps.h"
 
 namespace mapsync {
 
@@ -63,7 +62,7 @@ void store_generation(const std::string& dir, const MapsConfig& maps, const Publ
   for (const MapState& m : state.maps) {
     const MapConfig* mc = maps.find(m.name);
     if (!mc) continue;
-    const std::string from = dir + "/" + mc->file, to = tmp + "/" + mc->file;
+    const std::string from = dir + "/" + mc->spec.text_file, to = tmp + "/" + mc->spec.text_file;
     // A link costs no copy; the text sources are never rewritten in place.
     if (::link(from.c_str(), to.c_str()) != 0) {
       const int err = errno;
@@ -120,41 +119,23 @@ RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> ge
     const MapConfig* mc = cfg.maps.find(was.name);
     if (!mc || !mc->enabled) continue;
     // The stored text source holds the entries exactly as published; rebuild both files
-    // from it with today's type, owner and mode.
+    // from it with today's type, owner and mode, through the build's own steps.
     StringPool pool;
     MapEntries m;
     m.name = mc->name;
-    m.alias_syntax = mc->name == "aliases";
-    Digest d;
-    read_text_source(from + "/" + mc->file, m.alias_syntax, [&](std::string_view k, std::string_view v) {
+    m.alias_syntax = mc->spec.alias_syntax;
+    read_text_source(from + "/" + mc->spec.text_file, m.alias_syntax, [&](std::string_view k, std::string_view v) {
       m.entries.push_back({pool.add(k), pool.add(v), {}});
-      d.update(k);
-      d.update("\t");
-      d.update(v);
-      d.update("\n");
     });
     const MapView view{&m, {}, {}, m.alias_syntax};
-    write_map_file(pub, text_map_type(), *mc, view);
-    write_map_file(pub, map_type_of(*mc), *mc, view);
-    MapState ms;
-    ms.name = mc->name;
-    ms.settings = map_settings(*mc);
-    ms.digest = d.hex();
-    ms.entries = m.entries.size();
-    ms.generation = next.generation;
-    next.maps.push_back(std::move(ms));
+    stage_map(pub, *mc, view);
+    next.maps.push_back(map_state(*mc, view, next.generation, true));
     rep.maps.push_back(mc->name);
   }
-  pub.commit();
-  for (MapState& ms : next.maps) {
-    const MapConfig* mc = cfg.maps.find(ms.name);
-    for (const std::string& f : {mc->file, mc->file + std::string(map_type_of(*mc).suffix)})
-      if (auto st = stamp_file(dir, f)) ms.files.push_back(*st);
-  }
+  commit_staged(pub, cfg.maps, next, next.generation);
   next.published_at = next.checked_at =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  write_state(dir, next);
-  store_generation(dir, cfg.maps, next, cfg.maps.generations);
+  record_publish(dir, cfg.maps, next, true);
   rep.new_generation = next.generation;
   log::warning("rolled back to generation " + std::to_string(rep.restored) + " as generation " +
                std::to_string(rep.new_generation) + "; builds are held until `mapsync build --release`");

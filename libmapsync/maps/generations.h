@@ -6,7 +6,7 @@
 // never linked: Postfix notices a replaced map by its old inode's link count dropping
 // to zero, and a second link would hide the replacement from running daemons.
 // A rollback rebuilds the indexed files from a generation's text sources and publishes
-// them like a build does (temp, fsync, rename), as a new generation, and then holds
+// them through the build's own steps (publish_steps.h), as a new generation, and then holds
 // the maps: builds refuse to publish until `mapsync build --release`, so that the next
 // cron run does not bring back what was just rolled back.
 #pragma once

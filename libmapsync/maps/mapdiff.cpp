@@ -63,14 +63,12 @@ std::vector<MapDiff> diff_map_dirs(const MapsConfig& maps, const std::string& ol
   for (const MapConfig& mc : maps.maps) {
     if (!mc.enabled) continue;
     if (!only.empty() && std::find(only.begin(), only.end(), mc.name) == only.end()) continue;
-    const MapType* type = find_map_type(mc.type);
-    if (!type) fail(Exit::config, "map " + mc.name + ": unknown type " + mc.type);
-    const std::string file = "/" + mc.file + std::string(type->suffix);
-    const bool alias = mc.name == "aliases";
+    if (mc.spec.type.empty()) fail(Exit::config, "map " + mc.name + ": unknown type " + mc.type);
+    const std::string file = "/" + mc.spec.indexed_file;
     // One side at a time in memory would be nicer, but hash files only list in bucket
     // order: both sides are sorted in memory (about 100 bytes an entry).
-    const MapContent a = read_map_content(mc.type, old_dir + file, alias);
-    const MapContent b = read_map_content(mc.type, new_dir + file, alias);
+    const MapContent a = read_map_content(mc.type, old_dir + file, mc.spec.alias_syntax);
+    const MapContent b = read_map_content(mc.type, new_dir + file, mc.spec.alias_syntax);
     out.push_back(diff_contents(mc.name, a, b));
   }
   for (const std::string& name : only)

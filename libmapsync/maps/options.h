@@ -6,7 +6,9 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +27,54 @@ struct MapFormat {
 };
 inline constexpr MapFormat map_formats[] = {{"hash", ".db"}, {"btree", ".db"}, {"lmdb", ".lmdb"}, {"cdb", ".cdb"}};
 
+inline constexpr const MapFormat* find_map_format(std::string_view name) {
+  for (const MapFormat& f : map_formats)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+// The maps mapsync publishes. Everything that depends on which map it is (its name, its
+// file syntax, where it comes in a build) is in this table and nowhere else; the
+// enumerators are in build order, so comparing two kinds compares their build order.
+//
+// Build order matters for memory: the small maps first, then virtual and
+// relay_recipients back to back, so the address index they share is built late and
+// freed early, and the map being written in the background while the next one renders
+// is never big at the same time as the index (see build.cpp and render.cpp).
+enum class MapKind : std::uint8_t { transport, canonical, relay_domains, aliases, virtual_alias, relay_recipients };
+
+struct MapKindInfo {
+  MapKind kind;
+  std::string_view name;  // in the config, in messages and on the command line
+  bool alias_syntax;      // aliases(5): "name: value" text and postalias' "@" record
+  bool address_index;     // rendered from the index of accepted addresses
+};
+
+inline constexpr MapKindInfo map_kinds[] = {
+    {MapKind::transport, "transport", false, false},
+    {MapKind::canonical, "canonical", false, false},
+    {MapKind::relay_domains, "relay_domains", false, false},
+    {MapKind::aliases, "aliases", true, false},
+    {MapKind::virtual_alias, "virtual", false, true},
+    {MapKind::relay_recipients, "relay_recipients", false, true},
+};
+
+inline constexpr bool map_kinds_in_order() {
+  for (std::size_t i = 0; i < std::size(map_kinds); ++i)
+    if (static_cast<std::size_t>(map_kinds[i].kind) != i) return false;
+  return true;
+}
+static_assert(map_kinds_in_order(), "map_kinds is indexed by MapKind: keep both in build order");
+
+inline constexpr const MapKindInfo& map_kind_info(MapKind k) { return map_kinds[static_cast<std::size_t>(k)]; }
+
+// nullopt when no map has this name.
+inline constexpr std::optional<MapKind> find_map_kind(std::string_view name) {
+  for (const MapKindInfo& k : map_kinds)
+    if (k.name == name) return k.kind;
+  return std::nullopt;
+}
+
 // Change gates: a publish that removes or changes more than this is refused (exit 75)
 // unless --force; a map that would be empty where entries were published always is.
 struct GateConfig {
@@ -35,9 +85,22 @@ struct GateConfig {
   std::uint64_t min_entries = 0;
 };
 
+// How one configured map is published, resolved once when the config is loaded
+// (resolve_map_spec) so that no code derives a suffix, a syntax or a path again.
+struct MapSpec {
+  std::string_view type;       // a map_formats name: "hash"; empty: not resolved
+  std::string_view suffix;     // what the type adds to the file name: ".db"
+  bool alias_syntax = false;   // aliases(5) text and postalias' "@" record
+  std::string text_file;       // the text source, a name inside the maps directory
+  std::string indexed_file;    // the file Postfix opens: text_file + suffix
+  std::string text_path;       // both in maps.directory
+  std::string published_path;
+};
+
 // Where and how one map is published.
 struct MapConfig {
-  std::string name;      // virtual, transport, canonical, relay_recipients, aliases, relay_domains
+  MapKind kind = MapKind::transport;
+  std::string name;      // map_kind_info(kind).name
   bool enabled = true;
   std::string type;      // hash, btree, lmdb, cdb
   std::string file;      // file name inside maps.directory; the type adds its suffix
@@ -47,15 +110,37 @@ struct MapConfig {
   std::string owner_name;  // as written in the config, for messages
   std::string group_name;
   GateConfig gates;
+  MapSpec spec;
 };
+
+// The spec of map in directory; spec.type stays empty when the type is not a map_formats
+// name (config/ reports that before it resolves).
+inline MapSpec resolve_map_spec(const std::string& directory, const MapConfig& map) {
+  MapSpec spec;
+  if (const MapFormat* f = find_map_format(map.type)) {
+    spec.type = f->name;
+    spec.suffix = f->suffix;
+  }
+  spec.alias_syntax = map_kind_info(map.kind).alias_syntax;
+  spec.text_file = map.file;
+  spec.indexed_file = map.file + std::string(spec.suffix);
+  spec.text_path = directory + "/" + spec.text_file;
+  spec.published_path = directory + "/" + spec.indexed_file;
+  return spec;
+}
 
 struct MapsConfig {
   std::string directory;
   unsigned generations = 5;  // published generations kept for rollback (text sources, hard links)
   std::vector<MapConfig> maps;  // every known map, enabled or not, in a fixed order
-  const MapConfig* find(const std::string& name) const {
+  const MapConfig* find(std::string_view name) const {
     for (const auto& m : maps)
       if (m.name == name) return &m;
+    return nullptr;
+  }
+  const MapConfig* find(MapKind kind) const {
+    for (const auto& m : maps)
+      if (m.kind == kind) return &m;
     return nullptr;
   }
 };
@@ -87,14 +172,21 @@ struct MetricsConfig {
 };
 
 
-// The map names mapsync knows, in build order. Build order matters for memory: the small
-// maps first, then virtual and relay_recipients back to back, so the address index they
-// share is built late and freed early, and the map being written in the background while
-// the next one renders is never big at the same time as the index (see build.cpp).
+// The map names mapsync knows, in build order (map_kinds).
 inline const std::vector<std::string>& known_map_names() {
-  static const std::vector<std::string> names = {"transport", "canonical", "relay_domains",
-                                                 "aliases",   "virtual",   "relay_recipients"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const MapKindInfo& k : map_kinds) v.emplace_back(k.name);
+    return v;
+  }();
   return names;
+}
+
+// Every map kind, in build order.
+inline std::vector<MapKind> all_map_kinds() {
+  std::vector<MapKind> v;
+  for (const MapKindInfo& k : map_kinds) v.push_back(k.kind);
+  return v;
 }
 
 // Everything a maps job (build, plan, diff, rollback, ...) reads.

@@ -48,6 +48,10 @@ struct Finding {
   std::string message;  // names the rows at fault
 };
 
+// The kind of the map called name (options.h map_kinds); Exit::software when there is
+// none: the names come from the config, which knows only map_kinds.
+MapKind map_kind_named(std::string_view name);
+
 class Findings {
  public:
   void error(const std::string& map, const std::string& message);
@@ -63,17 +67,18 @@ class Findings {
 
 class Renderer {
  public:
-  // maps: the names that will be rendered; once the last one that needs the address
+  // maps: the maps that will be rendered; once the last one that needs the address
   // index (virtual, relay_recipients) is done, the index is freed for the maps after it.
   Renderer(const Snapshot& snapshot, const RenderConfig& config, Findings& findings,
-           std::vector<std::string> maps = known_map_names());
+           std::vector<MapKind> maps = all_map_kinds());
   ~Renderer();
   Renderer(const Renderer&) = delete;
   Renderer& operator=(const Renderer&) = delete;
 
-  // Renders one map by name (see known_map_names()); entries sorted, duplicates and
-  // invalid values reported to findings (the map is still returned, for diagnostics).
-  MapEntries render(const std::string& map_name);
+  // Renders one map; entries sorted, duplicates and invalid values reported to findings
+  // (the map is still returned, for diagnostics). A kind not in map_kinds is a caller
+  // bug: Exit::software, never an empty map.
+  MapEntries render(MapKind kind);
 
   // The entries relay_recipients has beyond the keys of virtual: "@domain" -> OK for
   // every relay domain, sorted. relay_recipients is exactly virtual's keys plus these.

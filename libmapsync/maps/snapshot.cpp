@@ -14,27 +14,9 @@ std::string_view col(StringPool& pool, const SqlRow& r, int i) { return r.null(i
 
 std::uint32_t id(const SqlRow& r, int i) { return static_cast<std::uint32_t>(r.u64(i)); }
 
-}  // namespace
-
-void read_snapshot(const DatabaseConfig& db, Snapshot& s, const SnapshotOptions& options) {
-  Database c(db, SchemaCheck::by_caller);
-  std::uint64_t conn_id = 0;
-  c.scalar("SELECT CONNECTION_ID()", "asking for the connection id", conn_id);
-  c.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
-  c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", "starting the snapshot");
-  s.schema_version = c.schema_version();
-  c.check_schema(s.schema_version);
-  if (!c.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", s.serial))
-    fail(Exit::data, c.where() + ": table change_serial has no row id=1");
+// Every table the maps need, in order, inside the snapshot read_snapshot() opened.
+void read_rows(Database& c, Snapshot& s, const SnapshotOptions& options, std::uint64_t conn_id) {
   StringPool& p = s.pool;
-  // Reserving from a count inside the same snapshot saves the doubling of the two big
-  // vectors (a million rows: tens of megabytes at the peak).
-  std::uint64_t n_accounts = 0, n_addresses = 0;
-  c.scalar("SELECT COUNT(*) FROM accounts", "counting accounts", n_accounts);
-  c.scalar("SELECT COUNT(*) FROM addresses", "counting addresses", n_addresses);
-  s.accounts.reserve(n_accounts);
-  s.addresses.reserve(n_addresses);
-
   c.each_row("SELECT id, name, kind, target_domain_id, transport, enabled FROM domains ORDER BY id", "reading domains",
              [&](const SqlRow& r) {
                Domain d;
@@ -107,6 +89,29 @@ void read_snapshot(const DatabaseConfig& db, Snapshot& s, const SnapshotOptions&
              [&](const SqlRow& r) { s.transports.push_back({id(r, 1), col(p, r, 2), col(p, r, 3), (r.u64(4) != 0)}); });
   c.each_row("SELECT id, name, targets, all_domains FROM system_aliases ORDER BY id", "reading system_aliases",
              [&](const SqlRow& r) { s.system_aliases.push_back({id(r, 1), col(p, r, 2), col(p, r, 3), (r.u64(4) != 0)}); });
+}
+
+}  // namespace
+
+void read_snapshot(const DatabaseConfig& db, Snapshot& s, const SnapshotOptions& options) {
+  Database c(db, SchemaCheck::by_caller);
+  std::uint64_t conn_id = 0;
+  c.scalar("SELECT CONNECTION_ID()", "asking for the connection id", conn_id);
+  c.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
+  c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", "starting the snapshot");
+  s.schema_version = c.schema_version();
+  c.check_schema(s.schema_version);
+  if (!c.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", s.serial))
+    fail(Exit::data, c.where() + ": table change_serial has no row id=1");
+  // Reserving from a count inside the same snapshot saves the doubling of the two big
+  // vectors (a million rows: tens of megabytes at the peak).
+  std::uint64_t n_accounts = 0, n_addresses = 0;
+  c.scalar("SELECT COUNT(*) FROM accounts", "counting accounts", n_accounts);
+  c.scalar("SELECT COUNT(*) FROM addresses", "counting addresses", n_addresses);
+  s.accounts.reserve(n_accounts);
+  s.addresses.reserve(n_addresses);
+
+  read_rows(c, s, options, conn_id);
   // Vectors grew by doubling; give back the slack before the renderer needs memory.
   s.accounts.shrink_to_fit();
   s.addresses.shrink_to_fit();

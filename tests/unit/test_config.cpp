@@ -206,3 +206,22 @@ TEST_CASE("the cyrus section: folders with special use, and mistakes named by ke
   CHECK(with("  password_file: /etc/mapsync/cyrus.password\n", "").find("cyrus.password_file: required key is missing") !=
         std::string::npos);
 }
+
+TEST_CASE("each map gets its kind and a resolved spec when the config loads") {
+  const Config c = parse_config(kGood, "test.yaml");
+  const MapConfig* aliases = c.maps.find(MapKind::aliases);
+  REQUIRE(aliases);
+  CHECK(aliases->name == "aliases");
+  CHECK(aliases->spec.type == "hash");
+  CHECK(aliases->spec.suffix == ".db");
+  CHECK(aliases->spec.alias_syntax);
+  CHECK(aliases->spec.text_path == "/var/lib/mapsync/maps/aliases");
+  CHECK(aliases->spec.published_path == "/var/lib/mapsync/maps/aliases.db");
+  const MapConfig* virt = c.maps.find("virtual");
+  REQUIRE(virt);
+  CHECK(virt->kind == MapKind::virtual_alias);
+  CHECK(virt->spec.type == "btree");
+  CHECK_FALSE(virt->spec.alias_syntax);
+  CHECK(virt->spec.indexed_file == "virtual.db");
+  for (const MapConfig& m : c.maps.maps) CHECK(m.spec.alias_syntax == (m.kind == MapKind::aliases));
+}

@@ -1,6 +1,7 @@
 // The renderer: what each map holds, and the findings that stop a publish.
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <map>
 #include <string>
 
@@ -49,7 +50,7 @@ struct Campus {
   std::map<std::string, std::string> render(const std::string& map, Findings& f) {
     Renderer r(s, cfg, f);
     std::map<std::string, std::string> out;
-    for (const auto& e : r.render(map).entries) out[std::string(e.key)] = std::string(e.value);
+    for (const auto& e : r.render(map_kind_named(map)).entries) out[std::string(e.key)] = std::string(e.value);
     return out;
   }
 
@@ -58,7 +59,7 @@ struct Campus {
     Renderer r(s, cfg, f);
     std::map<std::string, std::map<std::string, std::string>> out;
     for (const auto& name : known_map_names())
-      for (const auto& e : r.render(name).entries) out[name][std::string(e.key)] = std::string(e.value);
+      for (const auto& e : r.render(map_kind_named(name)).entries) out[name][std::string(e.key)] = std::string(e.value);
     return out;
   }
 
@@ -356,8 +357,8 @@ TEST_CASE("a group whose members all receive no mail is a warning, and targets t
   Findings f;
   // Only virtual: the index is consumed while the map is made, and the forward (after
   // the empty groups in key order) must still find them.
-  Renderer r(c.s, c.cfg, f, {"virtual"});
-  const MapEntries m = r.render("virtual");
+  Renderer r(c.s, c.cfg, f, {MapKind::virtual_alias});
+  const MapEntries m = r.render(MapKind::virtual_alias);
   CHECK_MESSAGE(f.errors() == 0, all(f));
   CHECK(has(f, Finding::warning, "group aaa-empty@example.edu (group_aliases id=8) has no member that receives mail; its address is not accepted"));
   CHECK(has(f, Finding::warning, "account zz (accounts id=20) resolves to no recipient; its addresses are not accepted"));
@@ -512,4 +513,21 @@ TEST_CASE("IDN: transport overrides for an internationalized domain cover both f
   CHECK_MESSAGE(f.errors() == 0, all(f));
   CHECK(t["bücher.example.org"] == "error:5.1.2 gone");
   CHECK(t["xn--bcher-kva.example.org"] == "error:5.1.2 gone");
+}
+
+TEST_CASE("an unknown map kind is an error, never an empty map") {
+  Campus c;
+  Findings f;
+  Renderer r(c.s, c.cfg, f);
+  auto status = [](const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return e.status();
+    }
+    return Exit::ok;
+  };
+  CHECK(status([&] { r.render(static_cast<MapKind>(std::size(map_kinds))); }) == Exit::software);
+  CHECK(status([&] { map_kind_named("virtual_alias"); }) == Exit::software);
+  CHECK(map_kind_named("virtual") == MapKind::virtual_alias);
 }
