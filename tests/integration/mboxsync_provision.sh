@@ -60,7 +60,7 @@ step_lmtp() {
   printf 'a GETQUOTAROOT user.ben\n' | imap be2 > "$WS/be2" || true
   grep -q 'QUOTA user.ben (STORAGE [1-9][0-9]* 256000)' "$WS/be2" || { cat "$WS/be2"; die "ben's message did not land on be2"; }
   expect_json 0 mboxsync -c "$CONF" plan --check --json
-  json_check "plan is not in step after the delivery" '.in_step'
+  json_check "plan is not in step after the delivery" '.in_sync'
 }
 step --needs run lmtp step_lmtp
 
