@@ -138,9 +138,10 @@ void record_placement(Database& db, const std::vector<Task>& tasks) {
   if (open) db.execute("COMMIT", "recording placements");
 }
 
-// What a finished task means for the database.
-void record_result(Database& db, const CyrusConfig& c, const Task& t, const MboxResult& r) {
-  if (r.outcome == MboxOutcome::skipped) return;
+// What a finished task means for the database, written in one transaction: a process killed
+// between "the account has its mailbox" and "its create jobs are done" would otherwise leave
+// a job pending that no later run picks up (bulk skips provisioned accounts).
+void record_result_rows(Database& db, const CyrusConfig& c, const Task& t, const MboxResult& r) {
   const bool ok = succeeded(r.outcome);
   if (ok && t.kind == JobKind::create) {
     db.update(
@@ -157,6 +158,21 @@ void record_result(Database& db, const CyrusConfig& c, const Task& t, const Mbox
     mark_retry(db, t.job_id, t.attempts, {c.retry_base_seconds, c.retry_max_seconds, c.max_attempts}, r.detail);
   else
     mark_failed(db, t.job_id, Attempt::counted, std::string(outcome_word(r.outcome)) + ": " + r.detail);
+}
+
+void record_result(Database& db, const CyrusConfig& c, const Task& t, const MboxResult& r) {
+  if (r.outcome == MboxOutcome::skipped) return;
+  db.execute("START TRANSACTION", "recording the result of " + t.account.uid);
+  try {
+    record_result_rows(db, c, t, r);
+  } catch (...) {
+    try {
+      db.execute("ROLLBACK", "abandoning the result of " + t.account.uid);
+    } catch (...) {  // the error being thrown says more than this one
+    }
+    throw;
+  }
+  db.execute("COMMIT", "recording the result of " + t.account.uid);
 }
 
 void write_result_log(std::ofstream& log, const MboxResult& r) {
