@@ -37,7 +37,8 @@ class SqlRow {
   virtual ~SqlRow() = default;
   virtual bool null(int col) const = 0;
   virtual std::string str(int col) const = 0;  // "" for NULL
-  // The same without a copy: valid until the next call on this row ({} for NULL).
+  // The same without a copy: valid until the next call on this row. NULL is {} (a null
+  // data pointer); an empty string has a data pointer.
   virtual std::string_view view(int col) const = 0;
   virtual std::uint64_t u64(int col) const = 0;  // 0 for NULL
 };
