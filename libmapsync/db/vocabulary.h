@@ -16,7 +16,7 @@
 
 namespace mapsync {
 
-enum class DomainKind : std::uint8_t { local, alias, relay };                 // domains.kind
+enum class DomainKind : std::uint8_t { local, alias, relay, list };           // domains.kind
 enum class AccountStatus : std::uint8_t { active, disabled, pending_delete };  // accounts.status
 enum class Delivery : std::uint8_t { cyrus, smtp, forward, none };            // accounts.delivery
 enum class AccountSource : std::uint8_t { ad, manual };                       // accounts.source
@@ -28,7 +28,7 @@ enum class JobState : std::uint8_t { pending, done, failed };                 //
 template <class E> struct SqlWords;
 template <> struct SqlWords<DomainKind> {
   static constexpr const char* column = "domains.kind";
-  static constexpr std::array<std::string_view, 3> words{"local", "alias", "relay"};
+  static constexpr std::array<std::string_view, 4> words{"local", "alias", "relay", "list"};
 };
 template <> struct SqlWords<AccountStatus> {
   static constexpr const char* column = "accounts.status";

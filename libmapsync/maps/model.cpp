@@ -34,6 +34,7 @@ const char* table_name(Table t) {
     case Table::canonical_rewrites: return "canonical_rewrites";
     case Table::transport_overrides: return "transport_overrides";
     case Table::system_aliases: return "system_aliases";
+    case Table::delivery_targets: return "delivery_targets";
   }
   return "?";
 }

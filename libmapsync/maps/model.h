@@ -42,6 +42,7 @@ enum class Table : std::uint8_t {
   canonical_rewrites,
   transport_overrides,
   system_aliases,
+  delivery_targets,
 };
 const char* table_name(Table t);
 
@@ -91,6 +92,19 @@ struct Account {
   std::uint32_t backend_id = 0;
   std::string_view partition;
   std::string_view smtp_nexthop;
+  std::uint32_t delivery_target_id = 0;  // delivery smtp: a delivery_targets row instead of smtp_nexthop
+  std::string_view routing_address;      // replaces the target's address template
+  bool keep_copy = false;                // delivery forward: also to the Cyrus mailbox
+};
+
+// A named SMTP next hop (Exchange, a cloud tenant); see schema/004_routing.sql.
+struct DeliveryTarget {
+  std::uint32_t id = 0;
+  std::string_view name;
+  std::string_view transport;         // may be empty: the routing domain is routed otherwise
+  std::string_view routing_domain;    // empty: hand the primary address to the transport
+  std::string_view address_template;  // {uid}@{domain}
+  bool enabled = true;
 };
 
 struct Address {
@@ -165,6 +179,7 @@ struct Snapshot {
   std::vector<CanonicalRewrite> canonical;
   std::vector<TransportOverride> transports;
   std::vector<SystemAlias> system_aliases;
+  std::vector<DeliveryTarget> targets;  // sorted by id
 };
 
 }  // namespace mapsync

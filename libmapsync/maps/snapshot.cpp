@@ -49,7 +49,8 @@ void read_rows(Database& c, Snapshot& s, const SnapshotOptions& options, std::ui
                s.backends.push_back(b);
              });
   c.each_row(std::string("SELECT id, uid, ") + (options.names ? "given_name, surname" : "NULL, NULL") +
-                 ", primary_address, status, delivery, backend_id, cyrus_partition, smtp_nexthop FROM accounts ORDER BY id",
+                 ", primary_address, status, delivery, backend_id, cyrus_partition, smtp_nexthop, delivery_target_id, "
+                 "routing_address, keep_copy FROM accounts ORDER BY id",
              "reading accounts", [&](const SqlRow& r) {
                Account a;
                a.id = id(r, 1);
@@ -62,6 +63,9 @@ void read_rows(Database& c, Snapshot& s, const SnapshotOptions& options, std::ui
                a.backend_id = id(r, 8);
                a.partition = col(p, r, 9);
                a.smtp_nexthop = col(p, r, 10);
+               a.delivery_target_id = id(r, 11);
+               a.routing_address = col(p, r, 12);
+               a.keep_copy = (r.u64(13) != 0);
                s.accounts.push_back(a);
              });
   testhook::pause_point("source.after_accounts", std::to_string(conn_id));
@@ -94,16 +98,30 @@ void read_rows(Database& c, Snapshot& s, const SnapshotOptions& options, std::ui
              [&](const SqlRow& r) { s.transports.push_back({id(r, 1), col(p, r, 2), col(p, r, 3), (r.u64(4) != 0)}); });
   c.each_row("SELECT id, name, targets, all_domains FROM system_aliases ORDER BY id", "reading system_aliases",
              [&](const SqlRow& r) { s.system_aliases.push_back({id(r, 1), col(p, r, 2), col(p, r, 3), (r.u64(4) != 0)}); });
+  c.each_row("SELECT id, name, transport, routing_domain, address_template, enabled FROM delivery_targets ORDER BY id",
+             "reading delivery_targets", [&](const SqlRow& r) {
+               s.targets.push_back({id(r, 1), col(p, r, 2), col(p, r, 3), col(p, r, 4), col(p, r, 5), (r.u64(6) != 0)});
+             });
 }
 
 }  // namespace
 
 void read_snapshot(const DatabaseConfig& db, Snapshot& s, const SnapshotOptions& options) {
   Database c(db, SchemaCheck::by_caller);
-  std::uint64_t conn_id = 0;
-  c.scalar("SELECT CONNECTION_ID()", "asking for the connection id", conn_id);
   c.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
   c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", "starting the snapshot");
+  read_snapshot_in(c, s, options);
+  // Ending the read-only transaction proves the connection survived to the last row:
+  // a result cut short by a dying server would otherwise look like a shorter table.
+  c.execute("COMMIT", "ending the snapshot");
+  log::info(c.where() + ": read serial " + std::to_string(s.serial) + ": " + std::to_string(s.accounts.size()) +
+            " accounts, " + std::to_string(s.addresses.size()) + " addresses, " + std::to_string(s.groups.size()) +
+            " groups");
+}
+
+void read_snapshot_in(Database& c, Snapshot& s, const SnapshotOptions& options) {
+  std::uint64_t conn_id = 0;
+  c.scalar("SELECT CONNECTION_ID()", "asking for the connection id", conn_id);
   s.schema_version = c.schema_version();
   c.check_schema(s.schema_version);
   if (!c.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", s.serial))
@@ -121,12 +139,6 @@ void read_snapshot(const DatabaseConfig& db, Snapshot& s, const SnapshotOptions&
   s.accounts.shrink_to_fit();
   s.addresses.shrink_to_fit();
   s.group_members.shrink_to_fit();
-  // Ending the read-only transaction proves the connection survived to the last row:
-  // a result cut short by a dying server would otherwise look like a shorter table.
-  c.execute("COMMIT", "ending the snapshot");
-  log::info(c.where() + ": read serial " + std::to_string(s.serial) + ": " + std::to_string(s.accounts.size()) +
-            " accounts, " + std::to_string(s.addresses.size()) + " addresses, " + std::to_string(s.groups.size()) +
-            " groups");
 }
 
 }  // namespace mapsync

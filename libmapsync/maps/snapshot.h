@@ -1,6 +1,7 @@
 // snapshot.h - the maps' read of the user database: every table in ONE consistent snapshot.
 #pragma once
 
+#include "libmapsync/db/database.h"
 #include "libmapsync/db/options.h"
 #include "libmapsync/maps/model.h"
 
@@ -16,5 +17,9 @@ struct SnapshotOptions {
 // TRANSACTION WITH CONSISTENT SNAPSHOT). Refuses (Exit::config) a schema version other
 // than required_schema_version().
 void read_snapshot(const DatabaseConfig& db, Snapshot& out, const SnapshotOptions& options = {});
+
+// The same rows, read inside a transaction the caller opened on c and still holds: mapadm
+// validates the database as its change leaves it, before COMMIT, through this.
+void read_snapshot_in(Database& c, Snapshot& out, const SnapshotOptions& options = {});
 
 }  // namespace mapsync

@@ -1,0 +1,1 @@
+// importer.cpp - placeholder: the importers' room (Postfix text maps, PostfixAdmin).
