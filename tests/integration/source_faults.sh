@@ -69,14 +69,18 @@ step schema_newer step_schema_newer
 
 step_schema_older() {
   note "schema older than this mapsync"
-  db_root "$DB" faults <<< "DELETE FROM schema_version WHERE version = 3;"
-  trap 'db_root "$DB" faults <<< "INSERT IGNORE INTO schema_version (version, name) VALUES (3, '"'003_adsync'"');"' EXIT
+  # The newest migration this build embeds, from schema/NNN_name.sql.
+  local latest name prev
+  name=$(basename "$(ls "$ROOT"/schema/[0-9][0-9][0-9]_*.sql | sort | tail -1)" .sql)
+  latest=$((10#${name%%_*})); prev=$((latest - 1))
+  db_root "$DB" faults <<< "DELETE FROM schema_version WHERE version = $latest;"
+  trap 'db_root "$DB" faults <<< "INSERT IGNORE INTO schema_version (version, name) VALUES ('"$latest"', '"'$name'"');"' EXIT
   expect_exit 78 "$MAPSYNC" -c "$WS/ok.yaml" build
-  expect_output "schema version 2 is older than this mapsync needs (3); run \`mapsync migrate\`"
+  expect_output "schema version $prev is older than this mapsync needs ($latest); run \`mapsync migrate\`"
   trap - EXIT
-  db_root "$DB" faults <<< "INSERT INTO schema_version (version, name) VALUES (3, '003_adsync');"
+  db_root "$DB" faults <<< "INSERT INTO schema_version (version, name) VALUES ($latest, '$name');"
   expect_exit 0 "$MAPSYNC" -c "$WS/ok.yaml" migrate
-  expect_output "schema is at version 3, nothing to do"
+  expect_output "schema is at version $latest, nothing to do"
   unchanged "old schema version"
 }
 step schema_older step_schema_older
