@@ -267,7 +267,8 @@ std::vector<std::string> str_list(const Reader& r, const YAML::Node& parent, con
 void read_render(const Reader& r, const YAML::Node& root, RenderConfig& rc) {
   const YAML::Node n = root["render"];
   r.only_keys(n, "render", {"local_alias_domain", "canonical", "min_accounts", "recursion_limit", "expansion_limit", "list_companions"});
-  if (at(n, "list_companions").IsDefined()) rc.list_companions = str_list(r, n, "list_companions", "render");
+  // An explicit [] turns companions off; a missing key keeps the default.
+  if (auto v = str_list(r, n, "list_companions", "render"); !v.empty() || at(n, "list_companions").IsSequence()) rc.list_companions = v;
   for (const std::string& x : rc.list_companions)
     if (x.empty() || x.find_first_of("@ \t,") != std::string::npos)
       r.error(at(n, "list_companions"), "render.list_companions", "\"" + x + "\" is not a local-part suffix such as -request");

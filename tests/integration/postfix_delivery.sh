@@ -30,226 +30,13 @@
 TEST_NAME=postfix_delivery
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
-: "${MAPSYNC_TEST_DBDIR:?}"
-PATH=$PATH:/usr/sbin:/sbin
-for tool in postfix postconf postqueue python3; do
-  command -v "$tool" >/dev/null || die "$tool is not installed (the test needs the real thing)"
-done
-[[ $(id -u) == 0 ]] || die "must run as root (the Postfix master runs as root)"
-
-PF=$ROOT/tests/fixtures/postfix.sh
-SINK=$ROOT/tests/fixtures/mail_sink.py
-DELIVERY_TIMEOUT=${DELIVERY_TIMEOUT:-60}
-# Postfix's unprivileged daemons and the map files live under $WS.
-chmod 0755 "$WS"
-PFDIR=$WS/pf
-MAPS=$WS/maps
-SPOOL=$WS/spool
-SINK_PID=
+# shellcheck source=delivery_lib.sh
+source "$(dirname "$0")/delivery_lib.sh"
 DB=postfix_delivery
-OUTSIDE=127.0.0.9   # source address of Internet clients
-CAMPUS=127.0.0.1    # source address of campus hosts (mynetworks)
-
-diagnostics() {
-  echo "=== diagnostics ===" >&2
-  if [[ -f $PFDIR/etc/main.cf ]]; then
-    echo "--- postqueue -p" >&2
-    postqueue -c "$PFDIR/etc" -p >&2 2>&1 || true
-  fi
-  if [[ -f $PFDIR/maillog ]]; then
-    echo "--- $PFDIR/maillog (last 80 lines)" >&2
-    tail -n 80 "$PFDIR/maillog" >&2
-  fi
-  if [[ -f $WS/sink.log ]]; then
-    echo "--- sink log (last 40 lines)" >&2
-    tail -n 40 "$WS/sink.log" >&2
-  fi
-}
-
-stop_all() {
-  ((EXIT_STATUS == 0)) || diagnostics
-  bash "$PF" stop "$PFDIR" || echo "could not stop Postfix in $PFDIR" >&2
-  if [[ -n $SINK_PID ]] && kill -0 "$SINK_PID" 2>/dev/null; then
-    kill -TERM "$SINK_PID" 2>/dev/null || true
-    local deadline=$((SECONDS + 10))
-    while kill -0 "$SINK_PID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-    kill -KILL "$SINK_PID" 2>/dev/null || true
-    wait "$SINK_PID" 2>/dev/null || true
-  fi
-}
-at_exit stop_all
-
-# The SMTP client and the checks on what the sinks received.
-cat >"$WS/client.py" <<'PY'
-"""client.py - the test's SMTP client and sink checks.
-
-rcpt SRC PORT CODE TEXT SENDER ADDR...   one connection per ADDR from SRC: MAIL, RCPT; the
-                                         RCPT reply must have CODE and contain TEXT
-send SRC PORT ID SENDER RCPT...          one message with "X-Test-Id: ID"; all accepted
-wait SPOOL TIMEOUT ID EXPECT...          until every EXPECT arrived for ID
-exact SPOOL ID EXPECT...                 what arrived for ID is exactly EXPECT, once each
-where SPOOL TIMEOUT ID                   waits for the first delivery of ID, prints its sink
-EXPECT is LISTENER|RCPT|MAIL_FROM[|TEXT the message must contain]
-SMTPUTF8 is requested when an address is not ASCII.
-"""
-import glob, json, os, smtplib, sys, time, email.utils
-
-def utf8(*addrs):
-    return any(not a.isascii() for a in addrs)
-
-def connect(src, port):
-    s = smtplib.SMTP("127.0.0.1", int(port), local_hostname="client.test",
-                     source_address=(src, 0), timeout=30)
-    code, msg = s.ehlo()
-    if code != 250:
-        sys.exit(f"EHLO refused: {code} {msg!r}")
-    return s
-
-def mail(s, sender, rcpts):
-    opts = ["SMTPUTF8"] if utf8(sender, *rcpts) else []
-    if opts and not s.has_extn("smtputf8"):
-        sys.exit("smtpd does not announce SMTPUTF8")
-    code, msg = s.mail(sender, opts)
-    if code != 250:
-        sys.exit(f"MAIL FROM:<{sender}> refused: {code} {msg.decode(errors='replace')}")
-
-def cmd_rcpt(src, port, want_code, want_text, sender, *addrs):
-    bad = 0
-    for a in addrs:
-        s = connect(src, port)
-        mail(s, sender, [a])
-        code, msg = s.rcpt(a)
-        msg = msg.decode("utf-8", errors="replace")
-        ok = code == int(want_code) and want_text in msg
-        print(f"  RCPT TO:<{a}> from {src}: {code} {msg}" + ("" if ok else f"   <-- expected {want_code} ...{want_text}..."))
-        bad += not ok
-        s.rset()
-        s.quit()
-    return 1 if bad else 0
-
-def cmd_send(src, port, test_id, sender, *rcpts):
-    s = connect(src, port)
-    mail(s, sender, rcpts)
-    for r in rcpts:
-        code, msg = s.rcpt(r)
-        if code != 250:
-            sys.exit(f"{test_id}: RCPT TO:<{r}> refused: {code} {msg.decode(errors='replace')}")
-    body = (f"From: <{sender}>\r\n"
-            f"To: {', '.join('<%s>' % r for r in rcpts)}\r\n"
-            f"Subject: postfix_delivery {test_id}\r\n"
-            f"Date: {email.utils.formatdate()}\r\n"
-            f"Message-ID: <{test_id}.{time.time_ns()}@client.test>\r\n"
-            f"X-Test-Id: {test_id}\r\n"
-            f"\r\n"
-            f"Test message {test_id}.\r\n")
-    code, msg = s.data(body.encode("utf-8"))
-    if code != 250:
-        sys.exit(f"{test_id}: DATA refused: {code} {msg.decode(errors='replace')}")
-    s.quit()
-    print(f"  sent {test_id} from {src}: <{sender}> -> " + ", ".join(f"<{r}>" for r in rcpts)
-          + f": {msg.decode(errors='replace')}")
-    return 0
-
-def deliveries(spool, test_id):
-    """(listener, rcpt, mail_from, data) for every recipient of every message of test_id."""
-    out = []
-    tag = f"X-Test-Id: {test_id}\r\n"
-    for path in sorted(glob.glob(os.path.join(spool, "*.json"))):
-        with open(path, encoding="utf-8") as f:
-            m = json.load(f)
-        if tag in m["data"]:
-            for r in m["rcpt_to"]:
-                out.append((m["listener"], r, m["mail_from"], m["data"]))
-    return out
-
-def parse(expects):
-    res = []
-    for e in expects:
-        f = e.split("|")
-        if len(f) not in (3, 4):
-            sys.exit(f"bad EXPECT {e!r}")
-        res.append((f[0], f[1], f[2], f[3] if len(f) == 4 else ""))
-    return res
-
-def matches(d, e):
-    return d[0] == e[0] and d[1] == e[1] and d[2] == e[2] and e[3] in d[3]
-
-def show(got):
-    return "\n".join(f"    {l} <{r}> from <{f}>" for l, r, f, _ in got) or "    (nothing)"
-
-def cmd_wait(spool, timeout, test_id, *expects):
-    want = parse(expects)
-    deadline = time.monotonic() + float(timeout)
-    while True:
-        got = deliveries(spool, test_id)
-        missing = [e for e in want if not any(matches(d, e) for d in got)]
-        if not missing:
-            return 0
-        if time.monotonic() > deadline:
-            print(f"{test_id}: after {timeout} s still missing:", file=sys.stderr)
-            for e in missing:
-                print(f"    {e[0]} <{e[1]}> from <{e[2]}>" + (f" containing {e[3]!r}" if e[3] else ""), file=sys.stderr)
-            print(f"  arrived:\n{show(got)}", file=sys.stderr)
-            return 1
-        time.sleep(0.05)
-
-def cmd_exact(spool, test_id, *expects):
-    want = parse(expects)
-    got = deliveries(spool, test_id)
-    left = list(got)
-    for e in want:
-        hit = [d for d in left if matches(d, e)]
-        if len(hit) != 1:
-            print(f"{test_id}: {len(hit)} deliveries instead of 1 for {e[0]} <{e[1]}> from <{e[2]}>", file=sys.stderr)
-            print(f"  arrived:\n{show(got)}", file=sys.stderr)
-            return 1
-        left.remove(hit[0])
-    if left:
-        print(f"{test_id}: unexpected deliveries:\n{show(left)}", file=sys.stderr)
-        return 1
-    print(f"  {test_id}: ok\n{show(got)}")
-    return 0
-
-def cmd_where(spool, timeout, test_id):
-    deadline = time.monotonic() + float(timeout)
-    while True:
-        got = deliveries(spool, test_id)
-        if got:
-            print(got[0][0])
-            return 0
-        if time.monotonic() > deadline:
-            print(f"{test_id}: nothing arrived after {timeout} s", file=sys.stderr)
-            return 1
-        time.sleep(0.05)
-
-cmds = {"rcpt": cmd_rcpt, "send": cmd_send, "wait": cmd_wait, "exact": cmd_exact, "where": cmd_where}
-sys.exit(cmds[sys.argv[1]](*sys.argv[2:]))
-PY
-client() { python3 "$WS/client.py" "$@"; }
 
 # --- sinks ----------------------------------------------------------------------------
-note "starting the sinks"
-mkdir -p "$SPOOL"
-python3 "$SINK" --spool "$SPOOL" --ready "$WS/sink.ready" \
-  be1=lmtp:127.0.0.2:0 be2=lmtp:127.0.0.3:0 exchange=smtp:127.0.0.4:0 internet=smtp:127.0.0.5:0 \
-  exchange2=smtp:127.0.0.6:0 lists=smtp:127.0.0.7:0 dept=smtp:127.0.0.8:0 \
-  2>"$WS/sink.log" &
-SINK_PID=$!
-deadline=$((SECONDS + 20))
-until [[ -f $WS/sink.ready ]]; do
-  kill -0 "$SINK_PID" 2>/dev/null || { cat "$WS/sink.log" >&2; die "the mail sink exited"; }
-  ((SECONDS < deadline)) || die "the mail sink is not ready after 20 s"
-  sleep 0.05
-done
-declare -A PORT
-while read -r kind name _proto _host port; do
-  [[ $kind == listener ]] && PORT[$name]=$port
-done <"$WS/sink.ready"
-for name in be1 be2 exchange internet exchange2 lists dept; do
-  [[ -n ${PORT[$name]:-} ]] || die "sink $name has no port"
-done
-cat "$WS/sink.ready"
-
+start_sinks be1=lmtp:127.0.0.2:0 be2=lmtp:127.0.0.3:0 exchange=smtp:127.0.0.4:0 internet=smtp:127.0.0.5:0 \
+  exchange2=smtp:127.0.0.6:0 lists=smtp:127.0.0.7:0 dept=smtp:127.0.0.8:0
 # --- database and maps ------------------------------------------------------------------
 note "example campus, next hops pointed at the sinks, mapsync build"
 conf=$WS/mapsync.yaml
@@ -313,7 +100,6 @@ step_rcpt() {
 step rcpt step_rcpt
 
 # --- Deliveries -----------------------------------------------------------------------------
-declare -A EXPECT
 # What each message must produce: sink|final recipient|envelope sender[|text in the message].
 EXPECT[t-alias]="be1|jdoe@example.edu|$FROM_OUT"
 EXPECT[t-utf8]="be2|jmueller@example.edu|$FROM_OUT"
@@ -328,31 +114,6 @@ EXPECT[t-list]="lists|announce@example.edu|$FROM_OUT"
 EXPECT[t-postmaster]="be1|jdoe@example.edu|$FROM_OUT exchange|helpdesk@example.edu|$FROM_OUT internet|oncall@pager.example.net|$FROM_OUT"
 EXPECT[t-relay]="dept|user@dept.example.edu|$FROM_OUT"
 EXPECT[t-canonical]="exchange|pat.professor@example.edu|John.Doe@example.edu"
-
-# Bounded poll until nothing is queued (active, incoming, deferred, hold, maildrop).
-queue_files() { find "$PFDIR/queue/"{incoming,active,deferred,hold,maildrop} -type f 2>/dev/null | wc -l; }
-wait_queue_empty() {
-  local deadline=$((SECONDS + DELIVERY_TIMEOUT))
-  while (($(queue_files) > 0)); do
-    # Deferred mail would wait minutes for its retry: no point in waiting for it.
-    [[ -z $(find "$PFDIR/queue/deferred" -type f 2>/dev/null) ]] || die "mail was deferred: $(postqueue -c "$PFDIR/etc" -p)"
-    ((SECONDS < deadline)) || die "the queue is not empty after $DELIVERY_TIMEOUT s: $(postqueue -c "$PFDIR/etc" -p)"
-    sleep 0.05
-  done
-}
-
-check_all() {
-  local id
-  for id in "$@"; do
-    # shellcheck disable=SC2086 # EXPECT holds space-separated items
-    client wait "$SPOOL" "$DELIVERY_TIMEOUT" "$id" ${EXPECT[$id]} || die "$id: not delivered as expected"
-  done
-  wait_queue_empty
-  for id in "$@"; do
-    # shellcheck disable=SC2086
-    client exact "$SPOOL" "$id" ${EXPECT[$id]} || die "$id: delivered otherwise than expected"
-  done
-}
 step_deliveries() {
   note "messages from the Internet and from a campus host"
   client send "$OUTSIDE" "$SMTPD_PORT" t-alias "$FROM_OUT" John.Doe@alias.edu || die "t-alias not accepted"

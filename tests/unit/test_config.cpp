@@ -225,3 +225,11 @@ TEST_CASE("each map gets its kind and a resolved spec when the config loads") {
   CHECK(virt->spec.indexed_file == "virtual.db");
   for (const MapConfig& m : c.maps.maps) CHECK(m.spec.alias_syntax == (m.kind == MapKind::aliases));
 }
+
+TEST_CASE("render.list_companions: the default, a list of its own, [] for none, and a bad suffix") {
+  CHECK(parse_config(kGood, "test.yaml").render.list_companions.size() == 8);
+  const std::string own = std::string(kGood) + "render:\n  list_companions: [-request, -owner]\n";
+  CHECK(parse_config(own, "test.yaml").render.list_companions == std::vector<std::string>{"-request", "-owner"});
+  CHECK(parse_config(std::string(kGood) + "render:\n  list_companions: []\n", "test.yaml").render.list_companions.empty());
+  CHECK(config_error(std::string(kGood) + "render:\n  list_companions: [\"-a@b\"]\n").find("render.list_companions") != std::string::npos);
+}
