@@ -27,7 +27,8 @@ campus_db "$MAPSYNC_TEST_DBDIR" "$DBN" "$CONF"
 
 A() { "$MAPADM" -c "$CONF" "$@"; }
 TABLES="domains, backends, delivery_targets, accounts, addresses, account_forwards, group_aliases, group_members,
-  mailing_lists, canonical_rewrites, transport_overrides, system_aliases, change_serial, admin_audit"
+  mailing_lists, canonical_rewrites, transport_overrides, system_aliases, change_serial, admin_audit,
+  ad_account_state, ad_dc_state, ad_sync_runs, provisioning_jobs, schema_version"
 checksums() { q "$DBN" "CHECKSUM TABLE $TABLES;" > "$1"; }
 # refused CODE MESSAGE ARGS...: mapadm ARGS exits CODE saying MESSAGE, and no table changed.
 refused() {
