@@ -14,6 +14,7 @@
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/testhooks.h"
+#include "libmapsync/db/queue.h"
 #include "libmapsync/maps/build.h"
 #include "libmapsync/maps/preview.h"
 
@@ -101,6 +102,23 @@ void check_ad(Database& db, const Change& c, const json& before) {
     fail(Exit::data, where(c) + ": proxy addresses of account " + account + " are " + managed);
 }
 
+// Mailboxes, as adsync does for the accounts it writes: an account that becomes a Cyrus
+// account without a mailbox yet gets a create job, a provisioned Cyrus account whose uid
+// changes a rename job; mboxsync works them off (db/queue.h).
+void queue_mailbox_jobs(Database& db, const Change& c, const json& before, const json& after, std::uint64_t id) {
+  if (c.entity->ad != AdRule::account || after.is_null()) return;
+  if (json_text(after, "delivery") != "cyrus") return;
+  bool provisioned = false;
+  db.query("SELECT provisioned_at IS NOT NULL FROM accounts WHERE id = ?", {id}, "reading the account's mailbox state",
+           [&](const SqlRow& r) { provisioned = r.u64(1) != 0; });
+  const auto aid = static_cast<std::uint32_t>(id);
+  const std::string uid = json_text(after, "uid"), old_uid = json_text(before, "uid");
+  if (!provisioned && json_text(before, "delivery") != "cyrus")
+    enqueue(db, {{aid, JobKind::create, "", uid, 0}}, where(c) + ": queueing the mailbox");
+  else if (provisioned && !old_uid.empty() && old_uid != uid)
+    enqueue(db, {{aid, JobKind::rename, old_uid, uid, 0}}, where(c) + ": queueing the mailbox rename");
+}
+
 class Batch {
  public:
   Batch(Database& db, const AdminOptions& o) : db_(db), o_(o), who_(who_am_i()) {}
@@ -114,15 +132,15 @@ class Batch {
     std::uint64_t id = 0;
     json before = nullptr, after = nullptr;
     guarded(where(c), [&] {
-      id = find_row(db_, c, c.verb != Verb::add);
+      id = find_row(db_, c, c.verb != Verb::add, c.verb == Verb::add ? nullptr : &before);
       if (c.verb == Verb::add && id) fail(Exit::data, where(c) + ": already exists");
       if (c.verb != Verb::add && !id) fail(Exit::data, where(c) + ": no such " + std::string(c.entity->name));
-      if (id) before = row_json(db_, *c.entity, id);
       check_ad(db_, c, before);
       if (c.verb == Verb::add) id = insert(c);
       else if (c.verb == Verb::remove) remove(c, id);
       else update(c, id);
       if (c.verb != Verb::remove) after = row_json(db_, *c.entity, id);
+      queue_mailbox_jobs(db_, c, before, after, id);
     });
     r.action = c.verb == Verb::add ? "create" : c.verb == Verb::remove ? "delete" : "update";
     r.before_json = before.dump();

@@ -15,9 +15,9 @@ std::string query_rows(const MapsSettings& settings, const Change& q, std::size_
   json rows = json::array();
   db.execute("START TRANSACTION READ ONLY", "starting the read");
   if (q.verb == Verb::show) {
-    const std::uint64_t id = find_row(db, q, false);
-    if (!id) fail(Exit::data, q.what() + ": no such " + std::string(e.name));
-    rows.push_back(row_json(db, e, id));
+    json row;
+    if (!find_row(db, q, false, &row)) fail(Exit::data, q.what() + ": no such " + std::string(e.name));
+    rows.push_back(std::move(row));
   } else {
     // list: FIELD=VALUE filters compare what show prints (refs by their key).
     std::string sql = "SELECT t.id FROM " + std::string(e.table) + " t";

@@ -80,21 +80,29 @@ std::vector<Assign> bind_field(Database& db, const Change& c, const Field& f, co
   return {{std::string(f.column), v}};
 }
 
-std::uint64_t find_row(Database& db, const Change& c, bool lock) {
+std::uint64_t find_row(Database& db, const Change& c, bool lock, nlohmann::ordered_json* row) {
   const Entity& e = *c.entity;
-  std::string sql = "SELECT id FROM " + std::string(e.table) + " WHERE ";
+  std::string sql = "SELECT t.id";
+  if (row)
+    for (const Field& f : e.fields) sql += ", " + select_expr(f);
+  sql += " FROM " + std::string(e.table) + " t WHERE ";
   SqlParams p;
   bool first = true;
   for (std::size_t k = 0; k < e.keys; ++k) {
     for (Assign& a : bind_field(db, c, e.fields[k], c.keys[k], lock)) {
-      sql += (first ? "" : " AND ") + a.column + " <=> ?";
+      sql += (first ? "t." : " AND t.") + a.column + " <=> ?";
       p.push_back(std::move(a.value));
       first = false;
     }
   }
   if (lock) sql += kNowait;
   std::uint64_t id = 0;
-  guarded(c.what(), [&] { db.query(sql, p, "looking up " + c.what(), [&](const SqlRow& r) { id = r.u64(1); }); });
+  guarded(c.what(), [&] {
+    db.query(sql, p, "looking up " + c.what(), [&](const SqlRow& r) {
+      id = r.u64(1);
+      if (row) *row = row_from(e, r);
+    });
+  });
   return id;
 }
 
@@ -110,23 +118,27 @@ std::string select_expr(const Field& f) {
   }
 }
 
+nlohmann::ordered_json row_from(const Entity& e, const SqlRow& r) {
+  nlohmann::ordered_json row = nlohmann::ordered_json::object();
+  row["id"] = r.u64(1);
+  for (std::size_t i = 0; i < e.fields.size(); ++i) {
+    const Field& f = e.fields[i];
+    const int col = static_cast<int>(i) + 2;
+    if (r.null(col)) row[std::string(f.name)] = nullptr;
+    else if (f.type == FieldType::boolean) row[std::string(f.name)] = r.u64(col) != 0;
+    else if (f.type == FieldType::number) row[std::string(f.name)] = r.u64(col);
+    else row[std::string(f.name)] = r.str(col);
+  }
+  return row;
+}
+
 nlohmann::ordered_json row_json(Database& db, const Entity& e, std::uint64_t id) {
   std::string sql = "SELECT t.id";
   for (const Field& f : e.fields) sql += ", " + select_expr(f);
   sql += " FROM " + std::string(e.table) + " t WHERE t.id = ?";
   nlohmann::ordered_json row;  // null when there is no such row
-  db.query(sql, {id}, "reading " + std::string(e.table) + " id=" + std::to_string(id), [&](const SqlRow& r) {
-    row = nlohmann::ordered_json::object();
-    row["id"] = r.u64(1);
-    for (std::size_t i = 0; i < e.fields.size(); ++i) {
-      const Field& f = e.fields[i];
-      const int col = static_cast<int>(i) + 2;
-      if (r.null(col)) row[std::string(f.name)] = nullptr;
-      else if (f.type == FieldType::boolean) row[std::string(f.name)] = r.u64(col) != 0;
-      else if (f.type == FieldType::number) row[std::string(f.name)] = r.u64(col);
-      else row[std::string(f.name)] = r.str(col);
-    }
-  });
+  db.query(sql, {id}, "reading " + std::string(e.table) + " id=" + std::to_string(id),
+           [&](const SqlRow& r) { row = row_from(e, r); });
   return row;
 }
 

@@ -26,8 +26,12 @@ struct Assign {
 // (FOR UPDATE NOWAIT) when lock is set.
 std::vector<Assign> bind_field(Database& db, const Change& c, const Field& f, const std::string& value, bool lock);
 
-// The id of the row c names, or 0. lock: SELECT ... FOR UPDATE NOWAIT.
-std::uint64_t find_row(Database& db, const Change& c, bool lock);
+// The id of the row c names, or 0. lock: SELECT ... FOR UPDATE NOWAIT (the row read is
+// then the latest committed one). row: also the row as row_json() gives it.
+std::uint64_t find_row(Database& db, const Change& c, bool lock, nlohmann::ordered_json* row = nullptr);
+
+// Columns 2.. of r, read as "SELECT t.id, select_expr(f)..." of e, as a JSON object.
+nlohmann::ordered_json row_from(const Entity& e, const SqlRow& r);
 
 // The row with this id as a JSON object, field name -> value (refs by their key).
 nlohmann::ordered_json row_json(Database& db, const Entity& e, std::uint64_t id);

@@ -49,6 +49,8 @@ step_account() {
   json_check "add result" '.committed and .changes[0].action == "create" and .changes[0].after.backend == "be1"'
   expect_json 0 A account show newbie --json
   json_check "show" '.[0].primary_address == "New.Bie@example.edu" and .[0].delivery == "cyrus" and .[0].quota_mb == 1024 and .[0].source == "manual" and .[0].keep_copy == false'
+  [[ $(q "$DBN" "SELECT j.kind, j.state, j.new_uid FROM provisioning_jobs j JOIN accounts a ON a.id = j.account_id WHERE a.uid = 'newbie'") == $'create\tpending\tnewbie' ]] ||
+    die "no mailbox job queued for the new Cyrus account"
   expect_exit 0 A account set newbie quota_mb=2048 display_name="New Bie"
   expect_json 0 A account list backend=be1 status=active --json
   json_check "list by back end" 'map(.uid) | index("newbie") != null and index("asmith") == null'
