@@ -127,8 +127,9 @@ Written by bench/admin_bulk.sh; a new run replaces this section.
 | one change (\`mapadm bulk\` of 1 line: connect, render, commit), median (s) | $ONE_TIME | - |
 
 - mapadm / raw SQL: **$RATIO x**. mapadm's extra work per change: the row locked and read
-  (FOR UPDATE NOWAIT), references resolved, the row read back as JSON before and after, the
-  serial read and an admin_audit row written (about 8 statements, each a round trip), plus one
-  render of every map from the transaction's rows before COMMIT."
+  (FOR UPDATE NOWAIT), references resolved (the account locked), the row read back after the
+  write, the serial read and an admin_audit row written: 6 statements for a set, 7 for an add,
+  each prepared anew by db/database.cpp (two round trips), against one for raw SQL; plus, once,
+  the render of every map from the transaction's rows before COMMIT (the one-change row)."
 echo "$SECTION"
 [[ ${BENCH_NO_DOC:-0} == 1 ]] || update_doc "## Admin bulk benchmark" "$SECTION"

@@ -1,5 +1,4 @@
-// cmd_admin.cpp - mapadm ENTITY VERB KEY... FIELD=VALUE... [--dry-run] [--json], and
-// mapadm log. One subcommand per entity of the change layer (libmapsync/admin/admin.h):
+// cmd_admin.cpp - mapadm ENTITY VERB KEY... FIELD=VALUE... [--dry-run] [--json]. One subcommand per entity of the change layer (libmapsync/admin/admin.h):
 // the words are handed to the library as they are, so the command line and a bulk file
 // (cmd_bulk.cpp) say the same thing the same way.
 #include <iostream>
@@ -55,14 +54,10 @@ std::string fields_help(const admin::Entity& e) {
   return s;
 }
 
-struct LogCli {
-  std::size_t limit = 20;
-  std::string key;
-};
-
 }  // namespace
 
-void setup_bulk(CLI::App& app, Global& g);
+void setup_bulk(CLI::App& app, Global& g);  // cmd_bulk.cpp
+void setup_log(CLI::App& app, Global& g);   // cmd_log.cpp
 
 void setup_admin(CLI::App& app, Global& g) {
   for (const admin::Entity& e : admin::entities()) {
@@ -77,16 +72,7 @@ void setup_admin(CLI::App& app, Global& g) {
     sub->callback([&g, o] { g.action = [&g, o] { return run(g, *o); }; });
   }
   setup_bulk(app, g);
-  auto lo = std::make_shared<LogCli>();
-  CLI::App* log = app.add_subcommand("log", "the last changes made through mapadm (admin_audit), newest first, as JSON");
-  log->add_option("--limit", lo->limit, "at most this many rows (default 20)");
-  log->add_option("--key", lo->key, "only changes of this object key (e.g. an account's uid)");
-  log->callback([&g, lo] {
-    g.action = [&g, lo] {
-      std::cout << admin::audit_log(load(g), lo->limit, lo->key) << "\n";
-      return 0;
-    };
-  });
+  setup_log(app, g);
 }
 
 }  // namespace mapadm_cli
