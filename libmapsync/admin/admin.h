@@ -14,10 +14,12 @@
 //     "another change is in progress", at once, and nothing is written), fields that
 //     adsync owns on source 'ad' accounts are refused, the row is written, and an
 //     admin_audit row (who, host, batch, command, before/after as JSON, serial) is added;
-//   - then the maps are rendered from the rows the transaction sees (maps/preview.h):
-//     errors a build would refuse on end the batch with Exit::data, ROLLBACK;
-//   - dry_run: the maps are rendered before the first write too and the diff is returned;
-//     ROLLBACK. Otherwise COMMIT (test pause point "admin.before_commit" just before it).
+//   - the maps are rendered from the rows the transaction sees (maps/preview.h) before the
+//     first write and after the last: an error a build would refuse that the batch brings
+//     (one not in the first render) ends it with Exit::data, ROLLBACK; errors the database
+//     already had are reported, not held against the change (it may be the fix of one);
+//   - dry_run: the diff of the two renders is returned; ROLLBACK. Otherwise COMMIT (test
+//     pause point "admin.before_commit" just before it).
 #pragma once
 
 #include <cstdint>
@@ -122,7 +124,7 @@ struct AdminReport {
   std::uint64_t serial = 0;  // change_serial after the batch (as committed, or as it would be)
   std::vector<ChangeResult> changes;
   std::vector<MapDiff> diff;  // dry_run only
-  std::size_t warnings = 0;   // findings of the validation that are warnings
+  std::size_t warnings = 0;   // warnings the batch brings (printed as a build prints them)
 };
 
 // Applies a batch of changes (add, set, remove, enable, disable) in one transaction.

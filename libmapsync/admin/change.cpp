@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -205,19 +206,38 @@ class Batch {
   Who who_;
 };
 
-// Errors a build would refuse, as the build reports them; Exit::data.
-void refuse_on_findings(const Findings& f) {
-  if (!f.errors()) return;
+std::string text_of(const Finding& x) { return (x.map.empty() ? "" : x.map + ": ") + x.message; }
+
+// The findings the change brings, printed as a build prints them: any new error refuses
+// it (Exit::data). Errors the database had before the change do not: a build refuses
+// them anyway, and an admin must be able to fix one of several. Returns the new warnings.
+std::size_t judge(const Findings& before, const Findings& after) {
+  std::unordered_set<std::string> old_errors, old_warnings;
+  for (const Finding& x : before.all()) (x.severity == Finding::error ? old_errors : old_warnings).insert(text_of(x));
+  Findings fresh;
+  std::size_t kept = 0;
   std::string first;
-  for (const Finding& x : f.all())
-    if (x.severity == Finding::error && first.empty()) first = (x.map.empty() ? "" : x.map + ": ") + x.message;
-  Findings only;
-  for (const Finding& x : f.all())
-    if (x.severity == Finding::error) only.error(x.map, x.message);
-  report_findings(only);
-  fail(Exit::data, "refused: `mapsync build` would refuse the database after this change (" +
-                       std::to_string(f.errors()) + " error" + (f.errors() == 1 ? "" : "s") + ", first: " + first +
-                       "); nothing was written");
+  for (const Finding& x : after.all()) {
+    if (x.severity == Finding::error) {
+      if (old_errors.count(text_of(x))) {
+        ++kept;
+        continue;
+      }
+      if (first.empty()) first = text_of(x);
+      fresh.error(x.map, x.message);
+    } else if (!old_warnings.count(text_of(x))) {
+      fresh.warning(x.map, x.message);
+    }
+  }
+  report_findings(fresh);
+  if (fresh.errors())
+    fail(Exit::data, "refused: `mapsync build` would refuse the database after this change (" +
+                         std::to_string(fresh.errors()) + " new error" + (fresh.errors() == 1 ? "" : "s") +
+                         ", first: " + first + "); nothing was written");
+  if (kept)
+    log::warning("the database already has " + std::to_string(kept) + " error" + (kept == 1 ? "" : "s") +
+                 " that make `mapsync build` refuse it, not caused by this change (`mapsync check` lists them)");
+  return fresh.warnings();
 }
 
 }  // namespace
@@ -232,18 +252,17 @@ AdminReport apply_changes(const MapsSettings& settings, const std::vector<Change
   db.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
   db.execute("START TRANSACTION", "starting the change");
   try {
+    // The maps before the first write: their findings are the database's own, not the
+    // change's; with --dry-run their content is the left side of the diff.
     RenderedMaps before, after;
-    if (o.dry_run) {
-      Findings ignored;  // the database as it is: a build reports those itself
-      render_in_transaction(db, settings, ignored, &before);
-    }
+    Findings found_before;
+    render_in_transaction(db, settings, found_before, o.dry_run ? &before : nullptr);
     Batch batch(db, o);
     rep.batch = batch.who().batch;
     for (const Change& c : changes) rep.changes.push_back(batch.apply(c));
     Findings findings;
     render_in_transaction(db, settings, findings, o.dry_run ? &after : nullptr);
-    refuse_on_findings(findings);
-    rep.warnings = findings.warnings();
+    rep.warnings = judge(found_before, findings);
     db.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", rep.serial);
     if (o.dry_run) {
       rep.diff = diff_rendered(before, after);
@@ -268,7 +287,7 @@ AdminReport apply_changes(const MapsSettings& settings, const std::vector<Change
 std::string format_report(const AdminReport& r, bool as_json) {
   if (as_json) {
     json j = {{"batch", r.batch}, {"dry_run", r.dry_run}, {"committed", r.committed}, {"serial", r.serial},
-              {"changes", json::array()}};
+              {"new_warnings", r.warnings}, {"changes", json::array()}};
     for (const auto& c : r.changes)
       j["changes"].push_back({{"entity", c.entity}, {"table", c.table}, {"key", c.key}, {"action", c.action},
                               {"before", json::parse(c.before_json)}, {"after", json::parse(c.after_json)},

@@ -281,6 +281,22 @@ step_bulk_bad() {
 }
 step --needs bulk_good bulk_bad step_bulk_bad
 
+step_broken_database() {
+  # Raw SQL makes a loop; a change that does not touch it goes through, saying so, and
+  # mapadm can remove the member that closes the loop (a build then publishes again).
+  q "$DBN" "INSERT INTO group_members (group_id, member_group_id) SELECT a.id, b.id FROM group_aliases a, group_aliases b
+            WHERE a.address = 'it-team@example.edu' AND b.address = 'staff-all@example.edu'"
+  if "$MAPSYNC" -c "$CONF" -q check >/dev/null 2>&1; then die "the raw SQL loop did not break the database"; fi
+  expect_exit 0 A account set emeritus quota_mb=77
+  expect_output "the database already has"
+  expect_output "not caused by this change"
+  # a new error is still refused while the old one is there
+  refused 65 "1 new error" forward add emeritus nobody-here@example.edu
+  expect_exit 0 A member remove it-team@example.edu group:staff-all@example.edu
+  build
+}
+step broken_database step_broken_database
+
 step_concurrent() {
   mkfifo "$WS/pause" "$WS/pause.resume"
   local before pid rc
