@@ -10,7 +10,7 @@
 #     mapadm   `mapadm bulk FILE` of BENCH_CHANGES changes (default 10000): half
 #              `account,set,UID,quota_mb=4096`, half `address,add,bulk-UID@example.edu,account=UID`,
 #              on active Cyrus accounts: one transaction, each row locked, an admin_audit row
-#              per change, the maps rendered once before COMMIT;
+#              per change, the maps rendered before the first write and after the last;
 #     raw SQL  the same changes as UPDATE / INSERT ... SELECT statements through the stock
 #              `mariadb` client in one transaction (what an admin would type; no validation,
 #              no audit): the stock reference.
@@ -129,7 +129,8 @@ Written by bench/admin_bulk.sh; a new run replaces this section.
 - mapadm / raw SQL: **$RATIO x**. mapadm's extra work per change: the row locked and read
   (FOR UPDATE NOWAIT), references resolved (the account locked), the row read back after the
   write, the serial read and an admin_audit row written: 6 statements for a set, 7 for an add,
-  each prepared anew by db/database.cpp (two round trips), against one for raw SQL; plus, once,
-  the render of every map from the transaction's rows before COMMIT (the one-change row)."
+  each prepared anew by db/database.cpp (two round trips), against one for raw SQL; plus, per run,
+  two renders of every map from the transaction's rows, before the first write and after the
+  last (most of the one-change row)."
 echo "$SECTION"
 [[ ${BENCH_NO_DOC:-0} == 1 ]] || update_doc "## Admin bulk benchmark" "$SECTION"

@@ -103,6 +103,24 @@ void check_ad(Database& db, const Change& c, const json& before) {
     fail(Exit::data, where(c) + ": proxy addresses of account " + account + " are " + managed);
 }
 
+// Where a mailbox lives is a fact mboxsync records (back end, partition, provisioned_at):
+// changing it for a provisioned Cyrus account would route its mail to a server without
+// its mailbox. Mailbox moves are not implemented (provisioning_jobs 'move' is not worked).
+void check_placement(Database& db, const Change& c, const json& before, std::uint64_t id) {
+  if (c.entity->ad != AdRule::account || c.verb != Verb::set || json_text(before, "delivery") != "cyrus") return;
+  for (const auto& [name, value] : c.fields) {
+    if ((name != "backend" && name != "partition") || json_text(before, name) == value) continue;
+    bool provisioned = false;
+    db.query("SELECT provisioned_at IS NOT NULL FROM accounts WHERE id = ?", {id}, "reading the account's mailbox state",
+             [&](const SqlRow& r) { provisioned = r.u64(1) != 0; });
+    if (provisioned)
+      fail(Exit::data, where(c) + ": field " + name + ": the mailbox exists on back end " + json_text(before, "backend") +
+                           " (partition " + json_text(before, "partition") +
+                           "); moving a mailbox is not supported, and changing the record alone would send its mail "
+                           "where it is not");
+  }
+}
+
 // Mailboxes, as adsync does for the accounts it writes: an account that becomes a Cyrus
 // account without a mailbox yet gets a create job, a provisioned Cyrus account whose uid
 // changes a rename job; mboxsync works them off (db/queue.h).
@@ -137,6 +155,7 @@ class Batch {
       if (c.verb == Verb::add && id) fail(Exit::data, where(c) + ": already exists");
       if (c.verb != Verb::add && !id) fail(Exit::data, where(c) + ": no such " + std::string(c.entity->name));
       check_ad(db_, c, before);
+      check_placement(db_, c, before, id);
       if (c.verb == Verb::add) id = insert(c);
       else if (c.verb == Verb::remove) remove(c, id);
       else update(c, id);

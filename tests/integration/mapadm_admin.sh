@@ -202,6 +202,9 @@ step_refuse_ad() {
   refused 65 "managed by adsync" account remove jdoe
   refused 65 "proxy address of account jdoe is managed by adsync" address remove j.doe@example.edu
   refused 65 "proxy addresses of account jdoe are managed by adsync" address add jd@example.edu account=jdoe kind=proxy
+  # a provisioned mailbox is not moved by changing its record
+  q "$DBN" "UPDATE accounts SET provisioned_at = NOW() WHERE uid = 'asmith'"
+  refused 65 "field backend: the mailbox exists on back end be2" account set asmith backend=be1
   # what adsync does not manage is the admins': routing of an AD account
   expect_exit 0 A account set jdoe quota_mb=4096
   expect_exit 0 A address add jd@example.edu account=jdoe
