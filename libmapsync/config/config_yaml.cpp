@@ -262,9 +262,15 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
       r.error(n, "maps." + m.name + ".file", "file name \"" + m.file + "\" is used by two maps");
 }
 
+std::vector<std::string> str_list(const Reader& r, const YAML::Node& parent, const char* key, const std::string& path);
+
 void read_render(const Reader& r, const YAML::Node& root, RenderConfig& rc) {
   const YAML::Node n = root["render"];
-  r.only_keys(n, "render", {"local_alias_domain", "canonical", "min_accounts", "recursion_limit", "expansion_limit"});
+  r.only_keys(n, "render", {"local_alias_domain", "canonical", "min_accounts", "recursion_limit", "expansion_limit", "list_companions"});
+  if (at(n, "list_companions").IsDefined()) rc.list_companions = str_list(r, n, "list_companions", "render");
+  for (const std::string& x : rc.list_companions)
+    if (x.empty() || x.find_first_of("@ \t,") != std::string::npos)
+      r.error(at(n, "list_companions"), "render.list_companions", "\"" + x + "\" is not a local-part suffix such as -request");
   rc.local_alias_domain = r.str(n, "local_alias_domain", "render", rc.local_alias_domain);
   rc.min_accounts = r.number(n, "min_accounts", "render", rc.min_accounts, 0, 100000000);
   rc.recursion_limit = r.number(n, "recursion_limit", "render", rc.recursion_limit, 1, 1000000);

@@ -41,7 +41,7 @@ std::string domain_of(const std::string& address) {
 
 struct State {
   std::vector<BackendRow> backends;  // accounts: mailboxes provisioned there
-  std::map<std::uint32_t, MbAccount> accounts;  // delivery cyrus only
+  std::map<std::uint32_t, MbAccount> accounts;  // with a mailbox: cyrus, and forward with keep_copy
   const BackendRow* backend(std::uint32_t id) const {
     for (const auto& b : backends)
       if (b.id == id) return &b;
@@ -53,8 +53,10 @@ void read_state(Database& db, State& st) {
   st.backends = read_backends(db, BackendLoad::provisioned_mailboxes);
   db.query(
       "SELECT id, uid, primary_address, status, COALESCE(backend_id, 0), COALESCE(cyrus_partition, ''), "
-      "COALESCE(quota_mb, 0), provisioned_at IS NOT NULL FROM accounts WHERE delivery = ? ORDER BY id",
-      {std::string(to_sql(Delivery::cyrus))}, "reading Cyrus accounts", [&](const SqlRow& r) {
+      "COALESCE(quota_mb, 0), provisioned_at IS NOT NULL FROM accounts WHERE delivery = ? OR (delivery = ? AND keep_copy) "
+      "ORDER BY id",
+      {std::string(to_sql(Delivery::cyrus)), std::string(to_sql(Delivery::forward))}, "reading Cyrus accounts",
+      [&](const SqlRow& r) {
         MbAccount a;
         a.id = static_cast<std::uint32_t>(r.u64(1));
         a.uid = r.str(2);

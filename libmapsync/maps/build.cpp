@@ -34,6 +34,7 @@ std::string config_digest(const MapsSettings& cfg) {
   d.update(db.host + ":" + std::to_string(db.port) + " " + db.socket + " " + db.database + "\n");
   for (const std::string& x : {r.local_alias_domain, r.canonical_key, r.canonical_value, std::to_string(r.canonical_generate)})
     d.update(x + "\n");
+  for (const std::string& x : r.list_companions) d.update("companion " + x + "\n");
   for (const MapConfig& mc : cfg.maps.maps) d.update(mc.name + (mc.enabled ? " on " : " off ") + map_settings(mc) + "\n");
   return d.hex();
 }

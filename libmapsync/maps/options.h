@@ -164,6 +164,10 @@ struct RenderConfig {
   // expands to more than expansion_limit recipients, is an error.
   unsigned recursion_limit = 1000;
   unsigned expansion_limit = 1000;
+  // List domains (domains.kind 'list'): besides each list's address, these suffixes of
+  // its local part are accepted and routed to the list server. Mailman 3's set.
+  std::vector<std::string> list_companions = {"-bounces", "-confirm", "-join", "-leave",
+                                              "-owner", "-request", "-subscribe", "-unsubscribe"};
 };
 
 struct MetricsConfig {

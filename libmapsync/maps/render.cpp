@@ -40,10 +40,45 @@ MapKind map_kind_named(std::string_view name) {
 
 namespace render_detail {
 
+namespace {
+
+void check_backend(RenderContext& c, const Account& a, const Origin& o) {
+  const Backend* b = find_by_id(c.s.backends, a.backend_id);
+  if (!a.backend_id && a.delivery == Delivery::forward)
+    c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " forwards and keeps a copy (keep_copy), but a kept copy needs a mailbox: it has no back end");
+  else if (!b)
+    c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " is on back end id=" + std::to_string(a.backend_id) +
+                                      ", which does not exist");
+  else if (!b->enabled)
+    c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " is on back end " + q(b->name) +
+                                      " (backends id=" + std::to_string(b->id) + "), which is disabled");
+}
+
+void check_smtp_route(RenderContext& c, const Account& a, const Origin& o) {
+  if (!a.delivery_target_id) return;
+  const DeliveryTarget* t = find_by_id(c.s.targets, a.delivery_target_id);
+  if (!a.smtp_nexthop.empty())
+    c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " has both smtp_nexthop and a delivery target: set one");
+  else if (!t)
+    c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " has delivery target id=" +
+                                      std::to_string(a.delivery_target_id) + ", which does not exist");
+  else if (!t->enabled)
+    c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " has delivery target " + q(t->name) + " (" +
+                                      describe({Table::delivery_targets, t->id, 0}) + "), which is disabled");
+}
+
+}  // namespace
+
 void check_routes(RenderContext& c, AliasResolver& resolver) {
   for (const Account& a : c.s.accounts) {
     if (a.status != AccountStatus::active) continue;
     const Origin o{Table::accounts, a.id, 0};
+    if (a.keep_copy && a.delivery != Delivery::forward)
+      c.findings.warning("virtual", describe(o) + ": account " + q(a.uid) + " has keep_copy set but delivery '" +
+                                        std::string(to_sql(a.delivery)) + "': keep_copy only applies to 'forward'");
+    if (!a.routing_address.empty() && a.delivery != Delivery::smtp)
+      c.findings.warning("virtual", describe(o) + ": account " + q(a.uid) + " has a routing_address but delivery '" +
+                                        std::string(to_sql(a.delivery)) + "': it only applies to 'smtp'");
     switch (a.delivery) {
       case Delivery::none:
         c.findings.warning("virtual", describe(o) + ": account " + q(a.uid) +
@@ -55,18 +90,10 @@ void check_routes(RenderContext& c, AliasResolver& resolver) {
           resolver.mark_reported(n);
           c.findings.error("virtual", resolver.node_name(n) + " has delivery 'forward' but no account_forwards rows");
         }
+        if (a.keep_copy) check_backend(c, a, o);
         break;
-      case Delivery::cyrus: {
-        const Backend* b = find_by_id(c.s.backends, a.backend_id);
-        if (!b)
-          c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " is on back end id=" +
-                                            std::to_string(a.backend_id) + ", which does not exist");
-        else if (!b->enabled)
-          c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " is on back end " + q(b->name) +
-                                            " (backends id=" + std::to_string(b->id) + "), which is disabled");
-        break;
-      }
-      case Delivery::smtp: break;
+      case Delivery::cyrus: check_backend(c, a, o); break;
+      case Delivery::smtp: check_smtp_route(c, a, o); break;
     }
   }
 }
@@ -86,6 +113,7 @@ struct Renderer::Impl {
   Impl(const Snapshot& s, const RenderConfig& cfg, Findings& f)
       : c{s, cfg, f, {}, {}}, domains(c), finals(c), resolver(c, domains, finals) {
     check_routes(c, resolver);
+    check_targets(c, domains);
   }
 
   void release_index() {

@@ -114,6 +114,9 @@ void AliasResolver::open(Node n) {
   const EdgeRange r = n.kind == NodeKind::group ? edges(members_by_group_, c_.s.groups[n.id].id)
                                                 : edges_of_account(c_.s.accounts[n.id].id);
   frames_.push_back({n, r.first, r.second, {}, 1, kNoNode});
+  // "Deliver to mailbox too": the account's own mailbox is one of its recipients.
+  if (n.kind == NodeKind::account && has_mailbox(c_.s.accounts[n.id]))
+    if (const std::string_view own = finals_.cyrus(c_.s.accounts[n.id]); !own.empty()) frames_.back().out.push_back(own);
 }
 
 // Follows f's edges, taking in what is known; true with child set when child must be

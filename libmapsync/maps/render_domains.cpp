@@ -39,6 +39,10 @@ Domains::Domains(RenderContext& c) : c_(c), info_(c.s.domains.size()) {
       c_.findings.error("", describe({Table::domains, d.id, 0}) + ": alias domain " + q(d.name) +
                                 " must point to an enabled local domain");
   }
+  for (const Domain& d : c_.s.domains)
+    if (d.enabled && d.kind == DomainKind::list && d.transport.empty())
+      c_.findings.error("transport", describe({Table::domains, d.id, 0}) + ": list domain " + q(d.name) +
+                                         " has no transport: where would its lists' mail go?");
 }
 
 void Domains::load(const Domain& d) {
@@ -147,11 +151,33 @@ std::string_view AccountFinals::cyrus(const Account& a) {
   return final_[i] = fin;
 }
 
+// The routing address of an account of a delivery target (its own routing_address, or
+// the target's template in the routing domain), else its primary address: what the next
+// hop receives. A routing address that cannot be made is an error: the account's mail
+// would go nowhere.
 std::string_view AccountFinals::smtp(const Account& a) {
   const std::size_t i = static_cast<std::size_t>(&a - c_.s.accounts.data());
   if (done_[i]) return final_[i];
   done_[i] = true;
-  return final_[i] = c_.pool.add(lowercase_domain(a.primary_address));
+  const DeliveryTarget* t = a.delivery_target_id ? find_by_id(c_.s.targets, a.delivery_target_id) : nullptr;
+  const Origin o{Table::accounts, a.id, 0};
+  std::string addr;
+  if (!a.routing_address.empty()) {
+    addr = a.routing_address;
+  } else if (t && !t->routing_domain.empty()) {
+    if (!expand_template(t->address_template, a, t->routing_domain, addr)) {
+      c_.findings.error("virtual", describe(o) + ": account " + q(a.uid) + ": the address template " + q(t->address_template) +
+                                       " of delivery target " + q(t->name) + " needs a field this account has empty");
+      return final_[i] = {};
+    }
+  } else {
+    return final_[i] = c_.pool.add(lowercase_domain(a.primary_address));
+  }
+  if (auto why = check_address(addr); !why.empty()) {
+    c_.findings.error("virtual", describe(o) + ": account " + q(a.uid) + ": routing address " + q(addr) + ": " + why);
+    return final_[i] = {};
+  }
+  return final_[i] = c_.pool.add(lowercase_domain(addr));
 }
 
 }  // namespace mapsync::render_detail

@@ -24,7 +24,7 @@ AddressIndex::AddressIndex(RenderContext& c, const Domains& domains, AccountFina
     const Origin o{Table::accounts, a.id, 0};
     const std::size_t before = index_.size();
     const DomainInfo* d = add(a.primary_address, o);
-    if (d && a.delivery == Delivery::cyrus) {
+    if (d && has_mailbox(a)) {
       // The login address: Cyrus delivers by uid, and senders use it.
       const std::string_view fin = finals.cyrus(a);
       if (!fin.empty()) push(fin, d, o, before);
@@ -55,6 +55,23 @@ AddressIndex::AddressIndex(RenderContext& c, const Domains& domains, AccountFina
   });
   for (std::size_t i = 1; i < index_.size(); ++i)
     if (index_[i].key == index_[i - 1].key) report_duplicate(index_[i - 1], index_[i]);
+  check_companions();
+}
+
+// A list's companion address (list-request@) that is also another row's address, or
+// another list's companion, would be routed twice.
+void AddressIndex::check_companions() {
+  std::vector<IndexEntry> comp;
+  list_companions(c_, domains_, comp);
+  std::sort(comp.begin(), comp.end(), [](const IndexEntry& a, const IndexEntry& b) { return a.key < b.key; });
+  for (std::size_t i = 0; i < comp.size(); ++i) {
+    const IndexEntry* other = lookup(comp[i].key);
+    if (!other && i && comp[i].key == comp[i - 1].key) other = &comp[i - 1];
+    if (other)
+      c_.findings.error("virtual", "address " + q(comp[i].key) + " is both a companion address of " + describe(comp[i].origin) +
+                                       " (render.list_companions) and " +
+                                       (other->value == "OK" ? "a companion address of " : "") + describe(other->origin));
+  }
 }
 
 // Alias domains: x@alias.edu exists for every x@example.edu. An address of an
@@ -91,7 +108,7 @@ std::size_t AddressIndex::idn_rows() const {
   const Snapshot& s = c_.s;
   std::size_t n = 0;
   for (const Account& a : s.accounts)
-    if (deliverable(a) && is_idn_domain(domain_of(a.primary_address))) n += a.delivery == Delivery::cyrus ? 2 : 1;
+    if (deliverable(a) && is_idn_domain(domain_of(a.primary_address))) n += has_mailbox(a) ? 2 : 1;
   for (const Address& ad : s.addresses) n += is_idn_domain(domain_of(ad.address));
   for (const Group& g : s.groups) n += g.enabled && is_idn_domain(domain_of(g.address));
   for (const MailingList& l : s.lists) n += l.enabled && is_idn_domain(domain_of(l.address));
@@ -103,7 +120,7 @@ std::size_t AddressIndex::idn_rows() const {
 std::size_t AddressIndex::size_bound() const {
   const Snapshot& s = c_.s;
   std::size_t own = s.addresses.size() + s.groups.size() + s.lists.size(), local = 0, alias = 0, idn_local = 0, idn_alias = 0;
-  for (const Account& a : s.accounts) own += deliverable(a) ? (a.delivery == Delivery::cyrus ? 2 : 1) : 0;
+  for (const Account& a : s.accounts) own += deliverable(a) ? (has_mailbox(a) ? 2 : 1) : 0;
   for (const Domain& row : s.domains) {
     const DomainInfo* d = domains_.info_of(&row);
     if (!d) continue;
@@ -134,6 +151,11 @@ const DomainInfo* AddressIndex::add(std::string_view address, const Origin& o) {
   if (d->row->kind == DomainKind::alias) {
     c_.findings.error("virtual", describe(o) + ": address " + q(address) + " is in alias domain " + q(d->row->name) +
                                      ", which mirrors its target domain and holds no addresses of its own");
+    return nullptr;
+  }
+  if (d->row->kind == DomainKind::list && o.table != Table::mailing_lists) {
+    c_.findings.error("virtual", describe(o) + ": address " + q(address) + " is in list domain " + q(d->row->name) +
+                                     ", which holds only mailing lists (no accounts, addresses, groups or aliases)");
     return nullptr;
   }
   if (d->row->kind == DomainKind::relay) {
@@ -252,7 +274,7 @@ void InactiveAddresses::build() {
     if (deliverable(a)) continue;
     const Origin o{Table::accounts, a.id, 0};
     add(a.primary_address, o);
-    if (a.delivery == Delivery::cyrus && check_local_part(a.uid).empty())
+    if (has_mailbox(a) && check_local_part(a.uid).empty())
       add(c_.pool.add(std::string(a.uid) + "@" + std::string(domain_of(a.primary_address))), o);
   }
   for (const Address& ad : s.addresses) {

@@ -79,7 +79,7 @@ void render_relay_domains(RenderParts& p, MapEntries& m) {
     const Origin o{Table::domains, d.id, 0};
     p.domains.keys_of(d.name, "relay_domains", o, keys);
     for (std::string_view k : keys)
-      m.add(k, d.kind == DomainKind::local ? "local" : d.kind == DomainKind::alias ? "alias" : "relay", o);
+      m.add(k, to_sql(d.kind), o);
   }
   sort_and_check(p.c, m);
 }
@@ -98,6 +98,49 @@ bool has_partition(const Backend& b, std::string_view part) {
   return false;
 }
 
+// The route of an account delivered by SMTP: its final recipient -> smtp_nexthop or its
+// delivery target's transport. A routing address in the target's routing domain needs
+// no entry of its own: the domain's entry (target_routes) routes it.
+void smtp_route(RenderParts& p, const Account& a, MapEntries& m) {
+  RenderContext& c = p.c;
+  const Origin o{Table::accounts, a.id, 0};
+  const std::string_view fin = p.finals.smtp(a);
+  if (fin.empty()) return;  // reported
+  std::string v;
+  if (a.delivery_target_id) {
+    const DeliveryTarget* t = find_by_id(c.s.targets, a.delivery_target_id);
+    if (!t || !t->enabled || !a.smtp_nexthop.empty()) return;  // reported by check_routes()
+    std::string rd;
+    if (!t->routing_domain.empty() && casefold(t->routing_domain, rd) && domain_of(fin) == rd) return;
+    if (t->transport.empty()) {
+      c.findings.error("transport", describe(o) + ": account " + q(a.uid) + ": routing address " + q(fin) +
+                                        " is outside the routing domain of delivery target " + q(t->name) + ", which has no transport of its own");
+      return;
+    }
+    v = t->transport;  // checked by check_targets()
+  } else {
+    v = "smtp:" + std::string(a.smtp_nexthop);
+    if (auto why = check_transport(v); !why.empty()) {
+      c.findings.error("transport", describe(o) + ": smtp_nexthop " + q(a.smtp_nexthop) + ": " + why);
+      return;
+    }
+  }
+  const std::string_view key = c.fold(fin, "transport", o);
+  if (!key.empty()) m.add(key, c.pool.add(v), o);
+}
+
+// Each enabled delivery target's routing domain -> its transport.
+void target_routes(RenderParts& p, MapEntries& m) {
+  std::vector<std::string_view> keys;
+  for (const DeliveryTarget& t : p.c.s.targets) {
+    if (!t.enabled || t.routing_domain.empty() || t.transport.empty()) continue;
+    if (!check_transport(t.transport).empty() || !check_domain(t.routing_domain).empty()) continue;  // reported by check_targets()
+    const Origin o{Table::delivery_targets, t.id, 0};
+    p.domains.keys_of(t.routing_domain, "transport", o, keys);
+    for (std::string_view k : keys) m.add(k, t.transport, o);
+  }
+}
+
 // The computed routes: each final recipient of an account or a list manager, and each
 // relay domain with a transport of its own.
 void computed_routes(RenderParts& p, MapEntries& m) {
@@ -106,7 +149,7 @@ void computed_routes(RenderParts& p, MapEntries& m) {
   for (const Account& a : c.s.accounts) {
     if (!deliverable(a)) continue;
     const Origin o{Table::accounts, a.id, 0};
-    if (a.delivery == Delivery::cyrus) {
+    if (has_mailbox(a)) {
       const Backend* b = find_by_id(c.s.backends, a.backend_id);
       if (!b || !b->enabled) continue;  // reported once by check_routes()
       auto it = lmtp.find(b->id);
@@ -120,15 +163,10 @@ void computed_routes(RenderParts& p, MapEntries& m) {
         c.findings.warning("transport", describe(o) + ": partition " + q(a.partition) + " is not listed for back end " + q(b->name));
       if (auto f = p.finals.cyrus(a); !f.empty()) m.add(f, it->second, o);
     } else if (a.delivery == Delivery::smtp) {
-      std::string v = "smtp:" + std::string(a.smtp_nexthop);
-      if (auto why = check_transport(v); !why.empty()) {
-        c.findings.error("transport", describe(o) + ": smtp_nexthop " + q(a.smtp_nexthop) + ": " + why);
-        continue;
-      }
-      const std::string_view key = c.fold(p.finals.smtp(a), "transport", o);
-      if (!key.empty()) m.add(key, c.pool.add(v), o);
+      smtp_route(p, a, m);
     }
   }
+  target_routes(p, m);
   for (const MailingList& l : c.s.lists) {
     if (!l.enabled || l.manager != ListManager::transport) continue;
     const Origin o{Table::mailing_lists, l.id, 0};
@@ -141,7 +179,7 @@ void computed_routes(RenderParts& p, MapEntries& m) {
   }
   std::vector<std::string_view> keys;
   for (const Domain& d : c.s.domains) {
-    if (!d.enabled || d.kind != DomainKind::relay || d.transport.empty()) continue;
+    if (!d.enabled || (d.kind != DomainKind::relay && d.kind != DomainKind::list) || d.transport.empty()) continue;
     const Origin o{Table::domains, d.id, 0};
     if (auto why = check_transport(d.transport); !why.empty()) {
       c.findings.error("transport", describe(o) + ": transport " + q(d.transport) + ": " + why);
@@ -194,32 +232,6 @@ void render_transport(RenderParts& p, MapEntries& m) {
   sort_and_check(p.c, m);
 }
 
-// Fills a template such as "{given}.{surname}@{domain}"; false when a field is empty.
-bool expand(const std::string& tmpl, const Account& a, std::string& out) {
-  out.clear();
-  std::string_view local, dom;
-  split_address(a.primary_address, local, dom);
-  for (std::size_t i = 0; i < tmpl.size(); ++i) {
-    if (tmpl[i] != '{') {
-      out += tmpl[i];
-      continue;
-    }
-    const auto j = tmpl.find('}', i);
-    const std::string ph = tmpl.substr(i + 1, j - i - 1);
-    std::string_view v;
-    if (ph == "uid") v = a.uid;
-    else if (ph == "domain") v = dom;
-    else if (ph == "primary") v = a.primary_address;
-    else if (ph == "primary_local") v = local;
-    else if (ph == "given") v = a.given_name;
-    else if (ph == "surname") v = a.surname;
-    if (v.empty()) return false;
-    out.append(v);
-    i = j;
-  }
-  return true;
-}
-
 void render_canonical(RenderParts& p, MapEntries& m) {
   RenderContext& c = p.c;
   for (const CanonicalRewrite& r : c.s.canonical) {
@@ -243,7 +255,7 @@ void render_canonical(RenderParts& p, MapEntries& m) {
     for (const Account& a : c.s.accounts) {
       if (a.status != AccountStatus::active) continue;
       const Origin o{Table::accounts, a.id, 0};
-      if (!expand(c.cfg.canonical_key, a, k) || !expand(c.cfg.canonical_value, a, v)) continue;
+      if (!expand_template(c.cfg.canonical_key, a, {}, k) || !expand_template(c.cfg.canonical_value, a, {}, v)) continue;
       if (!check_address(k).empty() || !check_address(v).empty()) {
         c.findings.warning("canonical", describe(o) + ": generated rewrite " + q(k) + " -> " + q(v) +
                                             " is not a valid address pair; left out");
@@ -334,6 +346,7 @@ std::vector<MapEntries::Entry> relay_wildcards(RenderContext& c, Domains& domain
       domains.keys_of(c.pool.add("@" + std::string(d.name)), "relay_recipients", o, keys);
       for (std::string_view k : keys) out.push_back({k, "OK", o});
     }
+  list_companions(c, domains, out);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
   return out;
 }

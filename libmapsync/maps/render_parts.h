@@ -99,6 +99,18 @@ inline std::string_view local_of(std::string_view address) {
 
 inline bool deliverable(const Account& a) { return a.status == AccountStatus::active && a.delivery != Delivery::none; }
 
+// Accounts whose mail, or a copy of it, goes to their own Cyrus mailbox: delivery
+// 'cyrus', and 'forward' with keep_copy ("deliver to mailbox too").
+inline bool has_mailbox(const Account& a) {
+  return a.delivery == Delivery::cyrus || (a.delivery == Delivery::forward && a.keep_copy);
+}
+
+// Fills a template such as "{given}.{surname}@{domain}" from an account ({uid},
+// {domain}, {primary}, {primary_local}, {given}, {surname}); domain, when not empty,
+// replaces the primary address's domain ({domain} of a delivery target's routing
+// address). False when a field is empty.
+bool expand_template(std::string_view tmpl, const Account& a, std::string_view domain, std::string& out);
+
 // The row that receives the mail of an index entry.
 Node node_of(const Snapshot& s, const Origin& o);
 
@@ -141,7 +153,8 @@ class Domains {
   std::string key_buf_;
 };
 
-// The final recipient of each account (cyrus: uid@domain, smtp: the primary address),
+// The final recipient of each account (cyrus: uid@domain; smtp: the routing address of
+// its delivery target, or the primary address),
 // made on first use and kept: a vector by position, because a campus has hundreds of
 // thousands. A uid that cannot be a mailbox address is reported once.
 class AccountFinals {
@@ -171,6 +184,7 @@ class AddressIndex {
   void push(std::string_view key, const DomainInfo* d, const Origin& o, std::size_t from);
   void push_new(std::string_view key, const Origin& o, std::size_t from);
   void add_alias_domain_copies();
+  void check_companions();
   std::string written(const IndexEntry& e) const;
   void report_duplicate(const IndexEntry& a, const IndexEntry& b);
 
@@ -275,8 +289,17 @@ struct RenderParts {
 // for a kind that is not in map_kinds.
 void render_map_kind(MapKind kind, RenderParts& p, MapEntries& m);
 
-// "@domain" -> OK for every relay domain, sorted.
+// What relay_recipients holds beyond virtual's keys, sorted: "@domain" -> OK for every
+// relay domain, and the companion addresses of every list in a list domain.
 std::vector<MapEntries::Entry> relay_wildcards(RenderContext& c, Domains& domains);
+
+// The companion addresses (render.list_companions: list-request, ...) of every enabled
+// list in a list domain, folded, in every form of the domain, value "OK", unsorted.
+void list_companions(RenderContext& c, const Domains& domains, std::vector<MapEntries::Entry>& out);
+
+// Delivery targets: each enabled one's routing domain must route somewhere and must not
+// be one of our own domains. Accounts' use of them is checked by check_routes().
+void check_targets(RenderContext& c, const Domains& domains);
 
 // Accounts and their routes, checked once whichever maps are rendered: active accounts
 // with delivery 'none', forwards without rows, back ends that are missing or disabled.
