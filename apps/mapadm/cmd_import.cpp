@@ -51,12 +51,36 @@ void setup_postfix(CLI::App& parent, Global& g) {
   });
 }
 
+void setup_postfixadmin(CLI::App& parent, Global& g) {
+  auto o = std::make_shared<ImportCli>();
+  auto pfa = std::make_shared<mapsync::PostfixAdminOptions>();
+  auto source_config = std::make_shared<std::string>();
+  CLI::App* sub = parent.add_subcommand(
+      "postfixadmin", "import a PostfixAdmin database; prove the result against its own mysql: lookups");
+  sub->add_option("--source-config", *source_config,
+                  "a config file whose database: section reaches the PostfixAdmin database (password_file, never a password)")
+      ->required();
+  sub->add_option("--backend", pfa->backend, "the back end mailboxes go to (created when missing)")->required();
+  sub->add_option("--backend-host", pfa->backend_host, "its LMTP and IMAP host")->required();
+  sub->add_option("--backend-port", pfa->backend_port, "its LMTP port")->capture_default_str();
+  sub->add_option("--mysql-cf-dir", pfa->mysql_cf_dir,
+                  "the mysql_*.cf files of PostfixAdmin's POSTFIX_CONF.txt, for the proof")->required();
+  common_options(sub, *o);
+  sub->callback([&g, o, pfa, source_config] {
+    g.action = [&g, o, pfa, source_config] {
+      pfa->source = mapsync::load_config(*source_config).database;
+      return finish(mapsync::import_postfixadmin(load(g), *pfa, o->options), o->json);
+    };
+  });
+}
+
 }  // namespace
 
 void setup_import(CLI::App& app, Global& g) {
   CLI::App* imp = app.add_subcommand("import", "bring existing maps or a PostfixAdmin database into the user database");
   imp->require_subcommand(1);
   setup_postfix(*imp, g);
+  setup_postfixadmin(*imp, g);
 }
 
 }  // namespace mapadm_cli

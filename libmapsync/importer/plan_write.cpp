@@ -13,8 +13,8 @@ namespace {
 // text may hold subselects (its placeholders are bound in order).
 class Batch {
  public:
-  Batch(Database& db, std::string head, std::string row, std::string doing)
-      : db_(db), head_(std::move(head)), row_(std::move(row)), doing_(std::move(doing)) {}
+  Batch(Database& db, std::string head, std::string row, std::string doing, std::string tail = "")
+      : db_(db), head_(std::move(head)), row_(std::move(row)), doing_(std::move(doing)), tail_(std::move(tail)) {}
   ~Batch() = default;
   void add(SqlParams row) {
     params_.insert(params_.end(), std::make_move_iterator(row.begin()), std::make_move_iterator(row.end()));
@@ -24,6 +24,7 @@ class Batch {
     if (rows_ == 0) return total_;
     std::string sql = head_ + " VALUES ";
     for (std::size_t i = 0; i < rows_; ++i) sql += (i ? "," : "") + row_;
+    sql += tail_;
     db_.update(sql, params_, doing_);
     total_ += rows_;
     rows_ = 0;
@@ -33,7 +34,7 @@ class Batch {
 
  private:
   Database& db_;
-  std::string head_, row_, doing_;
+  std::string head_, row_, doing_, tail_;
   SqlParams params_;
   std::size_t rows_ = 0, total_ = 0;
 };
@@ -47,7 +48,9 @@ std::unordered_map<std::string, std::int64_t> ids_by(Database& db, const std::st
 SqlParam text_or_null(const std::string& s) { return s.empty() ? SqlParam(nullptr) : SqlParam(s); }
 
 void write_domains_backends(Database& db, const ImportPlan& plan, WriteCounts& n) {
-  Batch b(db, "INSERT INTO backends (name, lmtp_host, lmtp_port, imap_host)", "(?,?,?,?)", "importing backends");
+  // A back end of the same name that exists already is used as it is.
+  Batch b(db, "INSERT INTO backends (name, lmtp_host, lmtp_port, imap_host)", "(?,?,?,?)", "importing backends",
+          " ON DUPLICATE KEY UPDATE id = id");
   for (const PlanBackend& x : plan.backends) b.add({x.name, x.host, std::uint64_t{x.port}, x.host});
   n.backends = b.flush();
   Batch d(db, "INSERT INTO domains (name, kind, transport, enabled)", "(?,?,?,?)", "importing domains");

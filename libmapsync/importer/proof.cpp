@@ -112,6 +112,7 @@ std::string answer(const Side& side, const ProofMap& m, const std::string& key) 
     if (!side.virtual_lookup(f)) return "";
     std::set<std::string> out, visiting;
     side.finals(f, out, visiting);
+    for (const std::string& x : m.ignored_finals) out.erase(x);
     return join(out);
   }
   auto v = side.raw(f);

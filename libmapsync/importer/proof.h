@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct ProofMap {
   std::vector<std::string> new_tables;
   std::size_t not_representable = 0;
   std::vector<std::string> new_only;    // mapsync's keys the original does not have (notes)
+  // final_set: final recipients left out of both sides (targets the import dropped and
+  // reported, such as PostfixAdmin's vacation autoreply addresses), by ident.
+  std::set<std::string> ignored_finals;
 };
 
 struct MapProof {
