@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <set>
 
@@ -42,6 +43,14 @@ void write_hash(const std::string& path, const MapContent& c, bool alias) {
   w->finish();
 }
 
+// Seconds since start, for the phase lines of a long import.
+std::string since(std::chrono::steady_clock::time_point start) {
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f s", s);
+  return buf;
+}
+
 }  // namespace
 
 void run_import(const MapsSettings& settings, const ImportOptions& options, ImportReport& report,
@@ -59,10 +68,13 @@ void run_import(const MapsSettings& settings, const ImportOptions& options, Impo
         }
     }
   } rollback{db, done};
+  const auto t0 = std::chrono::steady_clock::now();
   report.counts = write_plan(db, report.plan);
+  log::info("import: rows written in " + since(t0));
   Findings findings;
   RenderedMaps rendered;
   render_in_transaction(db, settings, findings, &rendered);
+  log::info("import: maps rendered in " + since(t0));
   report.findings = findings.all();
   if (findings.errors() > 0) {
     report_findings(findings);
@@ -78,7 +90,9 @@ void run_import(const MapsSettings& settings, const ImportOptions& options, Impo
     new_tables[name] = "hash:" + scratch + "/new/" + name;
   }
   std::vector<ProofMap> maps = proof_setup(scratch, new_tables, rendered);
+  log::info("import: proof tables ready in " + since(t0));
   report.proof = run_proof(options.tools, maps, scratch);
+  log::info("import: proof done in " + since(t0));
   if (!options.keep_scratch && options.scratch_dir.empty()) std::filesystem::remove_all(scratch);
   if (options.apply && (report.differences() == 0 || options.accept_differences)) {
     db.execute("COMMIT", "committing the import");

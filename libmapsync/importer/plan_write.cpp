@@ -9,8 +9,10 @@
 namespace mapsync {
 namespace {
 
-// INSERT INTO table (cols) VALUES (row),(row),...: one statement per 500 rows; a row's
+// INSERT INTO table (cols) VALUES (row),(row),...: one statement per kRows rows; a row's
 // text may hold subselects (its placeholders are bound in order).
+constexpr std::size_t kRows = 500;
+
 class Batch {
  public:
   Batch(Database& db, std::string head, std::string row, std::string doing, std::string tail = "")
@@ -18,7 +20,7 @@ class Batch {
   ~Batch() = default;
   void add(SqlParams row) {
     params_.insert(params_.end(), std::make_move_iterator(row.begin()), std::make_move_iterator(row.end()));
-    if (++rows_ == 500) flush();
+    if (++rows_ == kRows) flush();
   }
   std::size_t flush() {
     if (rows_ == 0) return total_;
