@@ -73,6 +73,7 @@ class PostfixPlanner {
   void read_domains();
   void find_accounts();
   void add_account(const std::string& id, const std::string& as_written);
+  void read_virtual();
   void classify_virtual();
   bool classify_key(const PostfixMaps::One& m, const TextEntry& e, const std::vector<std::string>& targets);
   std::string resolve_account(const std::string& id, int depth) const;
@@ -97,6 +98,8 @@ class PostfixPlanner {
   std::map<std::string, std::string> address_of_;              // address key ident -> account ident
   std::set<std::string> groups_;
   std::map<std::string, std::string> group_where_;             // group address -> file:line
+  std::vector<std::vector<std::string>> targets_;              // per virtual entry: target idents
+  std::vector<bool> use_;                                      // per virtual entry: not an IDN twin
 };
 
 const Route* PostfixPlanner::route_of(const std::string& id) const {
@@ -110,7 +113,7 @@ void PostfixPlanner::read_transport() {
   if (!m) return;
   for (const TextEntry& e : m->map.entries) {
     const std::string& k = e.folded;
-    if (k == "*" || k.front() == '.' || k.front() == '@' || k.find('@') == 0) {
+    if (k == "*" || k.front() == '.' || k.front() == '@') {
       skip("transport", where(*m, e), e.key, "wildcard or parent-domain pattern: no row holds it");
       continue;
     }
@@ -288,11 +291,14 @@ bool PostfixPlanner::classify_key(const PostfixMaps::One& m, const TextEntry& e,
   return true;
 }
 
-void PostfixPlanner::classify_virtual() {
+// The virtual keys by ident; the second IDN form of a key is not used (use_ false).
+void PostfixPlanner::read_virtual() {
   const auto* m = maps_.find("virtual");
   if (!m) return;
-  std::vector<std::vector<std::string>> targets(m->map.entries.size());
-  std::vector<bool> use(m->map.entries.size(), true);
+  targets_.assign(m->map.entries.size(), {});
+  use_.assign(m->map.entries.size(), true);
+  auto& targets = targets_;
+  auto& use = use_;
   for (std::size_t i = 0; i < m->map.entries.size(); ++i) {
     const TextEntry& e = m->map.entries[i];
     for (const std::string& x : split_targets(e.value)) targets[i].push_back(ident(x));
@@ -304,7 +310,13 @@ void PostfixPlanner::classify_virtual() {
         skip("virtual", where(*m, e), e.key, "the other IDN form of an earlier key, with other targets");
     }
   }
-  find_accounts();
+}
+
+void PostfixPlanner::classify_virtual() {
+  const auto* m = maps_.find("virtual");
+  if (!m) return;
+  const auto& targets = targets_;
+  const auto& use = use_;
   for (std::size_t i = 0; i < m->map.entries.size(); ++i)
     if (use[i] && !classify_key(*m, m->map.entries[i], targets[i])) virtual_.erase(ident(m->map.entries[i].folded));
   // A group whose member group was left out would point into nothing: leave it out too.
@@ -369,6 +381,8 @@ ImportPlan PostfixPlanner::run() {
   }
   read_transport();
   read_domains();
+  read_virtual();
+  find_accounts();
   classify_virtual();
   if (const auto* m = maps_.find("relay_recipients"))
     for (const TextEntry& e : m->map.entries) {

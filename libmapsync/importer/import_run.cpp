@@ -55,6 +55,7 @@ std::string since(std::chrono::steady_clock::time_point start) {
 
 void run_import(const MapsSettings& settings, const ImportOptions& options, ImportReport& report,
                 const ProofSetup& proof_setup) {
+  report.dry_run = !options.apply;
   Database db(settings.database);
   db.execute("START TRANSACTION", "starting the import transaction");
   bool done = false;

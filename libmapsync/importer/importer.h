@@ -46,6 +46,7 @@ struct ImportReport {
   std::vector<Finding> findings;
   std::vector<MapProof> proof;
   bool applied = false;
+  bool dry_run = true;
   std::size_t differences() const {
     std::size_t n = 0;
     for (const auto& p : proof) n += p.different;

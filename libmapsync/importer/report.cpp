@@ -13,7 +13,8 @@ constexpr std::size_t kListed = 50;  // per map in the text report; --json lists
 std::string format_import_report(const ImportReport& r) {
   std::string s;
   const auto& c = r.counts;
-  s += "import " + r.source + ": " + (r.applied ? "applied" : "not applied (dry run or differences)") + "\n";
+  s += "import " + r.source + ": " +
+       (r.applied ? "applied" : r.dry_run ? "dry run, nothing written" : "not applied: the proof found differences") + "\n";
   s += "rows: domains " + std::to_string(c.domains) + ", backends " + std::to_string(c.backends) + ", accounts " +
        std::to_string(c.accounts) + ", addresses " + std::to_string(c.addresses) + ", forwards " +
        std::to_string(c.forwards) + ", groups " + std::to_string(c.groups) + " (" + std::to_string(c.members) +
@@ -56,6 +57,7 @@ std::string format_import_report_json(const ImportReport& r) {
   nlohmann::json j;
   j["source"] = r.source;
   j["applied"] = r.applied;
+  j["dry_run"] = r.dry_run;
   const auto& c = r.counts;
   j["rows"] = {{"domains", c.domains}, {"backends", c.backends}, {"accounts", c.accounts},
                {"addresses", c.addresses}, {"forwards", c.forwards}, {"groups", c.groups},
