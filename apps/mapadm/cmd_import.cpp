@@ -1,29 +1,21 @@
-// cmd_import.cpp - mapadm import postfix | postfixadmin: options -> the importer room.
+// cmd_import.cpp - mapadm import postfix (and the `import` group): options -> the importer room.
 //
 // Dry run unless --apply; the report (text, or --json) goes to stdout. Exit 0 when every
-// representable key answers the same, 1 when the proof found a difference, 65 when the
-// renderer refuses the imported rows (nothing written).
+// representable key answers the same, 1 when the proof found a difference (nothing
+// committed), 65 when the renderer refuses the imported rows (nothing written).
 #include <iostream>
 #include <memory>
 
-#include "apps/mapadm/commands.h"
-#include "libmapsync/importer/importer.h"
+#include "apps/mapadm/cmd_import.h"
 
 namespace mapadm_cli {
-namespace {
 
-struct ImportCli {
-  mapsync::PostfixSources sources;
-  mapsync::ImportOptions options;
-  bool json = false;
-};
-
-int finish(const mapsync::ImportReport& r, bool json) {
+int finish_import(const mapsync::ImportReport& r, bool json) {
   std::cout << (json ? mapsync::format_import_report_json(r) + "\n" : mapsync::format_import_report(r));
   return r.differences() ? 1 : 0;
 }
 
-void common_options(CLI::App* sub, ImportCli& o) {
+void add_common_import_options(CLI::App* sub, ImportCli& o) {
   sub->add_flag("--apply", o.options.apply, "write the rows (one transaction); default: dry run");
   sub->add_flag("--accept-differences", o.options.accept_differences,
                 "with --apply: commit even when the proof finds differences");
@@ -34,7 +26,7 @@ void common_options(CLI::App* sub, ImportCli& o) {
   sub->add_option("--postfix-config", o.options.tools.config_dir, "postmap -c DIR for the proof's lookups");
 }
 
-void setup_postfix(CLI::App& parent, Global& g) {
+void setup_import_postfix(CLI::App& parent, Global& g) {
   auto o = std::make_shared<ImportCli>();
   CLI::App* sub = parent.add_subcommand("postfix", "import Postfix text maps; prove the result through postmap -q");
   sub->add_option("--virtual", o->sources.virtual_map, "virtual(5) text map");
@@ -45,42 +37,17 @@ void setup_postfix(CLI::App& parent, Global& g) {
   sub->add_option("--aliases", o->sources.aliases, "aliases(5) file");
   sub->add_option("--backend-prefix", o->options.backend_prefix, "back ends found in lmtp routes are named PREFIX1, ...")
       ->capture_default_str();
-  common_options(sub, *o);
+  add_common_import_options(sub, *o);
   sub->callback([&g, o] {
-    g.action = [&g, o] { return finish(mapsync::import_postfix(load(g), o->sources, o->options), o->json); };
+    g.action = [&g, o] { return finish_import(mapsync::import_postfix(load(g), o->sources, o->options), o->json); };
   });
 }
-
-void setup_postfixadmin(CLI::App& parent, Global& g) {
-  auto o = std::make_shared<ImportCli>();
-  auto pfa = std::make_shared<mapsync::PostfixAdminOptions>();
-  auto source_config = std::make_shared<std::string>();
-  CLI::App* sub = parent.add_subcommand(
-      "postfixadmin", "import a PostfixAdmin database; prove the result against its own mysql: lookups");
-  sub->add_option("--source-config", *source_config,
-                  "a config file whose database: section reaches the PostfixAdmin database (password_file, never a password)")
-      ->required();
-  sub->add_option("--backend", pfa->backend, "the back end mailboxes go to (created when missing)")->required();
-  sub->add_option("--backend-host", pfa->backend_host, "its LMTP and IMAP host")->required();
-  sub->add_option("--backend-port", pfa->backend_port, "its LMTP port")->capture_default_str();
-  sub->add_option("--mysql-cf-dir", pfa->mysql_cf_dir,
-                  "the mysql_*.cf files of PostfixAdmin's POSTFIX_CONF.txt, for the proof")->required();
-  common_options(sub, *o);
-  sub->callback([&g, o, pfa, source_config] {
-    g.action = [&g, o, pfa, source_config] {
-      pfa->source = mapsync::load_config(*source_config).database;
-      return finish(mapsync::import_postfixadmin(load(g), *pfa, o->options), o->json);
-    };
-  });
-}
-
-}  // namespace
 
 void setup_import(CLI::App& app, Global& g) {
   CLI::App* imp = app.add_subcommand("import", "bring existing maps or a PostfixAdmin database into the user database");
   imp->require_subcommand(1);
-  setup_postfix(*imp, g);
-  setup_postfixadmin(*imp, g);
+  setup_import_postfix(*imp, g);
+  setup_import_postfixadmin(*imp, g);
 }
 
 }  // namespace mapadm_cli
