@@ -83,6 +83,14 @@ void run_import(const MapsSettings& settings, const ImportOptions& options, Impo
                          " error(s) in the imported rows: `mapsync build` would refuse them; nothing imported");
   }
   const std::string scratch = make_scratch(options);
+  // A scratch directory of our own goes also when the proof fails.
+  struct RemoveScratch {
+    std::string dir;
+    ~RemoveScratch() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } remove_scratch{!options.keep_scratch && options.scratch_dir.empty() ? scratch : std::string()};
   std::map<std::string, std::string> new_tables;
   std::filesystem::create_directories(scratch + "/new");
   for (const auto& [name, content] : rendered.maps) {
@@ -94,7 +102,6 @@ void run_import(const MapsSettings& settings, const ImportOptions& options, Impo
   log::info("import: proof tables ready in " + since(t0));
   report.proof = run_proof(options.tools, maps, scratch);
   log::info("import: proof done in " + since(t0));
-  if (!options.keep_scratch && options.scratch_dir.empty()) std::filesystem::remove_all(scratch);
   if (options.apply && (report.differences() == 0 || options.accept_differences)) {
     db.execute("COMMIT", "committing the import");
     report.applied = true;
