@@ -71,6 +71,11 @@ void run_import(const MapsSettings& settings, const ImportOptions& options, Impo
   } rollback{db, done};
   const auto t0 = std::chrono::steady_clock::now();
   report.counts = write_plan(db, report.plan);
+  {  // the rows are in the database now; the report and the proof need only what was skipped
+    ImportPlan rest;
+    rest.skipped = std::move(report.plan.skipped);
+    report.plan = std::move(rest);
+  }
   log::info("import: rows written in " + since(t0));
   Findings findings;
   RenderedMaps rendered;
@@ -99,6 +104,7 @@ void run_import(const MapsSettings& settings, const ImportOptions& options, Impo
     new_tables[name] = "hash:" + scratch + "/new/" + name;
   }
   std::vector<ProofMap> maps = proof_setup(scratch, new_tables, rendered);
+  rendered = RenderedMaps();  // written out and compared by key: the proof needs no copy in memory
   log::info("import: proof tables ready in " + since(t0));
   report.proof = run_proof(options.tools, maps, scratch);
   log::info("import: proof done in " + since(t0));
