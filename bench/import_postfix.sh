@@ -75,7 +75,7 @@ for (( r = 1; r <= RUNS; r++ )); do
   pm_rss+=("$(( rss1 > rss2 ? rss1 : rss2 ))")
 
   make_db "imp$r" </dev/null
-  "$WORK/timer" "$WORK/imp" "$WORK/imp$r.json" "$MAPADM" -c "$WORK/imp$r.yaml" -q import postfix --apply --json \
+  "$WORK/timer" "$WORK/imp" "$WORK/imp$r.json" "$MAPADM" -c "$WORK/imp$r.yaml" import postfix --apply --json \
     --virtual "$WORK/src/virtual" --transport "$WORK/src/transport" 2>"$WORK/imp$r.log" ||
     { tail -n 20 "$WORK/imp$r.log" >&2; die "run $r: mapadm import failed"; }
   read -r w rss _ _ < "$WORK/imp"
@@ -86,6 +86,8 @@ for (( r = 1; r <= RUNS; r++ )); do
   [[ "$(q "imp$r" "SELECT COUNT(*) FROM accounts")" == "$ACCOUNTS" ]] || die "run $r: not $ACCOUNTS accounts"
   [[ "$(q "imp$r" "SELECT COUNT(*) FROM addresses")" == "$ACCOUNTS" ]] || die "run $r: not $ACCOUNTS addresses"
   say "run $r: postmap ${pm_times[-1]} s, mapadm import ${imp_times[-1]} s ($(mb "$rss") MB)"
+  # The import's own phase lines (seconds since the transaction began, cumulative).
+  PHASES=$(sed -n 's/^mapadm: import: \(.*\) in \([0-9.]*\) s$/\1 \2/p' "$WORK/imp$r.log" | paste -sd';' | sed 's/;/; /g')
   db_root <<<"DROP DATABASE imp$r"
 done
 
@@ -116,6 +118,8 @@ Written by bench/import_postfix.sh; a new run replaces this section.
 | all runs (s) | ${imp_times[*]} | ${pm_times[*]} |
 | peak RSS, max of runs (MB) | $RSS | $PMRSS |
 
+- phases of the last run, seconds since its transaction began (parsing and planning come
+  before, COMMIT and the report after): $PHASES
 - ratio import / postmap: **$RATIO** (the import does far more than index two files: it writes
   the database, renders all maps and runs postmap itself for the proof, four lookups of every key)"
 [[ ${IMPORT_BENCH_NO_DOC:-0} == 1 ]] || update_doc "## mapadm import postfix" "$SECTION"
