@@ -98,6 +98,7 @@ class PostfixPlanner {
   std::map<std::string, std::string> address_of_;              // address key ident -> account ident
   std::set<std::string> groups_;
   std::map<std::string, std::string> group_where_;             // group address -> file:line
+  std::map<std::string, std::pair<std::string, std::string>> rejected_;  // ident -> as written, why
   std::vector<std::vector<std::string>> targets_;              // per virtual entry: target idents
   std::vector<bool> use_;                                      // per virtual entry: not an IDN twin
 };
@@ -180,13 +181,14 @@ void PostfixPlanner::add_account(const std::string& id, const std::string& as_wr
   PlanAccount a;
   a.primary = as_written;
   a.uid = local_of(id);
+  // A candidate that cannot be an account is reported once: by its virtual key when it has
+  // one (classify_key), else by its transport line (run).
   if (a.uid.size() > 64 || !check_local_part(a.uid).empty()) {
-    skip("virtual", route_where_.count(id) ? route_where_[id] : "", as_written, "no usable Cyrus uid from its local part");
+    rejected_[id] = {as_written, "no usable Cyrus uid from its local part"};
     return;
   }
   if (!uids_.insert(a.uid).second) {
-    skip("virtual", route_where_.count(id) ? route_where_[id] : "", as_written,
-         "uid " + a.uid + " is taken by an account in another domain (mapsync's final recipient is uid@domain)");
+    rejected_[id] = {as_written, "uid " + a.uid + " is taken by an account in another domain (mapsync's final recipient is uid@domain)"};
     return;
   }
   if (r->kind == Route::lmtp) {
@@ -248,6 +250,10 @@ bool PostfixPlanner::classify_key(const PostfixMaps::One& m, const TextEntry& e,
   for (const std::string& x : t)
     if (is_local(domain_ident(x)) && !accounts_.count(x) && !virtual_.count(x))
       return bad("target " + x + " is in our domains but is no account and no key (mail to it bounces; no route found)");
+  if (auto r = rejected_.find(id); r != rejected_.end()) {
+    r->second.first.clear();  // reported here
+    return bad(r->second.second);
+  }
   if (auto a = accounts_.find(id); a != accounts_.end()) {
     PlanAccount& acc = plan_.accounts[a->second];
     if (t.size() == 1 && t.front() == id) return true;
@@ -391,6 +397,8 @@ ImportPlan PostfixPlanner::run() {
       if (accounts_.count(id) || virtual_.count(id)) continue;
       if (relay_.count(domain_ident(id))) skip("relay_recipients", where(*m, e), e.key, "one recipient of a relay domain: mapsync accepts the whole domain");
     }
+  for (const auto& [id, r] : rejected_)
+    if (!r.first.empty()) skip("accounts", route_where_[id], r.first, r.second);
   finish_transport();
   copy_pairs();
   return std::move(plan_);

@@ -29,6 +29,7 @@ proof_all_equal() {
   json_check "every map compared" '.proof | keys == ["aliases","canonical","relay_domains","relay_recipients","transport","virtual"]'
   json_check "catch-all not listed" '[.not_representable[] | select(.key == "@example.net")] | length == 1'
   json_check "duplicate not listed" '[.not_representable[] | select(.why | startswith("duplicate of line 6"))] | length == 1'
+  json_check "uid collision not listed" '[.not_representable[] | select(.key == "alice@example.net" and (.why | contains("uid alice is taken")))] | length == 1'
   json_check "parent-domain transport not listed" '[.not_representable[] | select(.key == ".sub.example.com")] | length == 1'
 }
 
@@ -41,7 +42,7 @@ dry_run() {
   [[ "$(checksum "$DB")" == "$before" ]] || die "the dry run changed the database"
   # the text report: a table per map
   expect_exit 0 "$MAPADM" -c "$WS/hash.yaml" import postfix "${ALL[@]}"
-  expect_output "virtual                    12          0                  2"
+  expect_output "virtual                    12          0                  3"
   expect_output "virtual:23: @example.net: catch-all"
 }
 

@@ -95,7 +95,8 @@ TEST_CASE("import plan: targets that bounce, foreign domains and uid collisions 
                                      "cyrus");
   CHECK(skipped(p, "x@ex.org"));      // nobody@ex.com: ours, but no route (no account): it would bounce
   CHECK(skipped(p, "y@other.test"));  // not one of our domains
-  CHECK(skipped(p, "a@ex.net"));      // uid a is taken
+  CHECK(skipped(p, "a@ex.net"));      // uid a is taken: its own key is left out, not made a group
+  CHECK(p.groups.empty());
   CHECK(account(p, "a"));
   CHECK(p.accounts.size() == 1);
 }
