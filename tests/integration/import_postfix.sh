@@ -101,9 +101,17 @@ renderer_refuses() {
   [[ "$(checksum "$db")" == "$before" ]] || die "rows written although the renderer refused"
 }
 
+regexp_not_representable() {
+  printf '/^(.*)@old\\.example$/ ${1}@example.com\n' > "$WS/vre"
+  expect_json 0 "$MAPADM" -c "$WS/hash.yaml" import postfix --json --virtual "regexp:$WS/vre"
+  json_check "regexp key not listed" '.not_representable == [{"map":"virtual","where":"'"$WS/vre"':1","key":"/^(.*)@old\\.example$/","why":"regexp: table is not a text map"}]'
+  json_check "a regexp table was compared" '.proof == {}'
+}
+
 step dry_run dry_run
 step --needs dry_run apply apply
 for type in hash btree lmdb cdb; do step --needs apply "build_$type" build_type "$type"; done
 step difference_detected difference_detected
 step renderer_refuses renderer_refuses
+step regexp_not_representable regexp_not_representable
 finish
