@@ -23,6 +23,11 @@ packages=(
   # krb5-config's and krb5-kdc's postinst write /etc/krb5.conf and /etc/krb5kdc/kdc.conf, which
   # the fixtures never read: they set KRB5_CONFIG and KRB5_KDC_PROFILE)
   krb5-kdc krb5-admin-server
+  # mapadm import postfixadmin's test: a real PostfixAdmin (schema by its upgrade.php, data by
+  # postfixadmin-cli, run with php-cli/php-mysql) and Postfix's mysql: tables for the proof.
+  # micro-httpd and php-cgi fill postfixadmin's web-server and PHP dependencies without apache2
+  # (nothing is started: micro-httpd is socket-activated, and policy-rc.d below denies starts)
+  postfixadmin php-cli php-mysql postfix-mysql micro-httpd php-cgi
   # test and benchmark helpers (jq: the tests read the programs' --json output)
   python3 jq time util-linux procps
 )
@@ -33,6 +38,8 @@ done
 if ((${#missing[@]})); then
   # postfix asks how to configure itself; a test host needs no system mail setup.
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  # postfixadmin would ask to create its database through dbconfig-common: no.
+  echo "postfixadmin postfixadmin/dbconfig-install boolean false" | debconf-set-selections
   apt-get update -qq
   # The tests start every service themselves, privately. Packages must not start the system's
   # copies (mariadb, samba, cyrus, postfix, krb5kdc/kadmind): krb5-admin-server's postinst even

@@ -1,1 +1,0 @@
-// importer.cpp - placeholder: the importers' room (Postfix text maps, PostfixAdmin).
