@@ -268,7 +268,8 @@ void read_render(const Reader& r, const YAML::Node& root, RenderConfig& rc) {
   const YAML::Node n = root["render"];
   r.only_keys(n, "render", {"local_alias_domain", "canonical", "min_accounts", "recursion_limit", "expansion_limit", "list_companions"});
   // An explicit [] turns companions off; a missing key keeps the default.
-  if (auto v = str_list(r, n, "list_companions", "render"); !v.empty() || at(n, "list_companions").IsSequence()) rc.list_companions = v;
+  if (const YAML::Node lc = at(n, "list_companions"); lc.IsDefined() && !lc.IsNull())
+    rc.list_companions = str_list(r, n, "list_companions", "render");
   for (const std::string& x : rc.list_companions)
     if (x.empty() || x.find_first_of("@ \t,") != std::string::npos)
       r.error(at(n, "list_companions"), "render.list_companions", "\"" + x + "\" is not a local-part suffix such as -request");
