@@ -3,7 +3,7 @@
 # tests against a real MariaDB and the stock Postfix tools (ctest starts and stops the
 # services through tests/fixtures). The README's test command and .ci/run both use it.
 #   BUILD_DIR (default build)   CTEST_ARGS (extra arguments for ctest)
-# One family alone: CTEST_ARGS="-L cyrus" (labels: unit db postfix ad cyrus slow; -LE slow
+# One family alone: CTEST_ARGS="-L cyrus" (labels: unit arch db postfix ad cyrus admin import slow; -LE slow
 # leaves the long ones out). Each integration test reports its named steps
 # ("--- step NAME: ok | FAIL (why) | SKIPPED (because X failed)") and a tally line;
 # KEEP_WS=1 keeps its workspace under /tmp.
