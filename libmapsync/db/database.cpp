@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <memory>
 #include <type_traits>
+#include <unordered_map>
+#include <variant>
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
@@ -203,27 +205,10 @@ class Connection {
     return static_cast<unsigned>(v);
   }
 
-  std::unique_ptr<sql::PreparedStatement> prepare(const std::string& q, const SqlParams& params) {
-    std::unique_ptr<sql::PreparedStatement> st(conn_->prepareStatement(q));
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      const auto n = static_cast<unsigned>(i + 1);
-      std::visit(
-          [&](const auto& v) {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, std::nullptr_t>) st->setNull(n, 0);
-            else if constexpr (std::is_same_v<T, std::string>) st->setString(n, sql::SQLString(v));
-            else if constexpr (std::is_same_v<T, std::int64_t>) st->setInt64(n, v);
-            else st->setUInt64(n, v);
-          },
-          params[i]);
-    }
-    return st;
-  }
-
   std::uint64_t update(const std::string& q, const SqlParams& params, const std::string& doing) {
     try {
-      auto st = prepare(q, params);
-      return static_cast<std::uint64_t>(st->executeUpdate());
+      Prepared st = prepare(q, params);
+      return static_cast<std::uint64_t>(st.get().executeUpdate());
     } catch (const sql::SQLException& e) {
       rethrow(db_, doing, e);
     }
@@ -232,16 +217,73 @@ class Connection {
   template <class Fn>
   std::size_t query(const std::string& q, const SqlParams& params, const std::string& doing, Fn fn) {
     return drain(doing, fn, [&] {
-      std::unique_ptr<sql::Statement> st = prepare(q, params);
-      std::unique_ptr<sql::ResultSet> rs(static_cast<sql::PreparedStatement&>(*st).executeQuery());
+      Prepared st = prepare(q, params);
+      std::unique_ptr<sql::ResultSet> rs(st.get().executeQuery());
       return Result{std::move(st), std::move(rs)};
     });
   }
 
  private:
-  // A result set lives only as long as its statement.
+  // Statements are prepared once per session and kept: mapadm's bulk changes and the
+  // importers send the same few statements thousands of times, and each fresh prepare
+  // is a round trip and a parse on the server. One that is busy (its rows still being
+  // read by a caller that asks the same query again) is not reused: that call gets a
+  // statement of its own.
+  struct Cached {
+    std::unique_ptr<sql::PreparedStatement> statement;
+    bool busy = false;
+  };
+  class Prepared {
+   public:
+    Prepared(Cached* c, std::unique_ptr<sql::PreparedStatement> own) : cached_(c), own_(std::move(own)) {
+      if (cached_) cached_->busy = true;
+    }
+    Prepared(Prepared&& o) noexcept : cached_(o.cached_), own_(std::move(o.own_)) { o.cached_ = nullptr; }
+    Prepared& operator=(Prepared&&) = delete;
+    ~Prepared() {
+      if (cached_) cached_->busy = false;
+    }
+    sql::PreparedStatement& get() { return cached_ ? *cached_->statement : *own_; }
+
+   private:
+    Cached* cached_;
+    std::unique_ptr<sql::PreparedStatement> own_;
+  };
+  static constexpr std::size_t kMaxCached = 128;
+
+  Prepared prepare(const std::string& q, const SqlParams& params) {
+    auto it = cache_.find(q);
+    if (it == cache_.end() && cache_.size() >= kMaxCached) {
+      // Statements built per call (a batch of n rows) would grow the cache without end.
+      for (auto i = cache_.begin(); i != cache_.end();) i = i->second.busy ? std::next(i) : cache_.erase(i);
+    }
+    Prepared st = [&] {
+      if (it != cache_.end() && it->second.busy) return Prepared(nullptr, std::unique_ptr<sql::PreparedStatement>(conn_->prepareStatement(q)));
+      if (it == cache_.end())
+        it = cache_.emplace(q, Cached{std::unique_ptr<sql::PreparedStatement>(conn_->prepareStatement(q)), false}).first;
+      return Prepared(&it->second, nullptr);
+    }();
+    sql::PreparedStatement& ps = st.get();
+    ps.clearParameters();
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const auto n = static_cast<unsigned>(i + 1);
+      std::visit(
+          [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, std::nullptr_t>) ps.setNull(n, 0);
+            else if constexpr (std::is_same_v<T, std::string>) ps.setString(n, sql::SQLString(v));
+            else if constexpr (std::is_same_v<T, std::int64_t>) ps.setInt64(n, v);
+            else ps.setUInt64(n, v);
+          },
+          params[i]);
+    }
+    return st;
+  }
+
+ private:
+  // A result set lives only as long as its statement (declared first: destroyed last).
   struct Result {
-    std::unique_ptr<sql::Statement> statement;
+    std::variant<std::unique_ptr<sql::Statement>, Prepared> statement;
     std::unique_ptr<sql::ResultSet> rows;
   };
 
@@ -263,6 +305,7 @@ class Connection {
 
   const DatabaseConfig& db_;
   std::unique_ptr<sql::Connection> conn_;
+  std::unordered_map<std::string, Cached> cache_;  // destroyed before conn_
 };
 
 void check_version(const DatabaseConfig& db, unsigned found) {
