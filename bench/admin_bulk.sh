@@ -129,7 +129,7 @@ Written by bench/admin_bulk.sh; a new run replaces this section.
 - mapadm / raw SQL: **$RATIO x**. mapadm's extra work per change: the row locked and read
   (FOR UPDATE NOWAIT), references resolved (the account locked), the row read back after the
   write, the serial read and an admin_audit row written: 6 statements for a set, 7 for an add,
-  each prepared anew by db/database.cpp (two round trips), against one for raw SQL; plus, per run,
+  each a round trip (prepared once per session, db/database.cpp), against one for raw SQL; plus, per run,
   two renders of every map from the transaction's rows, before the first write and after the
   last (most of the one-change row)."
 echo "$SECTION"
