@@ -269,35 +269,27 @@ AdminReport apply_changes(const MapsSettings& settings, const std::vector<Change
   // wait on the change serial (another batch writing) ends after a few seconds.
   db.execute("SET SESSION innodb_lock_wait_timeout = 10", "setting the lock wait");
   db.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
-  db.execute("START TRANSACTION", "starting the change");
-  try {
-    // The maps before the first write: their findings are the database's own, not the
-    // change's; with --dry-run their content is the left side of the diff.
-    RenderedMaps before, after;
-    Findings found_before;
-    render_in_transaction(db, settings, found_before, o.dry_run ? &before : nullptr);
-    Batch batch(db, o);
-    rep.batch = batch.who().batch;
-    for (const Change& c : changes) rep.changes.push_back(batch.apply(c));
-    Findings findings;
-    render_in_transaction(db, settings, findings, o.dry_run ? &after : nullptr);
-    rep.warnings = judge(found_before, findings);
-    db.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", rep.serial);
-    if (o.dry_run) {
-      rep.diff = diff_rendered(before, after);
-      db.execute("ROLLBACK", "rolling back the dry run");
-      return rep;
-    }
-    testhook::pause_point("admin.before_commit", "batch " + rep.batch + " serial " + std::to_string(rep.serial));
-    db.execute("COMMIT", "committing the change");
-    rep.committed = true;
-  } catch (...) {
-    try {
-      db.execute("ROLLBACK", "rolling back");
-    } catch (...) {  // the connection is gone: the server rolls back on its own
-    }
-    throw;
+  Transaction tx(db, "starting the change");
+  // The maps before the first write: their findings are the database's own, not the
+  // change's; with --dry-run their content is the left side of the diff.
+  RenderedMaps before, after;
+  Findings found_before;
+  render_in_transaction(db, settings, found_before, o.dry_run ? &before : nullptr);
+  Batch batch(db, o);
+  rep.batch = batch.who().batch;
+  for (const Change& c : changes) rep.changes.push_back(batch.apply(c));
+  Findings findings;
+  render_in_transaction(db, settings, findings, o.dry_run ? &after : nullptr);
+  rep.warnings = judge(found_before, findings);
+  db.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", rep.serial);
+  if (o.dry_run) {
+    rep.diff = diff_rendered(before, after);
+    tx.rollback("rolling back the dry run");
+    return rep;
   }
+  testhook::pause_point("admin.before_commit", "batch " + rep.batch + " serial " + std::to_string(rep.serial));
+  tx.commit("committing the change");
+  rep.committed = true;
   log::info("batch " + rep.batch + ": " + std::to_string(rep.changes.size()) + " change(s) committed, serial " +
             std::to_string(rep.serial));
   return rep;

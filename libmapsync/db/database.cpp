@@ -369,6 +369,25 @@ bool Database::scalar(const std::string& q, const std::string& doing, std::uint6
   return impl_->conn.scalar(q, doing, out);
 }
 
+Transaction::Transaction(Database& db, const std::string& doing, const char* begin) : db_(db) { db_.execute(begin, doing); }
+
+Transaction::~Transaction() {
+  if (open_) try {
+      db_.execute("ROLLBACK", "rolling back");
+    } catch (...) {
+    }
+}
+
+void Transaction::commit(const std::string& doing) {
+  db_.execute("COMMIT", doing);
+  open_ = false;
+}
+
+void Transaction::rollback(const std::string& doing) {
+  open_ = false;
+  db_.execute("ROLLBACK", doing);
+}
+
 std::uint64_t read_change_serial(const DatabaseConfig& db) {
   Database d(db);
   std::uint64_t serial = 0;

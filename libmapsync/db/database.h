@@ -82,6 +82,25 @@ class Database {
   std::unique_ptr<Impl> impl_;
 };
 
+// One transaction on a session: begun by the constructor with begin ("START TRANSACTION",
+// or "START TRANSACTION WITH CONSISTENT SNAPSHOT"), ended by commit() or rollback(). One
+// still open when it goes out of scope (an exception on the way) is rolled back, and an
+// error of that rollback is swallowed: the error being thrown says more, and the server
+// rolls back a session that died.
+class Transaction {
+ public:
+  explicit Transaction(Database& db, const std::string& doing, const char* begin = "START TRANSACTION");
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit(const std::string& doing);
+  void rollback(const std::string& doing);
+
+ private:
+  Database& db_;
+  bool open_ = true;
+};
+
 // change_serial.serial alone (schema version checked): the no-op test of every run.
 std::uint64_t read_change_serial(const DatabaseConfig& db);
 

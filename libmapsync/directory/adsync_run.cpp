@@ -117,29 +117,6 @@ class StreamedSearch {
   std::thread thread_;  // last: starts when everything above is ready
 };
 
-// Holds a transaction open until commit(); rolls back otherwise.
-class Transaction {
- public:
-  explicit Transaction(Database& db) : db_(db) {
-    db_.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
-    db_.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT", "starting a transaction");
-  }
-  ~Transaction() {
-    if (open_) try {
-        db_.execute("ROLLBACK", "rolling back");
-      } catch (...) {
-      }
-  }
-  void commit() {
-    db_.execute("COMMIT", "committing");
-    open_ = false;
-  }
-
- private:
-  Database& db_;
-  bool open_ = true;
-};
-
 // Full or incremental? Incremental only against the same DC incarnation, the same
 // scope, and while the last full run is recent enough.
 SyncMode choose_mode(const AdConfig& ad, const AdsyncOptions& opt, const DcState& last, const DcInfo& dc,
@@ -160,6 +137,12 @@ SyncMode choose_mode(const AdConfig& ad, const AdsyncOptions& opt, const DcState
   return mode;
 }
 
+// adsync reads and writes in one REPEATABLE READ snapshot.
+std::unique_ptr<Transaction> begin_snapshot(Database& db) {
+  db.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
+  return std::make_unique<Transaction>(db, "starting a transaction", "START TRANSACTION WITH CONSISTENT SNAPSHOT");
+}
+
 // What the planning steps share.
 struct PlanContext {
   Database& db;
@@ -176,7 +159,7 @@ struct PlanContext {
 // the search goes on, in the same transaction: the database's work overlaps the
 // directory's, and a search that fails still rolls everything back.
 Plan plan_while_searching(PlanContext& x, const RunInfo& info, std::uint64_t& run_id, std::size_t& creates_written) {
-  x.tx = std::make_unique<Transaction>(x.db);
+  x.tx = begin_snapshot(x.db);
   read_ad_db_state(x.db, x.state);
   for (const AdPlacementRule& r : x.ad.placement)
     if (!r.group.empty()) x.members_of(r.group);  // the LDAP connection is the search's from here on
@@ -210,7 +193,7 @@ Plan plan_after_search(PlanContext& x) {
     x.dir.probe_bases(known);
   }
   log::debug(std::to_string(entries.size()) + " entries from AD");
-  x.tx = std::make_unique<Transaction>(x.db);
+  x.tx = begin_snapshot(x.db);
   read_ad_db_state(x.db, x.state);
   log::debug("read the database: " + std::to_string(x.state.accounts.size()) + " accounts");
   return plan_adsync(x.in, x.state, entries, x.members_of);
@@ -288,7 +271,7 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
   apply_ad_plan(db, rep.plan, info, audit, rep.run_id, creates_written);
   log::debug("written");
   check_interrupted();
-  tx->commit();
+  tx->commit("committing");
   log::debug("committed");
   rep.applied = true;
   db.unlock(ad.lock_name);

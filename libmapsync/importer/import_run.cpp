@@ -57,18 +57,7 @@ void run_import(const MapsSettings& settings, const ImportOptions& options, Impo
                 const ProofSetup& proof_setup) {
   report.dry_run = !options.apply;
   Database db(settings.database);
-  db.execute("START TRANSACTION", "starting the import transaction");
-  bool done = false;
-  struct Rollback {
-    Database& db;
-    bool& done;
-    ~Rollback() {
-      if (!done) try {
-          db.execute("ROLLBACK", "rolling the import back");
-        } catch (...) {
-        }
-    }
-  } rollback{db, done};
+  Transaction tx(db, "starting the import transaction");
   const auto t0 = std::chrono::steady_clock::now();
   report.counts = write_plan(db, report.plan);
   {  // the rows are in the database now; the report and the proof need only what was skipped
@@ -109,12 +98,11 @@ void run_import(const MapsSettings& settings, const ImportOptions& options, Impo
   report.proof = run_proof(options.tools, maps, scratch);
   log::info("import: proof done in " + since(t0));
   if (options.apply && (report.differences() == 0 || options.accept_differences)) {
-    db.execute("COMMIT", "committing the import");
+    tx.commit("committing the import");
     report.applied = true;
   } else {
-    db.execute("ROLLBACK", "rolling the import back");
+    tx.rollback("rolling the import back");
   }
-  done = true;
 }
 
 std::vector<std::string> keys_only_in(const MapContent& rendered, const std::set<std::string>& original_folded) {

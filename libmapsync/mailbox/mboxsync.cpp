@@ -164,17 +164,9 @@ void record_result_rows(Database& db, const CyrusConfig& c, const Task& t, const
 
 void record_result(Database& db, const CyrusConfig& c, const Task& t, const MboxResult& r) {
   if (r.outcome == MboxOutcome::skipped) return;
-  db.execute("START TRANSACTION", "recording the result of " + t.account.uid);
-  try {
-    record_result_rows(db, c, t, r);
-  } catch (...) {
-    try {
-      db.execute("ROLLBACK", "abandoning the result of " + t.account.uid);
-    } catch (...) {  // the error being thrown says more than this one
-    }
-    throw;
-  }
-  db.execute("COMMIT", "recording the result of " + t.account.uid);
+  Transaction tx(db, "recording the result of " + t.account.uid);
+  record_result_rows(db, c, t, r);
+  tx.commit("recording the result of " + t.account.uid);
 }
 
 void write_result_log(std::ofstream& log, const MboxResult& r) {
