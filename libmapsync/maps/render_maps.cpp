@@ -119,6 +119,7 @@ void smtp_route(RenderParts& p, const Account& a, MapEntries& m) {
     }
     v = t->transport;  // checked by check_targets()
   } else {
+    if (a.smtp_nexthop.empty()) return;  // reported by check_routes()
     v = "smtp:" + std::string(a.smtp_nexthop);
     if (auto why = check_transport(v); !why.empty()) {
       c.findings.error("transport", describe(o) + ": smtp_nexthop " + q(a.smtp_nexthop) + ": " + why);
@@ -314,11 +315,11 @@ void render_aliases(RenderParts& p, MapEntries& m) {
       continue;
     }
     std::string cmd(l.pipe_command);
-    if (cmd.empty() || cmd.find_first_of("\r\n\"") != std::string::npos) {
-      c.findings.error("aliases", describe(o) + ": pipe_command " + q(l.pipe_command) + " is empty or holds a line break or a double quote");
+    if (!cmd.empty() && cmd.front() != '|') cmd.insert(cmd.begin(), '|');
+    if (std::string why = check_alias_target(cmd); !why.empty()) {
+      c.findings.error("aliases", describe(o) + ": pipe_command " + q(l.pipe_command) + ": " + why);
       continue;
     }
-    if (cmd.front() != '|') cmd.insert(cmd.begin(), '|');
     const std::string_view key = c.fold(l.local_name, "aliases", o);
     if (!key.empty()) m.add(key, c.pool.add(quote_alias_target(cmd)), o);
   }
