@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "libmapsync/core/casefold.h"
+#include "libmapsync/core/escape.h"
 
 namespace mapsync {
 namespace {
@@ -61,7 +62,7 @@ std::string check_domain(std::string_view d) {
         ascii = false;
         continue;
       }
-      if (!is_ldh(c)) return std::string("domain has the character '") + static_cast<char>(c) + "'";
+      if (!is_ldh(c)) return "domain has the character '" + escape(std::string(1, static_cast<char>(c))) + "'";
     }
     if (is_ascii(label) && (label.front() == '-' || label.back() == '-')) return "domain label starts or ends with '-'";
     alabel = alabel || has_ace_prefix(label);
@@ -88,7 +89,7 @@ std::string check_local_part(std::string_view l) {
     if (c == '"') return "quoted local parts are not supported";
     if (c == '.') continue;
     if (c <= ' ' || c == 0x7f) return "local part has a blank or control character";
-    if (!is_atext(c)) return std::string("local part has the character '") + static_cast<char>(c) + "'";
+    if (!is_atext(c)) return "local part has the character '" + escape(std::string(1, static_cast<char>(c))) + "'";
   }
   return {};
 }

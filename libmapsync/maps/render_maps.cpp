@@ -214,8 +214,8 @@ void transport_overrides(RenderParts& p, MapEntries& m) {
       auto it = std::lower_bound(m.entries.begin(), m.entries.end(), key,
                                  [](const MapEntries::Entry& e, std::string_view k) { return e.key < k; });
       if (it != m.entries.end() && it->key == key) {
-        log::info("transport: " + describe(o) + " replaces the route of " + q(key) + " (" + std::string(it->value) +
-                  " from " + describe(it->origin) + ") with " + std::string(t.transport));
+        log::info("transport: " + describe(o) + " replaces the route of " + q(key) + " (" + escape(it->value) +
+                  " from " + describe(it->origin) + ") with " + escape(t.transport));
         it->value = t.transport;
         it->origin = o;
       } else {

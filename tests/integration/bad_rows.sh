@@ -30,7 +30,7 @@ stamp() {
 }
 
 tool_of() { [[ $1 == aliases ]] && echo postalias || echo postmap; }
-# dump_map FILE MAP: every entry Postfix reads from hash:FILE, "key<TAB>value", sorted
+# dump_map BASE MAP: every entry Postfix reads from hash:BASE (BASE.db), "key<TAB>value", sorted
 # bytewise; postalias's "@" and NIS records aside.
 dump_map() {
   "$(tool_of "$2")" -s "hash:$1" | grep -F "$(printf '\t')" | sed 's/^\([^\t]*\):\t/\1\t/' |
@@ -110,7 +110,7 @@ SQL
     note "   the database stored invalid UTF-8: it must be refused too"
     echo "addresses id=104" > "$WS/extra_rows"
   else
-    note "   the database refuses invalid UTF-8 itself: $(head -1 "$WS/utf8.err")"
+    note "   the database refuses invalid UTF-8 itself: $(tail -1 "$WS/utf8.err")"
     : > "$WS/extra_rows"
   fi
 }
@@ -162,7 +162,7 @@ step --needs setup insert_safe_rows step_insert_safe_rows
 step_safe_rows_render() {
   local maps=$WS/maps-ms_badrows_safe m n
   expect_exit 0 "$MAPSYNC" -c "$WS/ms_badrows_safe.yaml" build
-  dump_map "$maps/aliases.db" aliases > "$WS/aliases.ours"
+  dump_map "$maps/aliases" aliases > "$WS/aliases.ours"
   grep -Fxq "specials	\"|/bin/echo<x> (c) [y] a\\\\b \\\"q\\\"\"" "$WS/aliases.ours" || { cat "$WS/aliases.ours" >&2; die "specials: not quoted as postalias keeps it"; }
   grep -Fxq "long	|/bin/$(printf 'x%.0s' {1..995})" "$WS/aliases.ours" || die "long: the 1000-byte command is not there whole"
   grep -Fxq 'quoted	"|/usr/bin/logger -t a,b", root' "$WS/aliases.ours" || die "quoted: not as written"
@@ -173,8 +173,8 @@ step_safe_rows_render() {
     cp "$maps/$m" "$WS/stock-$m"
     "$(tool_of "$m")" "hash:$WS/stock-$m" 2>"$WS/stock.err" || { cat "$WS/stock.err" >&2; die "$m: stock tool failed on our text"; }
     [[ ! -s $WS/stock.err ]] || { cat "$WS/stock.err" >&2; die "$m: stock tool warned about our text"; }
-    dump_map "$maps/$m.db" "$m" > "$WS/ours.$m"
-    dump_map "$WS/stock-$m.db" "$m" > "$WS/stock.$m"
+    dump_map "$maps/$m" "$m" > "$WS/ours.$m"
+    dump_map "$WS/stock-$m" "$m" > "$WS/stock.$m"
     diff -u "$WS/stock.$m" "$WS/ours.$m" >&2 || die "$m: the published map differs from what stock tools build from its text"
     n=$(jq --arg m "$m" '.maps[] | select(.name == $m) | .entries' "$WS/json")
     [[ $(wc -l < "$WS/ours.$m") == "$n" ]] || die "$m: $(wc -l < "$WS/ours.$m") entries in the file, mapsync counted $n"

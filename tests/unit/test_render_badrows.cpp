@@ -68,7 +68,8 @@ void check_nothing_unwritable(Campus& c, Findings& f) {
 
 TEST_CASE("bad rows: each kind is an error naming its row, never a value handed to the writer") {
   for (const BadRow& b : bad_rows()) {
-    CAPTURE(b.what);
+    const std::string what = b.what;
+    CAPTURE(what);
     Campus c;
     b.apply(c);
     Findings f;
@@ -77,7 +78,7 @@ TEST_CASE("bad rows: each kind is an error naming its row, never a value handed 
     CHECK_MESSAGE(has(f, Finding::error, b.row), all(f));
     for (const auto& x : f.all()) {
       // A value in a message is escaped: no finding can forge a line or carry a NUL.
-      CHECK(x.message.find_first_of("\n\r"s + '\0') == std::string::npos);
+      CHECK_MESSAGE(x.message.find_first_of("\n\r"s + '\0') == std::string::npos, x.message);
       CHECK(valid_utf8(x.message));
     }
   }
