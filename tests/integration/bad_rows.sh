@@ -13,6 +13,8 @@
 #     target with a comma: `build` exits 0, and every map Postfix reads (postmap -s,
 #     postalias -s) holds exactly the entries that stock postmap/postalias build from our
 #     text source, as many as mapsync counted: no line was split or injected.
+#  3. writer only: NULs that only the map writer used to notice (exit 70 at the first)
+#     are both named, exit 65, and the published maps stay as they are.
 TEST_NAME=bad_rows
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -181,5 +183,26 @@ step_safe_rows_render() {
   done
 }
 step --needs insert_safe_rows safe_rows_render step_safe_rows_render
+
+# Rows that only the writer used to notice (it exited 70 naming a temp file, at the
+# first one): NULs in a command and in an alias target. Both named, exit 65, and the
+# maps published by safe_rows_render stay as they are.
+step_writer_only() {
+  local maps=$WS/maps-ms_badrows_safe
+  stamp "$maps" > "$WS/stamp.safe"
+  sql ms_badrows_safe <<'SQL'
+INSERT INTO mailing_lists (id, address, manager, local_name, pipe_command) VALUES
+  (102, 'nul@example.edu', 'pipe', 'nul', CONCAT('/bin/x', CHAR(0), 'y'));
+INSERT INTO system_aliases (id, name, targets) VALUES (102, 'nulalias', CONCAT('|/bin/x', CHAR(0), 'y'));
+SQL
+  expect_exit 65 "$MAPSYNC" -c "$WS/ms_badrows_safe.yaml" build
+  ROWS=("mailing_lists id=102" "system_aliases id=102")
+  names_all "$WS/out"
+  expect_output 'x\\0y'  # the NUL shown as \0
+  stamp "$maps" > "$WS/stamp.safe.after"
+  diff -u "$WS/stamp.safe" "$WS/stamp.safe.after" >&2 || die "a refused build changed the published maps"
+  no_temp_files "$maps"
+}
+step --needs safe_rows_render writer_only step_writer_only
 
 finish
