@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "libmapsync/core/casefold.h"
+#include "libmapsync/core/escape.h"
 
 namespace mapsync {
 namespace {
@@ -61,7 +62,7 @@ std::string check_domain(std::string_view d) {
         ascii = false;
         continue;
       }
-      if (!is_ldh(c)) return std::string("domain has the character '") + static_cast<char>(c) + "'";
+      if (!is_ldh(c)) return "domain has the character '" + escape(std::string(1, static_cast<char>(c))) + "'";
     }
     if (is_ascii(label) && (label.front() == '-' || label.back() == '-')) return "domain label starts or ends with '-'";
     alabel = alabel || has_ace_prefix(label);
@@ -88,7 +89,7 @@ std::string check_local_part(std::string_view l) {
     if (c == '"') return "quoted local parts are not supported";
     if (c == '.') continue;
     if (c <= ' ' || c == 0x7f) return "local part has a blank or control character";
-    if (!is_atext(c)) return std::string("local part has the character '") + static_cast<char>(c) + "'";
+    if (!is_atext(c)) return "local part has the character '" + escape(std::string(1, static_cast<char>(c))) + "'";
   }
   return {};
 }
@@ -132,6 +133,11 @@ std::string check_transport(std::string_view v) {
 
 std::string check_alias_target(std::string_view t) {
   if (t.empty()) return "empty alias target";
+  // postalias turns a tab into a blank even inside quotes, and local(8) would run or
+  // open the rest: no control character in a command or file name is meant.
+  if (t.front() == '|' || t.front() == '/' || t.rfind(":include:", 0) == 0)
+    for (unsigned char c : t)
+      if (c < ' ' || c == 0x7f) return "control character (line break, tab, NUL, ...) in a command or file name";
   if (t.front() == '|') return t.size() > 1 ? std::string() : "empty pipe command";
   if (t.front() == '/') return t.find_first_of("\r\n") == std::string_view::npos ? std::string() : "file name with a line break";
   if (t.rfind(":include:", 0) == 0) return t.size() > 9 && t[9] == '/' ? std::string() : ":include: needs an absolute path";
@@ -160,7 +166,11 @@ std::vector<std::string> split_alias_targets(std::string_view rhs) {
 }
 
 std::string quote_alias_target(std::string_view t) {
-  if (t.find_first_of(" \t,\"") == std::string_view::npos) return std::string(t);
+  // postalias reads the right-hand side as RFC 822 tokens (tok822_parse): outside quotes
+  // it puts a blank before '<', '(' and '[', drops backslashes and rewrites comments, so
+  // "|/bin/echo<x>" would be stored as "|/bin/echo <x>". A quoted string it keeps as
+  // written. Quoting what holds one of these makes our file and postalias's agree.
+  if (t.find_first_of(" \t,\"\\()<>[]") == std::string_view::npos) return std::string(t);
   std::string q = "\"";
   for (char c : t) {
     if (c == '"' || c == '\\') q += '\\';

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <mutex>
 
+#include "libmapsync/core/escape.h"
+
 namespace mapsync::log {
 namespace {
 
@@ -34,9 +36,13 @@ int facility_of(const std::string& name) {
   return LOG_MAIL;
 }
 
-void emit(LogLevel level, const char* tag, int priority, const std::string& msg) {
+void emit(LogLevel level, const char* tag, int priority, const std::string& raw) {
   State& s = state();
   if (level < s.level) return;
+  // Callers escape the values they interpolate; this is the last line of defence for
+  // one they forgot: no control character reaches a terminal or syslog raw, and no
+  // line of a message starts at the left margin like a line of its own.
+  const std::string msg = escape_message(raw);
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.use_stderr) {
     if (tag[0]) std::fprintf(stderr, "%s: %s: %s\n", s.program.c_str(), tag, msg.c_str());

@@ -105,4 +105,9 @@ std::vector<std::string_view> map_type_names();
 // postmaster can read it and rebuild with stock postmap. Registered as "text".
 const MapType& text_map_type();
 
+// Why no writer can store key -> value (the text source's rule, which is written beside
+// every map and is the strictest; the indexed writers' own check is a subset), or
+// nullptr. Pure: the renderer applies it to every entry before anything is written.
+const char* entry_problem(std::string_view key, std::string_view value, bool alias_syntax);
+
 }  // namespace mapsync

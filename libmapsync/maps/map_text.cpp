@@ -361,4 +361,9 @@ constexpr MapType text_type{"text", "", &create_text, &open_text};
 
 const MapType& text_map_type() { return text_type; }
 
+const char* entry_problem(std::string_view key, std::string_view value, bool alias_syntax) {
+  if (const char* why = key_problem(key, alias_syntax)) return why;
+  return value_problem(value);
+}
+
 }  // namespace mapsync

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/escape.h"
 #include "libmapsync/maps/map_backend.h"
 
 namespace mapsync {
@@ -80,7 +81,7 @@ std::string format_diff(const std::vector<MapDiff>& diffs, std::size_t max_lines
   std::string out;
   for (const MapDiff& d : diffs) {
     if (d.empty()) continue;
-    out += "--- " + d.map + "\n";
+    out += "--- " + escape(d.map) + "\n";
     if (!d.old_exists) out += "  (no published file yet)\n";
     if (!d.new_exists) out += "  (the new side has no file)\n";
     // One sorted list: removed, changed and added entries interleaved by key.
@@ -89,9 +90,12 @@ std::string format_diff(const std::vector<MapDiff>& diffs, std::size_t max_lines
       std::string text;
     };
     std::vector<Line> lines;
-    for (const auto& [k, v] : d.removed) lines.push_back({k, "- " + k + "\t" + v});
-    for (const auto& c : d.changed) lines.push_back({c.key, "~ " + c.key + "\t" + c.old_value + " -> " + c.new_value});
-    for (const auto& [k, v] : d.added) lines.push_back({k, "+ " + k + "\t" + v});
+    // Keys and values as the files hold them: a line feed or a tab in one must not
+    // split or shift a line of the report.
+    const auto e = [](const std::string& x) { return escape(x, std::string::npos); };
+    for (const auto& [k, v] : d.removed) lines.push_back({k, "- " + e(k) + "\t" + e(v)});
+    for (const auto& c : d.changed) lines.push_back({c.key, "~ " + e(c.key) + "\t" + e(c.old_value) + " -> " + e(c.new_value)});
+    for (const auto& [k, v] : d.added) lines.push_back({k, "+ " + e(k) + "\t" + e(v)});
     std::stable_sort(lines.begin(), lines.end(), [](const Line& x, const Line& y) { return x.key < y.key; });
     std::size_t shown = 0;
     for (const Line& l : lines) {

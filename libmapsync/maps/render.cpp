@@ -16,8 +16,10 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 
 #include "libmapsync/core/error.h"
+#include "libmapsync/maps/map_backend.h"
 #include "libmapsync/maps/render_parts.h"
 
 namespace mapsync {
@@ -55,7 +57,13 @@ void check_backend(RenderContext& c, const Account& a, const Origin& o) {
 }
 
 void check_smtp_route(RenderContext& c, const Account& a, const Origin& o) {
-  if (!a.delivery_target_id) return;
+  if (!a.delivery_target_id) {
+    // The schema's CHECK only keeps out NULL; "smtp:" would hand the mail to Postfix's
+    // default route, which for our own domains loops back here.
+    if (a.smtp_nexthop.empty())
+      c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " has delivery 'smtp' but an empty smtp_nexthop and no delivery target");
+    return;
+  }
   const DeliveryTarget* t = find_by_id(c.s.targets, a.delivery_target_id);
   if (!a.smtp_nexthop.empty())
     c.findings.error("transport", describe(o) + ": account " + q(a.uid) + " has both smtp_nexthop and a delivery target: set one");
@@ -68,6 +76,17 @@ void check_smtp_route(RenderContext& c, const Account& a, const Origin& o) {
 }
 
 }  // namespace
+
+void check_entries(RenderContext& c, const std::string& map, bool alias_syntax, const std::vector<MapEntries::Entry>& entries) {
+  // One message per row and map: an address copied into ten alias domains is one fault.
+  std::set<std::pair<Table, std::uint32_t>> reported;
+  for (const MapEntries::Entry& e : entries) {
+    const char* why = entry_problem(e.key, e.value, alias_syntax);
+    if (!why || !reported.insert({e.origin.table, e.origin.id}).second) continue;
+    c.findings.error(map, describe(e.origin) + ": entry " + q(e.key) + " -> " + q(e.value) + ": " + why +
+                              " (no map file can hold it as written)");
+  }
+}
 
 void check_routes(RenderContext& c, AliasResolver& resolver) {
   for (const Account& a : c.s.accounts) {
@@ -130,7 +149,11 @@ Renderer::Renderer(const Snapshot& snapshot, const RenderConfig& config, Finding
 
 Renderer::~Renderer() { delete impl_; }
 
-std::vector<MapEntries::Entry> Renderer::relay_wildcards() { return render_detail::relay_wildcards(impl_->c, impl_->domains); }
+std::vector<MapEntries::Entry> Renderer::relay_wildcards() {
+  auto out = render_detail::relay_wildcards(impl_->c, impl_->domains);
+  check_entries(impl_->c, "relay_recipients", false, out);
+  return out;
+}
 
 MapEntries Renderer::render(MapKind kind) {
   if (static_cast<std::size_t>(kind) >= std::size(map_kinds))
@@ -154,6 +177,7 @@ MapEntries Renderer::render(MapKind kind) {
   RenderParts parts{impl_->c, impl_->domains, impl_->finals, impl_->resolver,
                     info.address_index ? impl_->index.get() : nullptr, last_index_user};
   render_map_kind(kind, parts, m);
+  check_entries(impl_->c, m.name, m.alias_syntax, m.entries);
   if (last_index_user) impl_->release_index();
   return m;
 }

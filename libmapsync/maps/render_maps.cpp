@@ -119,6 +119,7 @@ void smtp_route(RenderParts& p, const Account& a, MapEntries& m) {
     }
     v = t->transport;  // checked by check_targets()
   } else {
+    if (a.smtp_nexthop.empty()) return;  // reported by check_routes()
     v = "smtp:" + std::string(a.smtp_nexthop);
     if (auto why = check_transport(v); !why.empty()) {
       c.findings.error("transport", describe(o) + ": smtp_nexthop " + q(a.smtp_nexthop) + ": " + why);
@@ -213,8 +214,8 @@ void transport_overrides(RenderParts& p, MapEntries& m) {
       auto it = std::lower_bound(m.entries.begin(), m.entries.end(), key,
                                  [](const MapEntries::Entry& e, std::string_view k) { return e.key < k; });
       if (it != m.entries.end() && it->key == key) {
-        log::info("transport: " + describe(o) + " replaces the route of " + q(key) + " (" + std::string(it->value) +
-                  " from " + describe(it->origin) + ") with " + std::string(t.transport));
+        log::info("transport: " + describe(o) + " replaces the route of " + q(key) + " (" + escape(it->value) +
+                  " from " + describe(it->origin) + ") with " + escape(t.transport));
         it->value = t.transport;
         it->origin = o;
       } else {
@@ -314,11 +315,11 @@ void render_aliases(RenderParts& p, MapEntries& m) {
       continue;
     }
     std::string cmd(l.pipe_command);
-    if (cmd.empty() || cmd.find_first_of("\r\n\"") != std::string::npos) {
-      c.findings.error("aliases", describe(o) + ": pipe_command " + q(l.pipe_command) + " is empty or holds a line break or a double quote");
+    if (!cmd.empty() && cmd.front() != '|') cmd.insert(cmd.begin(), '|');
+    if (std::string why = check_alias_target(cmd); !why.empty()) {
+      c.findings.error("aliases", describe(o) + ": pipe_command " + q(l.pipe_command) + ": " + why);
       continue;
     }
-    if (cmd.front() != '|') cmd.insert(cmd.begin(), '|');
     const std::string_view key = c.fold(l.local_name, "aliases", o);
     if (!key.empty()) m.add(key, c.pool.add(quote_alias_target(cmd)), o);
   }

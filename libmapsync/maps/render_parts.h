@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "libmapsync/core/escape.h"
 #include "libmapsync/maps/model.h"
 #include "libmapsync/maps/options.h"
 #include "libmapsync/maps/render.h"
@@ -67,7 +68,8 @@ struct DomainInfo {
 // from the index (relay_recipients) takes its memory over instead of copying it.
 using IndexEntry = MapEntries::Entry;
 
-inline std::string q(std::string_view s) { return "\"" + std::string(s) + "\""; }
+// A database value in a message: quoted, and escaped so that it cannot forge a line.
+inline std::string q(std::string_view s) { return "\"" + escape(s) + "\""; }
 
 template <class T>
 std::uint32_t pos(const std::vector<T>& rows, const T& row) {
@@ -304,5 +306,10 @@ void check_targets(RenderContext& c, const Domains& domains);
 // Accounts and their routes, checked once whichever maps are rendered: active accounts
 // with delivery 'none', forwards without rows, back ends that are missing or disabled.
 void check_routes(RenderContext& c, AliasResolver& resolver);
+
+// The writers' rule for keys and values (map_backend.h entry_problem()) applied to every
+// entry of a rendered map, before anything is written: a value no map file can hold is
+// a finding naming its row, and the build reports them all and exits 65.
+void check_entries(RenderContext& c, const std::string& map, bool alias_syntax, const std::vector<MapEntries::Entry>& entries);
 
 }  // namespace mapsync::render_detail
