@@ -4,15 +4,19 @@
 # an uncommitted admin change rolled back by the server.
 #   - mapsync build blocked on a table lock (LOCK TABLES account_forwards WRITE, another session);
 #   - mapsync migrate blocked in GET_LOCK('mapsync.migrate', 30) held by another session;
-#   - mapadm holding its transaction at the pause point admin.before_commit.
+#   - mapadm holding its transaction at the pause point admin.before_commit;
+#   - adsync and mboxsync connected to a server that never answers (network timeout 300 s).
 # "At once" is checked by waiting on the pid with a generous bound (timeout + tail --pid):
 # the old code waited for the next check between steps, i.e. until the lock went away.
 TEST_NAME=prompt_termination
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${MAPSYNC_TEST_DBDIR:?}"
-MAPADM=${MAPADM:-$(cd "$(dirname "$MAPSYNC")/../mapadm" && pwd)/mapadm}
-[[ -x $MAPADM ]] || die "mapadm not found at $MAPADM"
+BIN_DIR=$(cd "$(dirname "$MAPSYNC")/.." && pwd)
+MAPADM=${MAPADM:-$BIN_DIR/mapadm/mapadm}
+ADSYNC=${ADSYNC:-$BIN_DIR/adsync/adsync}
+MBOXSYNC=${MBOXSYNC:-$BIN_DIR/mboxsync/mboxsync}
+for p in "$MAPADM" "$ADSYNC" "$MBOXSYNC"; do [[ -x $p ]] || die "not found: $p"; done
 
 DBN=prompt_termination
 CONF=$WS/prompt.yaml
@@ -112,5 +116,77 @@ step_mapadm_before_commit() {
   expect_exit 0 "$MAPADM" -c "$CONF" account set emeritus quota_mb=4321
 }
 step mapadm_before_commit step_mapadm_before_commit
+
+# silent_server: a TCP server on the loopback that accepts and never says a word, like a
+# hung LDAP or IMAP server. Sets PORT; SILENT is its output, one line per connection.
+silent_server() {
+  rm -f "$WS/silent"; mkfifo "$WS/silent"
+  python3 -u -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+print(s.getsockname()[1])
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)
+    print("accepted")
+' > "$WS/silent" &
+  SILENT_PID=$!
+  trap 'kill "$SILENT_PID" 2>/dev/null || true' EXIT
+  exec {SILENT}<"$WS/silent"
+  read -r -t 30 PORT <&"$SILENT" || die "the silent server did not start"
+}
+
+# term_when_connected WHAT CMD...: starts CMD, waits until it has connected to the silent
+# server (it then waits for the server's first bytes), sends SIGTERM.
+term_when_connected() {
+  local what=$1 pid line=""; shift
+  "$@" >"$WS/out" 2>&1 &
+  pid=$!
+  read -r -t 30 line <&"$SILENT" || true
+  [[ $line == accepted ]] || { kill -KILL "$pid" 2>/dev/null; cat "$WS/out" >&2; die "$what never connected"; }
+  kill -TERM "$pid"
+  ends_promptly "$pid" "$what"
+}
+
+step_adsync_waiting_on_ldap() {
+  silent_server
+  ( umask 077; echo not-used > "$WS/ad.password" )
+  { cat "$CONF"; cat <<YAML
+ad:
+  uris: [ldaps://127.0.0.1:$PORT]
+  bind: simple
+  bind_dn: CN=svc,DC=example,DC=test
+  password_file: $WS/ad.password
+  timeout: 300
+  bases: ["OU=Staff,DC=example,DC=test"]
+  placement:
+    - name: staff
+      ou: OU=Staff,DC=example,DC=test
+      delivery: smtp
+      smtp_nexthop: "[exchange.example.test]"
+YAML
+  } > "$WS/ad.yaml"
+  term_when_connected "adsync waiting for the TLS handshake of AD" "$ADSYNC" -c "$WS/ad.yaml" plan
+}
+step adsync_waiting_on_ldap step_adsync_waiting_on_ldap
+
+step_mboxsync_waiting_on_imap() {
+  silent_server
+  ( umask 077; echo not-used > "$WS/cyrus.password" )
+  q "$DBN" "UPDATE backends SET imap_host = '127.0.0.1', imap_port = $PORT;"
+  { cat "$CONF"; cat <<YAML
+cyrus:
+  admin_user: cyrus
+  password_file: $WS/cyrus.password
+  tls: starttls
+  timeout: 300
+YAML
+  } > "$WS/cyrus.yaml"
+  term_when_connected "mboxsync waiting for the IMAP greeting" "$MBOXSYNC" -c "$WS/cyrus.yaml" plan
+}
+step mboxsync_waiting_on_imap step_mboxsync_waiting_on_imap
 
 finish
