@@ -18,6 +18,8 @@ namespace mapsync {
 
 // program names the process in the message written when a signal ends it.
 void install_interrupt_handlers(const char* program = "mapsync");
+// A signal came: true only inside a critical section (elsewhere the process is gone).
+// The loops that called these before signals ended the process still do; it is harmless.
 bool interrupted();
 void check_interrupted();  // throws mapsync::Error(tempfail) after a signal
 
