@@ -6,6 +6,7 @@
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
+#include "libmapsync/core/secret.h"
 #include "libmapsync/core/signals.h"
 
 namespace mapsync_apps {
@@ -30,6 +31,8 @@ mapsync::Config load_config(const Global& g) {
 }
 
 int run(CLI::App& app, Global& g, int argc, char** argv, const char* default_subcommand) {
+  // Before any password is read: a core file or a debugger must not find it.
+  mapsync::protect_secrets_in_memory();
   try {
     app.parse(argc, argv);
     if (!g.action && default_subcommand) app.get_subcommand(default_subcommand)->parse(std::vector<std::string>{});
@@ -37,7 +40,9 @@ int run(CLI::App& app, Global& g, int argc, char** argv, const char* default_sub
     const int rc = app.exit(e);
     return rc == 0 ? 0 : static_cast<int>(mapsync::Exit::usage);
   }
-  mapsync::install_interrupt_handlers();
+  // From here a signal ends the process at once (75), except in a critical section:
+  // libmapsync/core/signals.h.
+  mapsync::install_interrupt_handlers(g.program.c_str());
   try {
     return g.action ? g.action() : 0;
   } catch (const mapsync::Error& e) {

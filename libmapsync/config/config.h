@@ -5,6 +5,7 @@
 // takes these structs and nothing else, so it can be driven by tests without a file.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "libmapsync/core/log.h"
@@ -31,7 +32,13 @@ inline MapsSettings maps_settings(const Config& c) { return {c.path, c.database,
 inline AdsyncSettings adsync_settings(const Config& c) { return {c.path, c.database, c.ad}; }
 inline MboxsyncSettings mboxsync_settings(const Config& c) { return {c.path, c.database, c.cyrus}; }
 
-// Reads and checks a config file. Throws mapsync::Error with Exit::config and a
+// Far beyond any real config (a few hundred YAML nodes), far below what takes noticeable
+// time: a larger file, or one whose aliases expand to more nodes, is refused.
+constexpr std::size_t kConfigFileLimit = 4 << 20;
+constexpr std::size_t kConfigNodeLimit = 100000;
+
+// Reads and checks a config file, which must be a regular file (a symbolic link to one
+// is fine: /etc/mapsync/mapsync.yaml often is one). Throws mapsync::Error with Exit::config and a
 // message "FILE:LINE: KEY: what is wrong" on any problem.
 Config load_config(const std::string& path);
 

@@ -10,7 +10,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -40,9 +39,12 @@ class Reader {
 
   // yaml-cpp keeps both copies of a repeated key and a lookup sees only the first, so
   // "connections: 4" followed further down by "connections: 1" would silently mean 4.
-  void no_duplicate_keys(const YAML::Node& n, const std::string& path) const {
+  // The first walk: aliases share their anchor's node, so a dozen lines of aliases of
+  // aliases ("billion laughs") are a tree of 10^9 nodes, which the budget stops.
+  void no_duplicate_keys(const YAML::Node& n, const std::string& path, std::size_t& budget) const {
+    if (budget-- == 0) error(n, path, "more than " + std::to_string(kConfigNodeLimit) + " YAML nodes (aliases of aliases?)");
     if (n.IsSequence()) {
-      for (std::size_t i = 0; i < n.size(); ++i) no_duplicate_keys(n[i], path + "[" + std::to_string(i) + "]");
+      for (std::size_t i = 0; i < n.size(); ++i) no_duplicate_keys(n[i], path + "[" + std::to_string(i) + "]", budget);
       return;
     }
     if (!n.IsMap()) return;
@@ -52,7 +54,7 @@ class Reader {
       const std::string where = path.empty() ? k : path + "." + k;
       auto [it, fresh] = seen.emplace(k, kv.first.Mark().line + 1);
       if (!fresh) error(kv.first, where, "key given twice (first on line " + std::to_string(it->second) + ")");
-      no_duplicate_keys(kv.second, where);
+      no_duplicate_keys(kv.second, where, budget);
     }
   }
 
@@ -571,7 +573,8 @@ Config parse_config(const std::string& text, const std::string& name) {
   Config c;
   c.path = name;
   try {
-    r.no_duplicate_keys(root, "");
+    std::size_t budget = kConfigNodeLimit;
+    r.no_duplicate_keys(root, "", budget);
     r.only_keys(root, "", {"database", "maps", "render", "logging", "metrics", "ad", "cyrus"});
     read_database(r, root, c.database);
     read_maps(r, root, c.maps);
@@ -586,15 +589,6 @@ Config parse_config(const std::string& text, const std::string& name) {
     fail(Exit::config, name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   return c;
-}
-
-Config load_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail(Exit::config, errno_text("cannot read config " + path, errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) fail(Exit::config, errno_text("cannot read config " + path, errno));
-  return parse_config(text.str(), path);
 }
 
 }  // namespace mapsync

@@ -1,8 +1,15 @@
 // signals.cpp - see signals.h.
+//
+// One atomic word holds the number of open critical sections and two flags. The handler
+// and the sections change it only by compare-and-swap, so that "no section is open" and
+// "the process is ending" are decided together: a section never starts once the handler
+// has decided to end the process, and the handler never ends it while one is open.
 #include "libmapsync/core/signals.h"
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <string>
 
@@ -11,17 +18,50 @@
 namespace mapsync {
 namespace {
 
-volatile sig_atomic_t caught = 0;
+constexpr unsigned kEnding = 1u << 31;   // the process is being ended
+constexpr unsigned kPending = 1u << 30;  // a signal came during a section
+constexpr unsigned kDepth = kPending - 1;
 
-extern "C" void on_signal(int sig) { caught = sig; }
+std::atomic<unsigned> state{0};
+static_assert(std::atomic<unsigned>::is_always_lock_free, "the signal handler needs a lock-free atomic");
+
+volatile sig_atomic_t caught = 0;
+char program_name[64] = "mapsync";
+
+void put(const char* s) {
+  // Nothing to do about a failed write to stderr in a handler that is about to exit.
+  const ssize_t ignored = ::write(STDERR_FILENO, s, std::strlen(s));
+  (void)ignored;
+}
+
+// Async-signal-safe: write(2) and _exit(2) only.
+[[noreturn]] void end_process(int sig) {
+  put(program_name);
+  put(sig == SIGINT ? ": interrupted by signal SIGINT" : sig == SIGHUP ? ": interrupted by signal SIGHUP" : ": interrupted by signal SIGTERM");
+  put("; stopped at once, uncommitted work is discarded (exit 75: run again)\n");
+  ::_exit(static_cast<int>(Exit::tempfail));
+}
+
+extern "C" void on_signal(int sig) {
+  caught = sig;
+  unsigned s = state.load();
+  for (;;) {
+    if (s & kEnding) return;  // another thread is ending the process already
+    const unsigned next = (s & kDepth) == 0 ? (s | kEnding) : (s | kPending);
+    if (state.compare_exchange_weak(s, next)) break;
+  }
+  if ((s & kDepth) == 0) end_process(sig);
+}
 
 }  // namespace
 
-void install_interrupt_handlers() {
+void install_interrupt_handlers(const char* program) {
+  std::strncpy(program_name, program, sizeof program_name - 1);
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&sa.sa_mask, sig);
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
 }
 
@@ -31,15 +71,29 @@ void check_interrupted() {
   if (caught) fail(Exit::tempfail, std::string("interrupted by signal ") + strsignal(caught) + "; nothing published");
 }
 
-static_assert(sizeof(sigset_t) <= sizeof(unsigned long) * 16, "sigset_t too large");
-
-SignalBlock::SignalBlock() {
-  sigset_t block;
-  sigemptyset(&block);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&block, sig);
-  sigprocmask(SIG_BLOCK, &block, reinterpret_cast<sigset_t*>(saved_));
+CriticalSection::CriticalSection() {
+  unsigned s = state.load();
+  for (;;) {
+    // The process is ending: this thread must not start what it cannot finish.
+    while (s & kEnding) {
+      ::pause();
+      s = state.load();
+    }
+    if (state.compare_exchange_weak(s, s + 1)) return;
+  }
 }
 
-SignalBlock::~SignalBlock() { sigprocmask(SIG_SETMASK, reinterpret_cast<sigset_t*>(saved_), nullptr); }
+CriticalSection::~CriticalSection() {
+  unsigned s = state.load();
+  for (;;) {
+    unsigned next = s - 1;
+    const bool end = (next & kDepth) == 0 && (next & kPending);
+    if (end) next = (next & ~kPending) | kEnding;
+    if (state.compare_exchange_weak(s, next)) {
+      if (end) end_process(caught);
+      return;
+    }
+  }
+}
 
 }  // namespace mapsync

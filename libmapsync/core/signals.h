@@ -1,25 +1,39 @@
-// signals.h - SIGTERM/SIGINT/SIGHUP end a run cleanly instead of killing it mid-write.
+// signals.h - SIGTERM/SIGINT/SIGHUP end a run at once, except inside a critical section.
 //
-// The handler only sets a flag; long loops call check_interrupted(), which throws
-// Exit::tempfail so that every destructor on the way out removes its temp files.
+// A run can be ended at almost any point without leaving anything half-done where others
+// see it: maps are published by rename (temp files left behind are swept by the next
+// run, under its lock), database work is in transactions the server rolls back when the
+// connection drops, and the programs' locks die with the process. So a signal ends the
+// process immediately, with a one-line message on stderr and exit status 75 (EX_TEMPFAIL:
+// run again), even while a query waits on a lock or a network read waits on a server.
+// Waiting for the next check_interrupted() instead was seen to ignore SIGTERM for as long
+// as a query blocked.
+//
+// The exceptions are a few short sequences that must not be cut in two (the renames of a
+// publish, a COMMIT whose outcome must be known): a CriticalSection holds a signal off
+// until the outermost section ends, in whichever thread the signal lands.
 #pragma once
 
 namespace mapsync {
 
-void install_interrupt_handlers();
+// program names the process in the message written when a signal ends it.
+void install_interrupt_handlers(const char* program = "mapsync");
+// A signal came: true only inside a critical section (elsewhere the process is gone).
+// The loops that called these before signals ended the process still do; it is harmless.
 bool interrupted();
 void check_interrupted();  // throws mapsync::Error(tempfail) after a signal
 
-// Holds off SIGTERM/SIGINT/SIGHUP for its lifetime (the renames of a publish).
-class SignalBlock {
+// While one exists (in any thread), SIGTERM/SIGINT/SIGHUP wait; the process ends when the
+// last one is destroyed, if a signal came meanwhile.
+class CriticalSection {
  public:
-  SignalBlock();
-  ~SignalBlock();
-  SignalBlock(const SignalBlock&) = delete;
-  SignalBlock& operator=(const SignalBlock&) = delete;
-
- private:
-  unsigned long saved_[16];
+  CriticalSection();
+  ~CriticalSection();
+  CriticalSection(const CriticalSection&) = delete;
+  CriticalSection& operator=(const CriticalSection&) = delete;
 };
+
+// The renames of a publish (libmapsync/maps/publish.cpp) use the older name.
+using SignalBlock = CriticalSection;
 
 }  // namespace mapsync

@@ -20,6 +20,7 @@
 #include "libmapsync/core/log.h"
 #include "libmapsync/db/schema.h"
 #include "libmapsync/core/secret.h"
+#include "libmapsync/core/signals.h"
 #include "libmapsync/core/testhooks.h"
 
 namespace mapsync {
@@ -379,6 +380,8 @@ Transaction::~Transaction() {
 }
 
 void Transaction::commit(const std::string& doing) {
+  // A SIGTERM waits until the outcome is known, so that what is logged is what happened.
+  CriticalSection section;
   db_.execute("COMMIT", doing);
   open_ = false;
 }
@@ -450,6 +453,7 @@ MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run) {
     // DDL commits implicitly in MariaDB, so a migration is not atomic; the version row
     // is written last, and migrations are written to be re-runnable after a failure
     // where they can be (a half-applied one names the statement that failed).
+    CriticalSection section;  // a SIGTERM waits for the migration being applied
     std::size_t n = 0;
     for (const std::string& stmt : split_sql(m.sql)) {
       ++n;

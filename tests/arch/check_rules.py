@@ -3,7 +3,8 @@
 
   check_rules.py includes SOURCE_DIR    every #include edge of libmapsync/ and apps/ is allowed
   check_rules.py sizes SOURCE_DIR       no file over 600 lines, no function over 100, unless listed
-  check_rules.py linkage SOURCE_DIR BUILD_DIR   no program needs a shared library it must not
+  check_rules.py linkage SOURCE_DIR BUILD_DIR   no program needs a shared library it must not,
+                                        and none carries an RPATH or RUNPATH
   check_rules.py self-test SOURCE_DIR   each check above fails on a tree that breaks its rule
 
 Each violation is one line, FILE:LINE: what is wrong; the exit status is 1 when there is one.
@@ -166,6 +167,19 @@ def check_sizes(src, rules):
     return bad
 
 
+def search_path_problems(path, readelf_out):
+    """Every library the programs use is in the loader's default path, so any RPATH or
+    RUNPATH is a mistake of the link flags; an empty entry, '.', a relative one or $ORIGIN
+    would even load libraries from wherever the program is started or copied."""
+    bad = []
+    for kind, value in re.findall(r"\((RPATH|RUNPATH)\)\s+Library r(?:un)?path: \[([^\]]*)\]", readelf_out):
+        entries = value.split(":")
+        risky = [e for e in entries if not e.startswith("/") or "$ORIGIN" in e or "${ORIGIN}" in e]
+        why = " (an empty, relative or $ORIGIN entry: libraries from the current directory)" if risky else ""
+        bad.append(f"{path}:1: {kind} [{value}]{why}; the programs must carry none")
+    return bad
+
+
 def check_linkage(src, build, rules):
     bad = []
     for prog, forbidden in rules["binary"].items():
@@ -181,6 +195,7 @@ def check_linkage(src, build, rules):
         for lib in needed:
             if any(lib.startswith(f) for f in forbidden):
                 bad.append(f"{path}:1: {prog} needs {lib}, which rooms.txt forbids it")
+        bad += search_path_problems(path, out)
     return bad
 
 
@@ -231,6 +246,16 @@ def self_test(src):
         rules["binary"] = {"mapsync": ["libnothing"]}
         if check_linkage(tmp, os.path.join(tmp, "build"), rules):
             failures.append("linkage: an allowed program was reported")
+        # readelf -d lines as binutils prints them.
+        for line, expect in [
+            (" 0x1d (RUNPATH)            Library runpath: [/usr/lib/x86_64-linux-gnu/mit-krb5:]", "current directory"),
+            (" 0x0f (RPATH)              Library rpath: [$ORIGIN/../lib]", "current directory"),
+            (" 0x1d (RUNPATH)            Library runpath: [/opt/lib]", "RUNPATH [/opt/lib]"),
+        ]:
+            if not any(expect in b for b in search_path_problems("p", line)):
+                failures.append(f"linkage: {line.strip()} was not reported")
+        if search_path_problems("p", " 0x01 (NEEDED)             Shared library: [libc.so.6]"):
+            failures.append("linkage: a program without RUNPATH was reported")
     return failures
 
 

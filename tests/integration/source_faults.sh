@@ -114,7 +114,8 @@ step_sigterm() {
   pid=$!
   read -r conn < "$WS/pause"
   kill -TERM "$pid"
-  echo go > "$WS/pause.resume"
+  # No resume: a SIGTERM ends the run at once, also while it waits at the pause point.
+  timeout 20 tail --pid="$pid" -f /dev/null || { kill -KILL "$pid"; die "SIGTERM: mapsync still runs after 20 s"; }
   rc=0; wait "$pid" || rc=$?
   [[ $rc == 75 ]] || { cat "$WS/out"; die "SIGTERM: exit $rc, want 75"; }
   expect_output "interrupted by signal"
