@@ -104,6 +104,19 @@ std::optional<std::string> cyrus_folder(const CyrusNamespace& ns, const std::str
   return name;
 }
 
+std::optional<std::size_t> imap_literal_size(std::string_view line) {
+  if (line.empty() || line.back() != '}') return std::nullopt;
+  const auto open = line.rfind('{');
+  if (open == std::string_view::npos || open + 1 >= line.size() - 1) return std::nullopt;
+  std::size_t n = 0;
+  for (std::size_t i = open + 1; i + 1 < line.size(); ++i) {
+    if (line[i] == '+') continue;
+    if (!std::isdigit(static_cast<unsigned char>(line[i]))) return std::nullopt;
+    n = n * 10 + static_cast<std::size_t>(line[i] - '0');
+  }
+  return n;
+}
+
 ImapResponse parse_imap_response(std::string_view line) {
   ImapResponse r;
   auto sp = line.find(' ');
