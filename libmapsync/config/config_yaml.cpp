@@ -10,10 +10,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "libmapsync/config/config.h"
 #include "libmapsync/core/error.h"
@@ -40,7 +42,11 @@ class Reader {
 
   // yaml-cpp keeps both copies of a repeated key and a lookup sees only the first, so
   // "connections: 4" followed further down by "connections: 1" would silently mean 4.
+  // An alias is its anchored node: each node is checked once, so that one holding itself
+  // ("a: &x {b: *x}") ends, and aliases of aliases cost no more than the nodes they name.
   void no_duplicate_keys(const YAML::Node& n, const std::string& path) const {
+    if (std::any_of(checked_.begin(), checked_.end(), [&](const YAML::Node& c) { return c.is(n); })) return;
+    if (n.IsMap() || n.IsSequence()) checked_.push_back(n);
     if (n.IsSequence()) {
       for (std::size_t i = 0; i < n.size(); ++i) no_duplicate_keys(n[i], path + "[" + std::to_string(i) + "]");
       return;
@@ -91,13 +97,8 @@ class Reader {
     const std::string s = str(parent, key, path, "");
     if (s.empty()) return def;
     unsigned long v = 0;
-    std::size_t used = 0;
-    try {
-      v = std::stoul(s, &used, 10);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != s.size() || s[0] == '-' || v < lo || v > hi)
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
+    if (ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi)
       error(parent[key], path + "." + key,
             "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", not \"" + s + "\"");
     return static_cast<unsigned>(v);
@@ -115,13 +116,8 @@ class Reader {
     const std::string s = str(parent, key, path, "");
     if (s.empty()) return def;
     unsigned long v = 0;
-    std::size_t used = 0;
-    try {
-      v = std::stoul(s, &used, 8);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != s.size() || v > 0777)
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 8);
+    if (ec != std::errc() || end != s.data() + s.size() || v > 0777)
       error(parent[key], path + "." + key, "must be an octal file mode such as \"0644\", not \"" + s + "\"");
     if (v & 0022)
       error(parent[key], path + "." + key, "a map writable by group or others (" + s + ") is refused");
@@ -132,6 +128,7 @@ class Reader {
 
  private:
   std::string file_;
+  mutable std::vector<YAML::Node> checked_;  // by no_duplicate_keys()
 };
 
 void resolve_owner(const Reader& r, const YAML::Node& node, const std::string& path, MapConfig& m) {
