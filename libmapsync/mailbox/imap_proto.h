@@ -46,7 +46,7 @@ struct ImapResponse {
 };
 
 // The length of the literal a response line announces at its end ("* LIST () "/" {12}"),
-// or nullopt when the line is complete.
+// or nullopt when the line is complete. A length past SIZE_MAX is SIZE_MAX.
 std::optional<std::size_t> imap_literal_size(std::string_view line);
 
 // Splits a complete response (literals already read in) into tag, status and text.
