@@ -21,8 +21,17 @@ namespace mapsync::fuzz {
 
 // A property that does not hold is a bug like a crash: abort so that libFuzzer keeps the input.
 [[noreturn]] inline void broken(const char* file, int line, const char* what, std::string_view detail) {
-  std::fprintf(stderr, "%s:%d: property broken: %s [%.*s]\n", file, line, what, static_cast<int>(detail.size()),
-               detail.data());
+  std::string shown;  // C escapes: the detail may hold NUL and other control bytes
+  for (unsigned char c : detail) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      shown += static_cast<char>(c);
+    } else {
+      char esc[8];
+      std::snprintf(esc, sizeof esc, "\\x%02x", c);
+      shown += esc;
+    }
+  }
+  std::fprintf(stderr, "%s:%d: property broken: %s [%s]\n", file, line, what, shown.c_str());
   std::abort();
 }
 

@@ -36,7 +36,10 @@ const std::string& scratch() {
 
 std::string write_file(const std::string& name, std::string_view text) {
   const std::string path = scratch() + "/" + name;
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // A new file each time: ext4 flushes a file truncated and rewritten when it is closed
+  // (auto_da_alloc), which made every run wait for the disk.
+  ::unlink(path.c_str());
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) std::abort();
   if (::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size())) std::abort();
   ::close(fd);

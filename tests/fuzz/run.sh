@@ -40,8 +40,9 @@ if command -v ccache >/dev/null && [[ -n ${CCACHE_DIR:-} || -n ${HOME:-} ]]; the
   configure+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
 echo "== configure $build"
-if ! CC=clang CXX=clang++ cmake "${configure[@]}" >"$build.configure.log" 2>&1; then
-  cat "$build.configure.log" >&2
+mkdir -p "$build"
+if ! CC=clang CXX=clang++ cmake "${configure[@]}" >"$build/configure.log" 2>&1; then
+  cat "$build/configure.log" >&2
   echo "run.sh: configure failed" >&2
   exit 2
 fi
