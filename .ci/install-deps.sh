@@ -30,6 +30,8 @@ packages=(
   postfixadmin php-cli php-mysql postfix-mysql micro-httpd php-cgi
   # test and benchmark helpers (jq: the tests read the programs' --json output)
   python3 jq time util-linux procps
+  # the fuzzers (tests/fuzz/run.sh): clang with libFuzzer and the ASan/UBSan runtimes
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

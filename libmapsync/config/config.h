@@ -36,6 +36,7 @@ inline MboxsyncSettings mboxsync_settings(const Config& c) { return {c.path, c.d
 // time: a larger file, or one whose aliases expand to more nodes, is refused.
 constexpr std::size_t kConfigFileLimit = 4 << 20;
 constexpr std::size_t kConfigNodeLimit = 100000;
+constexpr std::size_t kConfigDepthLimit = 32;  // mapsync.yaml needs 4
 
 // Reads and checks a config file, which must be a regular file (a symbolic link to one
 // is fine: /etc/mapsync/mapsync.yaml often is one). Throws mapsync::Error with Exit::config and a

@@ -10,9 +10,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "libmapsync/config/config.h"
 #include "libmapsync/core/error.h"
@@ -40,11 +42,16 @@ class Reader {
   // yaml-cpp keeps both copies of a repeated key and a lookup sees only the first, so
   // "connections: 4" followed further down by "connections: 1" would silently mean 4.
   // The first walk: aliases share their anchor's node, so a dozen lines of aliases of
-  // aliases ("billion laughs") are a tree of 10^9 nodes, which the budget stops.
-  void no_duplicate_keys(const YAML::Node& n, const std::string& path, std::size_t& budget) const {
+  // aliases ("billion laughs") are a tree of 10^9 nodes, which the budget stops; a node
+  // that holds itself through an alias ("a: &x {b: *x}") is endlessly deep, which the
+  // depth limit stops (found by tests/fuzz: it overflowed the stack).
+  void no_duplicate_keys(const YAML::Node& n, const std::string& path, std::size_t& budget,
+                         std::size_t depth = 0) const {
     if (budget-- == 0) error(n, path, "more than " + std::to_string(kConfigNodeLimit) + " YAML nodes (aliases of aliases?)");
+    if (depth > kConfigDepthLimit)
+      error(n, path, "nested more than " + std::to_string(kConfigDepthLimit) + " levels deep (a node holding itself?)");
     if (n.IsSequence()) {
-      for (std::size_t i = 0; i < n.size(); ++i) no_duplicate_keys(n[i], path + "[" + std::to_string(i) + "]", budget);
+      for (std::size_t i = 0; i < n.size(); ++i) no_duplicate_keys(n[i], path + "[" + std::to_string(i) + "]", budget, depth + 1);
       return;
     }
     if (!n.IsMap()) return;
@@ -54,7 +61,7 @@ class Reader {
       const std::string where = path.empty() ? k : path + "." + k;
       auto [it, fresh] = seen.emplace(k, kv.first.Mark().line + 1);
       if (!fresh) error(kv.first, where, "key given twice (first on line " + std::to_string(it->second) + ")");
-      no_duplicate_keys(kv.second, where, budget);
+      no_duplicate_keys(kv.second, where, budget, depth + 1);
     }
   }
 
@@ -93,13 +100,8 @@ class Reader {
     const std::string s = str(parent, key, path, "");
     if (s.empty()) return def;
     unsigned long v = 0;
-    std::size_t used = 0;
-    try {
-      v = std::stoul(s, &used, 10);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != s.size() || s[0] == '-' || v < lo || v > hi)
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 10);
+    if (ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi)
       error(parent[key], path + "." + key,
             "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", not \"" + s + "\"");
     return static_cast<unsigned>(v);
@@ -117,13 +119,8 @@ class Reader {
     const std::string s = str(parent, key, path, "");
     if (s.empty()) return def;
     unsigned long v = 0;
-    std::size_t used = 0;
-    try {
-      v = std::stoul(s, &used, 8);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != s.size() || v > 0777)
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 8);
+    if (ec != std::errc() || end != s.data() + s.size() || v > 0777)
       error(parent[key], path + "." + key, "must be an octal file mode such as \"0644\", not \"" + s + "\"");
     if (v & 0022)
       error(parent[key], path + "." + key, "a map writable by group or others (" + s + ") is refused");

@@ -201,6 +201,11 @@ bool is_idn_domain(std::string_view d) {
 }
 
 std::string domain_to_alabel(std::string_view d, std::string* error) {
+  // libidn2 reads a C string: past a NUL it would convert only the name before it.
+  if (d.find('\0') != std::string_view::npos) {
+    if (error) *error = "domain contains a NUL byte";
+    return {};
+  }
   const std::string z(d);
   char* out = nullptr;
   const int rc = idn2_to_ascii_8z(z.c_str(), &out, kIdnaFlags);
@@ -210,6 +215,8 @@ std::string domain_to_alabel(std::string_view d, std::string* error) {
   }
   std::string a(out);
   idn2_free(out);
+  // IDNA maps some code points to nothing (U+FE01): "" would read as a failure without a reason.
+  if (a.empty() && !d.empty() && error) *error = "domain is empty after IDNA mapping";
   return a;
 }
 

@@ -72,6 +72,19 @@ class Directory {
 // tests and for adsync plan -v.
 std::string user_filter(const AdConfig& ad, const std::string& member_of_dn, const SearchScope& scope);
 
+// One attribute of a search result entry, its values as the server sent them.
+struct DirAttribute {
+  std::string name;
+  std::vector<std::string> values;
+};
+
+// The attribute mapping (ad.attr_*): the DirEntry a search result entry stands for. Kept
+// apart from libldap so that tests and the fuzzer reach it without a server; where names
+// the server in messages. Throws tempfail for a ranged attribute (";range=": values
+// missing), data when the anchor is missing or not 16 bytes.
+DirEntry dir_entry_from(const AdConfig& ad, const std::string& dn, const std::vector<DirAttribute>& attrs,
+                        const std::string& where);
+
 // "{xxxxxxxx-xxxx-...}" text of a 16-byte GUID as AD prints it (first three fields little-endian).
 std::string guid_text(const std::string& raw);
 

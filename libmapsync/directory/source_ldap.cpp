@@ -431,28 +431,16 @@ class LdapDirectory final : public Directory {
   }
 
   DirEntry parse_entry(LDAPMessage* e) {
-    DirEntry d;
     char* dn = ldap_get_dn(ld_, e);
-    if (dn) d.dn = dn;
+    const std::string dn_text = dn ? dn : "";
     ldap_memfree(dn);
+    std::vector<DirAttribute> attrs;
     for_each_attr(e, [&](const std::string& name, berval** vals) {
-      const std::string first(vals[0]->bv_val, vals[0]->bv_len);
-      if (name.find(";range=") != std::string::npos)
-        fail(Exit::tempfail, where() + ": " + d.dn + ": " + name + ": more values than one reply holds (ranged retrieval is not supported)");
-      if (iequal(name, ad_.attr_anchor)) d.anchor = first;
-      else if (iequal(name, ad_.attr_uid)) d.uid = first;
-      else if (iequal(name, ad_.attr_given)) d.given_name = first;
-      else if (iequal(name, ad_.attr_surname)) d.surname = first;
-      else if (iequal(name, ad_.attr_display)) d.display_name = first;
-      else if (iequal(name, ad_.attr_mail)) d.mail = first;
-      else if (iequal(name, ad_.attr_proxy)) {
-        for (berval** v = vals; *v; ++v) d.proxy_addresses.emplace_back((*v)->bv_val, (*v)->bv_len);
-      } else if (iequal(name, "userAccountControl")) d.user_account_control = static_cast<std::uint32_t>(to_u64(first));
-      else if (iequal(name, "uSNChanged")) d.usn_changed = to_u64(first);
+      DirAttribute& a = attrs.emplace_back();
+      a.name = name;
+      for (berval** v = vals; *v; ++v) a.values.emplace_back((*v)->bv_val, (*v)->bv_len);
     });
-    if (d.anchor.size() != 16)
-      fail(Exit::data, where() + ": " + d.dn + ": " + ad_.attr_anchor + " is missing or not a 16-byte GUID");
-    return d;
+    return dir_entry_from(ad_, dn_text, attrs, where());
   }
 
   // One search, paged (AD answers at most MaxPageSize, 1000 by default, without paging).
@@ -538,6 +526,31 @@ class LdapDirectory final : public Directory {
 };
 
 }  // namespace
+
+DirEntry dir_entry_from(const AdConfig& ad, const std::string& dn, const std::vector<DirAttribute>& attrs,
+                        const std::string& where) {
+  DirEntry d;
+  d.dn = dn;
+  for (const DirAttribute& a : attrs) {
+    if (a.values.empty()) continue;
+    const std::string& name = a.name;
+    const std::string& first = a.values.front();
+    if (name.find(";range=") != std::string::npos)
+      fail(Exit::tempfail, where + ": " + d.dn + ": " + name + ": more values than one reply holds (ranged retrieval is not supported)");
+    if (iequal(name, ad.attr_anchor)) d.anchor = first;
+    else if (iequal(name, ad.attr_uid)) d.uid = first;
+    else if (iequal(name, ad.attr_given)) d.given_name = first;
+    else if (iequal(name, ad.attr_surname)) d.surname = first;
+    else if (iequal(name, ad.attr_display)) d.display_name = first;
+    else if (iequal(name, ad.attr_mail)) d.mail = first;
+    else if (iequal(name, ad.attr_proxy)) d.proxy_addresses.insert(d.proxy_addresses.end(), a.values.begin(), a.values.end());
+    else if (iequal(name, "userAccountControl")) d.user_account_control = static_cast<std::uint32_t>(to_u64(first));
+    else if (iequal(name, "uSNChanged")) d.usn_changed = to_u64(first);
+  }
+  if (d.anchor.size() != 16)
+    fail(Exit::data, where + ": " + d.dn + ": " + ad.attr_anchor + " is missing or not a 16-byte GUID");
+  return d;
+}
 
 std::unique_ptr<Directory> Directory::connect(const AdConfig& ad) { return std::make_unique<LdapDirectory>(ad); }
 

@@ -167,23 +167,9 @@ void ImapClient::read_capabilities(const std::string& text) {
 ImapResponse ImapClient::read_response() {
   std::string line = s_->read_line();
   // A line that ends in {n} announces n bytes of literal, then the line continues.
-  for (;;) {
-    if (line.empty() || line.back() != '}') break;
-    const auto open = line.rfind('{');
-    if (open == std::string::npos) break;
-    std::size_t n = 0;
-    bool digits = open + 1 < line.size() - 1;
-    for (std::size_t i = open + 1; i + 1 < line.size(); ++i) {
-      if (line[i] == '+') continue;
-      if (!std::isdigit(static_cast<unsigned char>(line[i]))) {
-        digits = false;
-        break;
-      }
-      n = n * 10 + static_cast<std::size_t>(line[i] - '0');
-    }
-    if (!digits) break;
-    if (n > (1u << 24)) fail(Exit::tempfail, peer() + ": a literal of " + std::to_string(n) + " bytes in a response");
-    line += "\r\n" + s_->read_exact(n);
+  while (const std::optional<std::size_t> n = imap_literal_size(line)) {
+    if (*n > (1u << 24)) fail(Exit::tempfail, peer() + ": a literal of " + std::to_string(*n) + " bytes in a response");
+    line += "\r\n" + s_->read_exact(*n);
     line += s_->read_line();
   }
   return parse_imap_response(line);

@@ -104,6 +104,24 @@ std::optional<std::string> cyrus_folder(const CyrusNamespace& ns, const std::str
   return name;
 }
 
+std::optional<std::size_t> imap_literal_size(std::string_view line) {
+  // literal = "{" number "}" (RFC 3501), "{" number "+}" (RFC 7888), ending the line.
+  if (line.empty() || line.back() != '}') return std::nullopt;
+  const auto open = line.rfind('{');
+  if (open == std::string_view::npos) return std::nullopt;
+  std::string_view number = line.substr(open + 1, line.size() - open - 2);
+  if (!number.empty() && number.back() == '+') number.remove_suffix(1);
+  if (number.empty()) return std::nullopt;
+  std::size_t n = 0;
+  for (char c : number) {
+    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    // Saturates: a length too big for size_t must stay too big, not wrap to a small one.
+    const auto digit = static_cast<std::size_t>(c - '0');
+    n = n > (SIZE_MAX - digit) / 10 ? SIZE_MAX : n * 10 + digit;
+  }
+  return n;
+}
+
 ImapResponse parse_imap_response(std::string_view line) {
   ImapResponse r;
   auto sp = line.find(' ');

@@ -45,6 +45,10 @@ struct ImapResponse {
   std::string text;    // the rest of the line (literals inlined)
 };
 
+// The length of the literal a response line announces at its end ("* LIST () "/" {12}"),
+// or nullopt when the line is complete. A length past SIZE_MAX is SIZE_MAX.
+std::optional<std::size_t> imap_literal_size(std::string_view line);
+
 // Splits a complete response (literals already read in) into tag, status and text.
 ImapResponse parse_imap_response(std::string_view line);
 

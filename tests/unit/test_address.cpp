@@ -1,6 +1,8 @@
 // Address, domain, transport and alias syntax as it may appear in a Postfix map.
 #include <doctest/doctest.h>
 
+#include <string>
+
 #include "libmapsync/core/address.h"
 #include "libmapsync/db/schema.h"
 
@@ -55,6 +57,24 @@ TEST_CASE("internationalized domains: both forms, either way") {
   CHECK(check_address("jörg@xn--bcher-kva.example.edu").empty());
   CHECK(check_domain("xn--zzzzzz-zz.edu").find("not valid IDNA") != std::string::npos);
   CHECK(check_domain("xn--abc.example.edu").find("not valid IDNA") != std::string::npos);
+}
+
+TEST_CASE("a domain with a NUL byte does not convert as the part before it") {
+  // Found by tests/fuzz (fuzz_address): libidn2 reads C strings, so "bücher\0.evil.example"
+  // became the A-label of "bücher", and importer/ident.cpp's domain_key() and the
+  // renderer's Domains::find() took it for that other domain.
+  const std::string nul("b\xc3\xbc" "cher\0.evil.example", 21);
+  std::string err;
+  CHECK(domain_to_alabel(nul, &err).empty());
+  CHECK(err.find("NUL") != std::string::npos);
+  CHECK(domain_to_ulabel(nul).empty());
+  CHECK(domain_to_ulabel(std::string("xn--bcher-kva\0.example", 22)).empty());
+  // Also found by fuzz_address: IDNA maps U+FE01 (a variation selector) to nothing, and
+  // check_domain() refused the domain with an empty reason.
+  err.clear();
+  CHECK(domain_to_alabel("\xef\xb8\x81", &err).empty());
+  CHECK(err == "domain is empty after IDNA mapping");
+  CHECK(check_domain("\xef\xb8\x81") == "internationalized domain is not valid IDNA: domain is empty after IDNA mapping");
 }
 
 TEST_CASE("transports") {

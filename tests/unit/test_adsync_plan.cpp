@@ -3,6 +3,7 @@
 // adsync.sh) runs the same rules against Samba AD and MariaDB.
 #include <doctest/doctest.h>
 
+#include "libmapsync/core/error.h"
 #include "libmapsync/directory/adsync.h"
 
 using namespace mapsync;
@@ -227,4 +228,38 @@ TEST_CASE("a partial read trips the disable gate on the first run, long before a
   CHECK(p.count_new_misses() == 6);
   REQUIRE(p.gates_tripped.size() == 1);
   CHECK(p.gates_tripped[0].rfind("disables: 6 of 10", 0) == 0);
+}
+
+TEST_CASE("the attribute mapping: configured names in any case, every proxy value, a GUID required") {
+  AdConfig ad = config();
+  ad.attr_uid = "uid";
+  const std::vector<DirAttribute> attrs = {
+      {"objectguid", {guid('g')}},
+      {"UID", {"jdoe", "second value ignored"}},
+      {"mail", {"jane.doe@example.test"}},
+      {"proxyAddresses", {"SMTP:jane.doe@example.test", "smtp:jdoe@example.test"}},
+      {"sAMAccountName", {"not the configured uid"}},
+      {"userAccountControl", {"514"}},
+      {"uSNChanged", {"4711"}},
+  };
+  const DirEntry e = dir_entry_from(ad, "CN=Jane,DC=example,DC=test", attrs, "AD test");
+  CHECK(e.dn == "CN=Jane,DC=example,DC=test");
+  CHECK(e.anchor == guid('g'));
+  CHECK(e.uid == "jdoe");
+  CHECK(e.proxy_addresses.size() == 2);
+  CHECK(e.disabled());
+  CHECK(e.usn_changed == 4711);
+
+  try {
+    dir_entry_from(ad, "CN=x", {{"objectGUID", {"short"}}}, "AD test");
+    FAIL("a 5-byte objectGUID was accepted");
+  } catch (const Error& err) {
+    CHECK(err.status() == Exit::data);
+  }
+  try {
+    dir_entry_from(ad, "CN=x", {{"objectGUID", {guid('g')}}, {"proxyAddresses;range=0-1499", {"smtp:a@b"}}}, "AD test");
+    FAIL("a ranged attribute was accepted");
+  } catch (const Error& err) {
+    CHECK(err.status() == Exit::tempfail);
+  }
 }

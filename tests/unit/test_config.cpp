@@ -233,3 +233,12 @@ TEST_CASE("render.list_companions: the default, a list of its own, [] for none, 
   CHECK(parse_config(std::string(kGood) + "render:\n  list_companions: []\n", "test.yaml").render.list_companions.empty());
   CHECK(config_error(std::string(kGood) + "render:\n  list_companions: [\"-a@b\"]\n").find("render.list_companions") != std::string::npos);
 }
+
+TEST_CASE("a node that holds itself through an alias is a config error, not a stack overflow") {
+  // Found by tests/fuzz (fuzz_config): the duplicate-key check followed the alias into
+  // the node that holds it, recursing until the stack ran out (SIGSEGV instead of 78).
+  const std::string self = config_error("database: &db\n  : *db\n");
+  INFO(self);
+  CHECK((self.empty() || self.rfind("test.yaml", 0) == 0));
+  CHECK(config_error("maps: &m\n  directory: /var/lib/mapsync/maps\n  aliases: *m\n") != "");
+}

@@ -3,6 +3,7 @@
 // one harmless argument or are refused before anything is sent.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <string>
 
 #include "libmapsync/core/digest.h"
@@ -97,4 +98,23 @@ TEST_CASE("base64 decoding of server challenges") {
   const std::string bytes("\x00\xff\x10\x80\x7f", 5);
   CHECK(base64_decode(mapsync::base64_encode(bytes), out));
   CHECK(out == bytes);
+}
+
+TEST_CASE("literal announcements: only {digits} or {digits+} at the end; huge lengths stay huge") {
+  CHECK(imap_literal_size("* LIST () \".\" {6}") == std::optional<std::size_t>(6));
+  CHECK(imap_literal_size("* LIST () \".\" {7+}") == std::optional<std::size_t>(7));
+  CHECK(imap_literal_size("{0}") == std::optional<std::size_t>(0));
+  CHECK_FALSE(imap_literal_size("* OK done"));
+  CHECK_FALSE(imap_literal_size("* OK {6} not at the end"));
+  CHECK_FALSE(imap_literal_size("* OK {}"));
+  CHECK_FALSE(imap_literal_size("* OK {x}"));
+  // Found by tests/fuzz (fuzz_imap): "{+}" was a zero-byte literal and "{1+2}" one of 12
+  // bytes, so the next line was taken as the rest of this one.
+  CHECK_FALSE(imap_literal_size("* LIST () \".\" {+}"));
+  CHECK_FALSE(imap_literal_size("* LIST () \".\" {1+2}"));
+  // 2^64 + 1 wrapped around to 1: the client read one byte where the server announced
+  // more than it would ever accept (the 16 MB cap never saw the real length).
+  const auto huge = imap_literal_size("* LIST () \".\" {18446744073709551617}");
+  REQUIRE(huge);
+  CHECK(*huge > (std::size_t{1} << 24));
 }
