@@ -134,15 +134,27 @@ class Reader {
   std::string file_;
 };
 
-void resolve_owner(const Reader& r, const YAML::Node& node, const std::string& path, MapConfig& m) {
+// An owner or group set on the map itself is named as maps.NAME.owner; one inherited
+// from maps.owner (or maps.group) is named there, where the postmaster has to fix it.
+void resolve_owner(const Reader& r, const YAML::Node& map, const YAML::Node& maps, const std::string& path, MapConfig& m) {
+  auto where = [&](const char* key) {
+    if (at(map, key).IsDefined()) return std::pair<YAML::Node, std::string>(at(map, key), path + "." + key);
+    return std::pair<YAML::Node, std::string>(at(maps, key).IsDefined() ? at(maps, key) : maps, std::string("maps.") + key);
+  };
   if (!m.owner_name.empty()) {
     struct passwd* pw = getpwnam(m.owner_name.c_str());
-    if (!pw) r.error(at(node, "owner").IsDefined() ? at(node, "owner") : node, path + ".owner", "no such user \"" + m.owner_name + "\"");
+    if (!pw) {
+      const auto [node, key] = where("owner");
+      r.error(node, key, "no such user \"" + m.owner_name + "\"");
+    }
     m.owner = pw->pw_uid;
   }
   if (!m.group_name.empty()) {
     struct group* gr = getgrnam(m.group_name.c_str());
-    if (!gr) r.error(at(node, "group").IsDefined() ? at(node, "group") : node, path + ".group", "no such group \"" + m.group_name + "\"");
+    if (!gr) {
+      const auto [node, key] = where("group");
+      r.error(node, key, "no such group \"" + m.group_name + "\"");
+    }
     m.group = gr->gr_gid;
   }
 }
@@ -252,7 +264,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
     mc.group_name = r.str(m, "group", path, default_group);
     mc.mode = r.mode(m, "mode", path, default_mode);
     mc.gates = read_gates(r, at(m, "gates"), path + ".gates", default_gates);
-    resolve_owner(r, m.IsDefined() ? m : n, path, mc);
+    resolve_owner(r, m, n, path, mc);
     mc.spec = resolve_map_spec(maps.directory, mc);
     maps.maps.push_back(std::move(mc));
   }
