@@ -137,9 +137,10 @@ class Reader {
 // An owner or group set on the map itself is named as maps.NAME.owner; one inherited
 // from maps.owner (or maps.group) is named there, where the postmaster has to fix it.
 void resolve_owner(const Reader& r, const YAML::Node& map, const YAML::Node& maps, const std::string& path, MapConfig& m) {
+  // at() of a node that is no mapping is a null node, defined: ask is_map first.
   auto where = [&](const char* key) {
-    if (at(map, key).IsDefined()) return std::pair<YAML::Node, std::string>(at(map, key), path + "." + key);
-    return std::pair<YAML::Node, std::string>(at(maps, key).IsDefined() ? at(maps, key) : maps, std::string("maps.") + key);
+    if (is_map(map) && map[key].IsDefined()) return std::pair<YAML::Node, std::string>(map[key], path + "." + key);
+    return std::pair<YAML::Node, std::string>(is_map(maps) && maps[key].IsDefined() ? maps[key] : maps, std::string("maps.") + key);
   };
   if (!m.owner_name.empty()) {
     struct passwd* pw = getpwnam(m.owner_name.c_str());

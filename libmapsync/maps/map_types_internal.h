@@ -107,8 +107,6 @@ inline std::string printable(std::string_view s) {
   return out;
 }
 
-// Creates path, which must not exist yet (not even as a symlink), mode 0600; the
-// publisher sets the final owner and mode before it renames the file into place.
 // The entries every indexed writer refuses: what Postfix cannot look up, or would warn
 // about in postmap -s, is a caller bug (the renderer never produces it).
 inline void check_entry(const std::string& path, std::string_view key, std::string_view value, bool alias_syntax) {
@@ -119,6 +117,8 @@ inline void check_entry(const std::string& path, std::string_view key, std::stri
   if (alias_syntax && key == "@") fail(Exit::software, "write " + path + ": key \"@\" is reserved in alias maps");
 }
 
+// Creates path, which must not exist yet (not even as a symlink), mode 0600; the
+// publisher sets the final owner and mode before it renames the file into place.
 inline int create_new_file(const std::string& path) {
   int fd;
   do {
