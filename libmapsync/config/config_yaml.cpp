@@ -134,30 +134,17 @@ class Reader {
   std::string file_;
 };
 
-// An owner or group set on the map itself is named as maps.NAME.owner; one inherited
-// from maps.owner (or maps.group) is named there, where the postmaster has to fix it.
 void resolve_owner(const Reader& r, const YAML::Node& map, const YAML::Node& maps, const std::string& path, MapConfig& m) {
-  // at() of a node that is no mapping is a null node, defined: ask is_map first.
-  auto where = [&](const char* key) {
-    if (is_map(map) && map[key].IsDefined()) return std::pair<YAML::Node, std::string>(map[key], path + "." + key);
-    return std::pair<YAML::Node, std::string>(is_map(maps) && maps[key].IsDefined() ? maps[key] : maps, std::string("maps.") + key);
+  auto fail_at = [&](const char* key, const std::string& what) {  // where it was set: maps.NAME.owner or maps.owner
+    const bool own = is_map(map) && map[key].IsDefined();
+    r.error(own ? map[key] : is_map(maps) && maps[key].IsDefined() ? maps[key] : maps, (own ? path : "maps") + "." + key, what);
   };
-  if (!m.owner_name.empty()) {
-    struct passwd* pw = getpwnam(m.owner_name.c_str());
-    if (!pw) {
-      const auto [node, key] = where("owner");
-      r.error(node, key, "no such user \"" + m.owner_name + "\"");
-    }
-    m.owner = pw->pw_uid;
-  }
-  if (!m.group_name.empty()) {
-    struct group* gr = getgrnam(m.group_name.c_str());
-    if (!gr) {
-      const auto [node, key] = where("group");
-      r.error(node, key, "no such group \"" + m.group_name + "\"");
-    }
-    m.group = gr->gr_gid;
-  }
+  struct passwd* pw = m.owner_name.empty() ? nullptr : getpwnam(m.owner_name.c_str());
+  if (!m.owner_name.empty() && !pw) fail_at("owner", "no such user \"" + m.owner_name + "\"");
+  if (pw) m.owner = pw->pw_uid;
+  struct group* gr = m.group_name.empty() ? nullptr : getgrnam(m.group_name.c_str());
+  if (!m.group_name.empty() && !gr) fail_at("group", "no such group \"" + m.group_name + "\"");
+  if (gr) m.group = gr->gr_gid;
 }
 
 void read_database(const Reader& r, const YAML::Node& root, DatabaseConfig& db) {
