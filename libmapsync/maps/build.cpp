@@ -270,12 +270,10 @@ class BuildJob {
     return true;
   }
 
-  // Files kept as they are still get the configured owner and mode: a chmod or chown by
-  // hand since they were published would otherwise last until their content changes.
+  // Files kept as they are still get the configured owner and mode (logged when they
+  // had changed): a chmod or chown by hand would otherwise last until the content changes.
   void reassert_published(const MapConfig& mc) {
-    for (const std::string* f : {&mc.spec.text_file, &mc.spec.indexed_file})
-      if (pub_->reassert(*f, mc.owner, mc.group, mc.mode))
-        log::debug(mc.name + ": " + dir_ + "/" + *f + " kept, its owner and mode restored");
+    for (const std::string* f : {&mc.spec.text_file, &mc.spec.indexed_file}) pub_->reassert(*f, mc.owner, mc.group, mc.mode);
   }
   void reassert_published() {
     for (const MapConfig& mc : cfg_.maps.maps)

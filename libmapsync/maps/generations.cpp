@@ -68,7 +68,7 @@ std::vector<std::uint64_t> stored_generations(const std::string& dir) {
   if (!check_base(base_of(dir))) return out;
   for (const auto& e : fs::directory_iterator(base_of(dir), ec)) {
     const std::string name = e.path().filename().string();
-    // 20 digits may still be more than 2^64-1: such a name is not one of ours.
+    // A number beyond 2^64-1 (ERANGE) is not a name we gave.
     if (!is_generation_dir(e) || name.size() > 20) continue;
     errno = 0;
     const unsigned long long n = std::strtoull(name.c_str(), nullptr, 10);

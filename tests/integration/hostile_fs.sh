@@ -33,9 +33,14 @@ campus_db "$DBDIR" hf_campus "$WS/hf.yaml"
 "${M[@]}" -q build || die "the first build failed"
 
 # Files that are not mapsync's: their checksums must never change.
-mkdir -p "$WS/outside/gen/1" "$WS/outside/gen/2"
-echo "not mapsync's" > "$WS/outside/victim"
-echo "history of someone else" > "$WS/outside/gen/1/file"
+make_outside() {
+  rm -rf "$WS/outside"
+  mkdir -p "$WS/outside/gen/1" "$WS/outside/gen/2"
+  echo "not mapsync's" > "$WS/outside/victim"
+  echo "history of someone else" > "$WS/outside/gen/1/file"
+  touch -d @1000000000 "$WS/outside/victim" "$WS/outside/gen/1/file"
+}
+make_outside
 outside_sum() { ( cd "$WS/outside" && find . -printf '%p %y %s\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum ); }
 outside_sum > "$WS/outside.sum"
 outside_intact() { outside_sum | cmp -s - "$WS/outside.sum" || die "a file outside the maps directory changed"; }
@@ -47,19 +52,33 @@ published_sum() { ( cd "$1" && sha256sum virtual transport canonical aliases rel
 published_sum "$MAPS" > "$WS/published.sum"
 contents_intact() { published_sum "$1" | cmp -s - "$WS/published.sum" || die "the published text sources changed"; answers "$1"; }
 
+# Each step starts from published maps of our own, whatever a failed step before left
+# planted (so that each step tells about its own case).
+fresh() {
+  local lock=$MAPS/.mapsync.lock
+  if [[ -L $lock ]] || { [[ -e $lock ]] && [[ $(stat -c %h "$lock") != 1 ]]; }; then rm -f "$lock"; fi
+  if [[ -L $MAPS/.generations ]]; then rm -f "$MAPS/.generations"; fi
+  if [[ -L $MAPS/.mapsync-state.json ]]; then rm -f "$MAPS/.mapsync-state.json"; fi
+  if [[ -L $MAPS/virtual.db ]] || ! db5.3_verify -q "$MAPS/virtual.db" 2>/dev/null; then rm -f "$MAPS/virtual.db"; fi
+  "${M[@]}" -q build --full --release >/dev/null 2>&1 || true
+  outside_sum | cmp -s - "$WS/outside.sum" || make_outside
+}
+eval "$(declare -f step | sed '1s/^step /_lib_step /')"
+step() { fresh; _lib_step "$@"; }
+
 # ------------------------------------------------------------------------------------
 step_temp_symlinks() {
-  # Symlinks at the metrics temp names of the next few hundred pids (the old name was
-  # <textfile>.tmp.<pid>) and at a map temp name (swept as a link, never followed).
-  local last p
-  last=$(cat /proc/sys/kernel/ns_last_pid)
-  for ((p = last; p < last + 400; p++)); do ln -s "$WS/outside/victim" "$PROMDIR/mapsync.prom.tmp.$p"; done
+  # A symlink at the metrics temp name of the very process that writes it (the old name
+  # was <textfile>.tmp.<pid>: sh plants it at its own pid, then execs mapsync), and one
+  # at a map temp name (swept as a link, never followed).
   ln -s "$WS/outside/victim" "$MAPS/.mapsync-tmp.1.1.virtual.db"
-  expect_exit 0 "${M[@]}" build --full
+  expect_exit 0 sh -c 'ln -s "$1" "$2.tmp.$$" && shift 2 && exec "$@"' sh "$WS/outside/victim" "$PROMDIR/mapsync.prom" \
+    "${M[@]}" build --full
   outside_intact
   [[ -f $PROMDIR/mapsync.prom && ! -L $PROMDIR/mapsync.prom ]] || die "no metrics file"
   grep -q '^mapsync_last_exit_status 0$' "$PROMDIR/mapsync.prom" || die "metrics not written"
   [[ ! -L $MAPS/.mapsync-tmp.1.1.virtual.db ]] || die "the planted temp name is still there"
+  [[ -z $(find "$PROMDIR" -name 'mapsync.prom.tmp.*' ! -type l) ]] || die "metrics temp files left: $(ls "$PROMDIR")"
   rm -f "$PROMDIR"/mapsync.prom.tmp.*
   no_temp_files "$MAPS"
   contents_intact "$MAPS"
@@ -232,5 +251,4 @@ step rollback_args step_rollback_args
 step owner_and_mode step_owner_and_mode
 step read_only step_read_only
 step full_fs step_full_fs
-outside_intact
 finish
