@@ -6,12 +6,15 @@ namespace mapsync_cli {
 namespace {
 
 struct RollbackCli {
-  std::uint64_t generation = 0;  // 0: the one before the published generation
+  std::string generation;  // empty: the one before the published generation
 };
 
 int run(const Global& g, const RollbackCli& o) {
+  // Parsed before anything else: a mistyped number must not roll back anything.
+  std::optional<std::uint64_t> gen;
+  if (!o.generation.empty()) gen = mapsync::parse_generation(o.generation);
   const auto cfg = load(g);
-  mapsync::rollback(cfg, o.generation ? std::optional<std::uint64_t>(o.generation) : std::nullopt);
+  mapsync::rollback(cfg, gen);
   return 0;
 }
 
@@ -21,6 +24,8 @@ void setup_rollback(CLI::App& app, Global& g) {
   auto o = std::make_shared<RollbackCli>();
   CLI::App* sub = app.add_subcommand(
       "rollback", "publish a stored generation again (default: the previous one) and hold builds until --release");
+  // A string, parsed strictly by parse_generation: CLI11's integer conversion would take
+  // "-1" as 2^64-1.
   sub->add_option("generation", o->generation, "generation number (see mapsync status and maps.directory/.generations)");
   sub->callback([&g, o] { g.action = [&g, o] { return run(g, *o); }; });
 }

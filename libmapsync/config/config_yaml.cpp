@@ -133,17 +133,17 @@ class Reader {
   std::string file_;
 };
 
-void resolve_owner(const Reader& r, const YAML::Node& node, const std::string& path, MapConfig& m) {
-  if (!m.owner_name.empty()) {
-    struct passwd* pw = getpwnam(m.owner_name.c_str());
-    if (!pw) r.error(at(node, "owner").IsDefined() ? at(node, "owner") : node, path + ".owner", "no such user \"" + m.owner_name + "\"");
-    m.owner = pw->pw_uid;
-  }
-  if (!m.group_name.empty()) {
-    struct group* gr = getgrnam(m.group_name.c_str());
-    if (!gr) r.error(at(node, "group").IsDefined() ? at(node, "group") : node, path + ".group", "no such group \"" + m.group_name + "\"");
-    m.group = gr->gr_gid;
-  }
+void resolve_owner(const Reader& r, const YAML::Node& map, const YAML::Node& maps, const std::string& path, MapConfig& m) {
+  auto fail_at = [&](const char* key, const std::string& what) {  // where it was set: maps.NAME.owner or maps.owner
+    const bool own = is_map(map) && map[key].IsDefined();
+    r.error(own ? map[key] : is_map(maps) && maps[key].IsDefined() ? maps[key] : maps, (own ? path : "maps") + "." + key, what);
+  };
+  struct passwd* pw = m.owner_name.empty() ? nullptr : getpwnam(m.owner_name.c_str());
+  if (!m.owner_name.empty() && !pw) fail_at("owner", "no such user \"" + m.owner_name + "\"");
+  if (pw) m.owner = pw->pw_uid;
+  struct group* gr = m.group_name.empty() ? nullptr : getgrnam(m.group_name.c_str());
+  if (!m.group_name.empty() && !gr) fail_at("group", "no such group \"" + m.group_name + "\"");
+  if (gr) m.group = gr->gr_gid;
 }
 
 void read_database(const Reader& r, const YAML::Node& root, DatabaseConfig& db) {
@@ -251,7 +251,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
     mc.group_name = r.str(m, "group", path, default_group);
     mc.mode = r.mode(m, "mode", path, default_mode);
     mc.gates = read_gates(r, at(m, "gates"), path + ".gates", default_gates);
-    resolve_owner(r, m.IsDefined() ? m : n, path, mc);
+    resolve_owner(r, m, n, path, mc);
     mc.spec = resolve_map_spec(maps.directory, mc);
     maps.maps.push_back(std::move(mc));
   }

@@ -158,14 +158,25 @@ std::shared_ptr<const MapDelta> compare_with_published(const MapConfig& mc, cons
   const std::size_t patch_limit =
       may_patch && type.patch && old_intact ? std::max<std::size_t>(1000, view.size() / 20) : 0;
   MapDelta d;
-  if (old_intact) {
-    d = delta_from_text(dir + "/" + mc.spec.text_file, view, patch_limit);
-  } else if (stamp_file(dir, mc.spec.indexed_file)) {
-    // Published by something else (or before a state file existed): compare with what
-    // Postfix reads now.
-    d = delta_from_map(mc.type, dir + "/" + mc.spec.indexed_file, view, 0);
-  } else {
-    return nullptr;  // nothing published yet: nothing to protect
+  try {
+    if (old_intact) {
+      d = delta_from_text(dir + "/" + mc.spec.text_file, view, patch_limit);
+    } else if (stamp_file(dir, mc.spec.indexed_file)) {
+      // Published by something else (or before a state file existed): compare with what
+      // Postfix reads now.
+      d = delta_from_map(mc.type, dir + "/" + mc.spec.indexed_file, view, 0);
+    } else {
+      return nullptr;  // nothing published yet: nothing to protect
+    }
+  } catch (const Error& e) {
+    // Only a failure that may pass is worth a retry. A file we cannot read as our own
+    // previous generation (damaged, empty, foreign, a symlink) would fail every run the
+    // same way, so cron would retry forever: rebuild the map from scratch instead (our
+    // rename replaces whatever is there, and never writes through it).
+    if (e.status() == Exit::tempfail) throw;
+    log::warning(mc.name + ": cannot read the published map as our previous generation (" + e.what() +
+                 "); rebuilding it from scratch");
+    return nullptr;
   }
   log::debug(mc.name + ": +" + std::to_string(d.added) + " -" + std::to_string(d.removed) + " ~" + std::to_string(d.changed) +
              " (" + std::to_string(d.old_entries) + " -> " + std::to_string(d.new_entries) + ")");
@@ -249,6 +260,7 @@ class BuildJob {
       if (mc.enabled && !map_intact(mc)) return false;
     const std::uint64_t serial = read_change_serial(cfg_.database);
     if (serial != old_->serial) return false;
+    reassert_published();
     rep_.serial = serial;
     rep_.generation = old_->generation;
     rep_.nothing_changed = true;
@@ -256,6 +268,16 @@ class BuildJob {
       if (mc.enabled) rep_.maps.push_back({mc.name, dir_ + "/" + mc.spec.indexed_file, old_->find(mc.name)->entries, false});
     rep_.seconds = seconds();
     return true;
+  }
+
+  // Files kept as they are still get the configured owner and mode (logged when they
+  // had changed): a chmod or chown by hand would otherwise last until the content changes.
+  void reassert_published(const MapConfig& mc) {
+    for (const std::string* f : {&mc.spec.text_file, &mc.spec.indexed_file}) pub_->reassert(*f, mc.owner, mc.group, mc.mode);
+  }
+  void reassert_published() {
+    for (const MapConfig& mc : cfg_.maps.maps)
+      if (mc.enabled) reassert_published(mc);
   }
 
   void read(Snapshot& snap) {
@@ -280,7 +302,7 @@ class BuildJob {
     next_.serial = snap.serial;
     next_.config_digest = cfg_digest_;
     next_.published_at = old_ ? old_->published_at : 0;
-    new_generation_ = next_.generation + 1;
+    new_generation_ = next_generation(next_.generation, cmp_dir_);
   }
 
   void render_and_stage(const Snapshot& snap) {
@@ -328,6 +350,7 @@ class BuildJob {
       if (!same && writing_allowed)
         o.patch = compare_with_published(*o.config, view, prev && map_intact(*o.config), !opt_.full && !staging_, cmp_dir_, rep_);
       if (same) {
+        if (pub_) reassert_published(*o.config);
         ms.generation = prev->generation;
         ms.files = prev->files;
       }

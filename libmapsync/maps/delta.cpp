@@ -57,8 +57,12 @@ class Merger {
 
 void read_text_source(const std::string& path, bool alias_syntax,
                       const std::function<void(std::string_view, std::string_view)>& fn) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(Exit::tempfail, errno_text("cannot read " + path, errno));
+  // Never through a symlink: the text sources we publish are files of our own.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    fail(err == ELOOP ? Exit::data : err == ENOENT ? Exit::noinput : Exit::tempfail, errno_text("cannot read " + path, err));
+  }
   std::string buf, prev;
   char chunk[1 << 16];
   std::size_t line_no = 0;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <filesystem>
 
@@ -36,14 +38,41 @@ bool all_digits(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// The history directory must be a real directory of its own: pruning removes whole
+// trees under it, and through a symlink that would be somebody else's tree. (A symlink
+// inside it is removed as a link, never followed: fs::remove_all does not follow them.)
+// Returns false when it does not exist yet.
+bool check_base(const std::string& base) {
+  struct stat st {};
+  if (::lstat(base.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;
+    fail(Exit::tempfail, errno_text("cannot stat " + base, errno));
+  }
+  if (S_ISLNK(st.st_mode))
+    fail(Exit::config, base + " is a symbolic link; refusing to keep or prune generations through it (remove it)");
+  if (!S_ISDIR(st.st_mode)) fail(Exit::config, base + " is not a directory; refusing to keep generations there (remove it)");
+  return true;
+}
+
+// A stored generation is a real directory named by its number (not a symlink to one).
+bool is_generation_dir(const fs::directory_entry& e) {
+  std::error_code ec;
+  return all_digits(e.path().filename().string()) && e.symlink_status(ec).type() == fs::file_type::directory;
+}
+
 }  // namespace
 
 std::vector<std::uint64_t> stored_generations(const std::string& dir) {
   std::vector<std::uint64_t> out;
   std::error_code ec;
+  if (!check_base(base_of(dir))) return out;
   for (const auto& e : fs::directory_iterator(base_of(dir), ec)) {
     const std::string name = e.path().filename().string();
-    if (all_digits(name) && e.is_directory()) out.push_back(std::stoull(name));
+    // A number beyond 2^64-1 (ERANGE) is not a name we gave.
+    if (!is_generation_dir(e) || name.size() > 20) continue;
+    errno = 0;
+    const unsigned long long n = std::strtoull(name.c_str(), nullptr, 10);
+    if (errno != ERANGE) out.push_back(n);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -55,7 +84,9 @@ void store_generation(const std::string& dir, const MapsConfig& maps, const Publ
   const std::string final_dir = base + "/" + std::to_string(state.generation);
   const std::string tmp = base + "/.tmp." + std::to_string(::getpid());
   std::error_code ec;
-  fs::create_directories(base, ec);
+  if (!check_base(base) && ::mkdir(base.c_str(), 0755) != 0 && errno != EEXIST)
+    fail(Exit::cantcreat, errno_text("cannot create " + base, errno));
+  check_base(base);
   fs::remove_all(tmp, ec);
   if (!fs::create_directory(tmp, ec))
     fail(Exit::cantcreat, "cannot create " + tmp + ": " + ec.message());
@@ -83,8 +114,17 @@ void store_generation(const std::string& dir, const MapsConfig& maps, const Publ
   }
   for (const auto& e : fs::directory_iterator(base, ec)) {
     const std::string name = e.path().filename().string();
-    if (name.rfind(".tmp.", 0) == 0) fs::remove_all(e.path(), ec);
+    if (name.rfind(".tmp.", 0) == 0) fs::remove_all(e.path(), ec);  // a link is removed, not followed
   }
+}
+
+std::uint64_t parse_generation(const std::string& text) {
+  const std::string why = "generation \"" + text + "\": must be a positive whole number (see mapsync status)";
+  if (!all_digits(text) || text.size() > 20) fail(Exit::usage, why);
+  errno = 0;
+  const unsigned long long n = std::strtoull(text.c_str(), nullptr, 10);
+  if (errno == ERANGE || n == 0) fail(Exit::usage, why);
+  return n;
 }
 
 RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> gen) {
@@ -110,7 +150,7 @@ RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> ge
   if (!old) fail(Exit::data, from + ": no state file");
 
   PublishState next;
-  next.generation = cur->generation + 1;
+  next.generation = next_generation(cur->generation, dir);
   next.serial = old->serial;
   next.config_digest = config_digest(cfg);
   next.held = true;

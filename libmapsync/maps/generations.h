@@ -35,6 +35,11 @@ struct RollbackReport {
   std::vector<std::string> maps;     // maps rewritten
 };
 
+// A generation number as given on the command line: a positive decimal number, no sign,
+// no blanks, at most 2^64-1. Anything else (0, -1, 1e3, 18446744073709551616) is
+// Exit::usage: "-1" must not become 2^64-1, nor "0" mean "the previous one".
+std::uint64_t parse_generation(const std::string& text);
+
 // Restores generation gen (default: the newest stored one older than the published
 // generation) and holds the maps.
 RollbackReport rollback(const MapsSettings& config, std::optional<std::uint64_t> gen);

@@ -327,11 +327,12 @@ class BdbReader final : public MapReader {
   BdbReader(const std::string& path, DBTYPE type) : path_(path) {
     // Like dict_db.c: hold a shared lock while libdb reads the meta data, so that an
     // in-place postmap cannot be caught half-way.
-    FdCloser lock_fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    FdCloser lock_fd(detail::open_published_file(path_));
     if (lock_fd.fd < 0) {
       int err = errno;
-      fail(err == ENOENT ? Exit::noinput : Exit::tempfail, errno_text("open " + path_, err));
+      fail(detail::read_failure_status(err), errno_text("open " + path_, err));
     }
+    detail::require_regular(lock_fd.fd, path_);
     SharedLock lock(lock_fd.fd);
     if (!lock.ok()) fail(Exit::tempfail, errno_text("lock " + path_, lock.error()));
     int rc = new_db_handle(db_, &detail_);
@@ -340,9 +341,12 @@ class BdbReader final : public MapReader {
     rc = db->open(db, nullptr, path_.c_str(), nullptr, type, DB_RDONLY, 0);
     if (rc != 0) {
       db_.reset();
-      fail(rc == ENOENT ? Exit::noinput : Exit::tempfail, db_failure("open", path_, rc, detail_));
+      // The file is there (we opened it): whatever libdb says, it is not a map it can read.
+      fail(rc == ENOENT ? Exit::data : detail::read_failure_status(rc), db_failure("open", path_, rc, detail_));
     }
     if ((rc = db->fd(db, &fd_)) != 0) fail(Exit::tempfail, db_failure("open", path_, rc, detail_));
+    // libdb opened the path again: it must be the file we checked, not a symlink since.
+    if (!same_file(lock_fd.fd, fd_)) fail(Exit::tempfail, "open " + path_ + ": file was replaced while opening it");
   }
 
   LookupResult lookup(std::string_view key) override {
@@ -389,7 +393,7 @@ class BdbReader final : public MapReader {
     DB* db = db_.get();
     DBC* cursor = nullptr;
     int rc = db->cursor(db, nullptr, &cursor, 0);
-    if (rc != 0) fail(Exit::tempfail, db_failure("read", path_, rc, detail_));
+    if (rc != 0) fail(detail::read_failure_status(rc), db_failure("read", path_, rc, detail_));
     struct CursorCloser {
       DBC* c;
       ~CursorCloser() { c->close(c); }
@@ -398,7 +402,7 @@ class BdbReader final : public MapReader {
     std::memset(&k, 0, sizeof k);
     std::memset(&v, 0, sizeof v);
     while ((rc = cursor->get(cursor, &k, &v, DB_NEXT)) == 0) fn(strip_one_nul(k), strip_one_nul(v));
-    if (rc != DB_NOTFOUND) fail(Exit::tempfail, db_failure("read", path_, rc, detail_));
+    if (rc != DB_NOTFOUND) fail(detail::read_failure_status(rc), db_failure("read", path_, rc, detail_));
   }
 
  private:

@@ -181,10 +181,16 @@ class CdbWriter final : public MapWriter {
 class CdbReader final : public MapReader {
  public:
   explicit CdbReader(const std::string& path) : path_(path) {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = detail::open_published_file(path_);
     if (fd_ < 0) {
       int err = errno;
-      fail(err == ENOENT ? Exit::noinput : Exit::tempfail, errno_text("open " + path_, err));
+      fail(detail::read_failure_status(err), errno_text("open " + path_, err));
+    }
+    try {
+      detail::require_regular(fd_, path_);
+    } catch (...) {
+      ::close(fd_);
+      throw;
     }
     // cdb_init() maps the whole file. A file shorter than the table of contents fails
     // with EPROTO; cdb has no magic number, so a longer file of another kind fails
@@ -192,8 +198,8 @@ class CdbReader final : public MapReader {
     if (cdb_init(&cdb_, fd_) < 0) {
       int err = errno;
       ::close(fd_);
-      if (err == EPROTO) fail(Exit::tempfail, "open " + path_ + ": not a cdb file (shorter than its header)");
-      fail(Exit::tempfail, errno_text("open " + path_, err));
+      if (err == EPROTO) fail(Exit::data, "open " + path_ + ": not a cdb file (shorter than its header)");
+      fail(detail::read_failure_status(err), errno_text("open " + path_, err));
     }
   }
   CdbReader(const CdbReader&) = delete;
@@ -250,7 +256,7 @@ class CdbReader final : public MapReader {
       fn(strip_one_nul(std::string_view(static_cast<const char*>(k), cdb_keylen(&cdb_))),
          strip_one_nul(std::string_view(static_cast<const char*>(v), cdb_datalen(&cdb_))));
     }
-    if (rc < 0) fail(Exit::tempfail, errno_text("read " + path_, errno));
+    if (rc < 0) fail(detail::read_failure_status(errno), errno_text("read " + path_, errno));
   }
 
  private:

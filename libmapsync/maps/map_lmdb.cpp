@@ -51,6 +51,20 @@ Exit lmdb_write_status(int rc) {
   }
 }
 
+// Exit status for a published file LMDB cannot open or read: a shortage of readers or
+// of memory may pass; a file LMDB does not recognise, or finds damaged, will not (even
+// ENOENT, which LMDB says of an empty file).
+Exit lmdb_read_status(int rc) {
+  switch (rc) {
+    case MDB_READERS_FULL:
+    case MDB_TLS_FULL:
+    case MDB_MAP_RESIZED:
+      return Exit::tempfail;
+    default:
+      return rc > 0 && rc != ENOENT ? detail::read_failure_status(rc) : Exit::data;
+  }
+}
+
 class Fd {
  public:
   explicit Fd(int fd) : fd_(fd) {}
@@ -324,11 +338,12 @@ class LmdbWriter final : public MapWriter {
 
 class LmdbReader final : public MapReader {
  public:
-  explicit LmdbReader(const std::string& path) : path_(path), fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+  explicit LmdbReader(const std::string& path) : path_(path), fd_(detail::open_published_file(path)) {
     if (fd_.get() < 0) {
       int err = errno;
-      fail(err == ENOENT ? Exit::noinput : Exit::tempfail, errno_text("open " + path_, err));
+      fail(detail::read_failure_status(err), errno_text("open " + path_, err));
     }
+    detail::require_regular(fd_.get(), path_);
     // Like the lookups: no postmap may be half-way through an in-place update while
     // LMDB reads the meta pages.
     SharedLock lock(fd_.get());
@@ -407,7 +422,7 @@ class LmdbReader final : public MapReader {
     } reset{txn_};
     MDB_cursor* cursor = nullptr;
     int rc = mdb_cursor_open(txn_, dbi_, &cursor);
-    if (rc != 0) fail(Exit::tempfail, lmdb_failure("read", path_, rc));
+    if (rc != 0) fail(lmdb_read_status(rc), lmdb_failure("read", path_, rc));
     // Read-only cursors outlive nothing: closed before the transaction is reset.
     struct CursorCloser {
       MDB_cursor* c;
@@ -415,15 +430,15 @@ class LmdbReader final : public MapReader {
     } closer{cursor};
     MDB_val k, v;
     while ((rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) == 0) fn(strip_one_nul(k), strip_one_nul(v));
-    if (rc != MDB_NOTFOUND) fail(Exit::tempfail, lmdb_failure("read", path_, rc));
+    if (rc != MDB_NOTFOUND) fail(lmdb_read_status(rc), lmdb_failure("read", path_, rc));
   }
 
  private:
   [[noreturn]] void fail_open(int rc) {
     close_env();
     // The file is there (we opened it): whatever LMDB says, even ENOENT for an empty
-    // file, it is not a map we can read now.
-    fail(Exit::tempfail, lmdb_failure("open", path_, rc));
+    // file, it is not a map we can read, unless it names a shortage that may pass.
+    fail(lmdb_read_status(rc), lmdb_failure("open", path_, rc));
   }
 
   void close_env() {

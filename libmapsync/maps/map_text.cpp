@@ -147,10 +147,11 @@ class TextWriter final : public MapWriter {
 
   void add(std::string_view key, std::string_view value) override {
     if (fd_ < 0) fail(Exit::software, "write " + path_ + ": add() after finish() or after a write error");
+    // Such a key or value comes from the database: a data error to fix there, not a bug.
     if (const char* why = key_problem(key, alias_))
-      fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
+      fail(Exit::data, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
     if (const char* why = value_problem(value))
-      fail(Exit::software, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
+      fail(Exit::data, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
     // Sorted input needs no key set (a million keys would cost ~100 MB): a duplicate
     // sits next to its twin.
     if (sorted_ ? (count_ > 0 && key <= std::string_view(last_)) : !keys_.insert(key)) {
@@ -254,10 +255,16 @@ class TextReader final : public MapReader {
   };
 
   std::string read_file() {
-    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = detail::open_published_file(path_);
     if (fd < 0) {
       int err = errno;
-      fail(err == ENOENT ? Exit::noinput : Exit::tempfail, errno_text("open " + path_, err));
+      fail(detail::read_failure_status(err), errno_text("open " + path_, err));
+    }
+    try {
+      detail::require_regular(fd, path_);
+    } catch (...) {
+      ::close(fd);
+      throw;
     }
     std::string text;
     struct stat st;
@@ -269,7 +276,7 @@ class TextReader final : public MapReader {
         if (errno == EINTR) continue;
         int err = errno;
         ::close(fd);
-        fail(Exit::tempfail, errno_text("read " + path_, err));
+        fail(detail::read_failure_status(err), errno_text("read " + path_, err));
       }
       if (n == 0) break;
       text.append(chunk, static_cast<std::size_t>(n));

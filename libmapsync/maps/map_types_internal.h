@@ -7,6 +7,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <string>
@@ -55,6 +56,41 @@ inline Exit create_failure_status(int err) {
   }
 }
 
+// Exit status for a published file that cannot be opened or read. Missing is noinput;
+// a lock held, a full file or memory table, an I/O error may pass by the next run
+// (tempfail); anything else (a symlink, a directory, another kind of file, a damaged one)
+// will not, and a build rebuilds such a file from scratch instead of retrying forever.
+inline Exit read_failure_status(int err) {
+  switch (err) {
+    case ENOENT:
+      return Exit::noinput;
+    case EAGAIN:
+    case EINTR:
+    case ENOMEM:
+    case ENFILE:
+    case EMFILE:
+    case EIO:
+    case EBUSY:
+    case ENOLCK:
+    case ETXTBSY:
+      return Exit::tempfail;
+    default:
+      return Exit::data;
+  }
+}
+
+// Opens a published file for reading; a symlink at its name is never followed (ELOOP).
+inline int open_published_file(const std::string& path) {
+  return ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
+// A published map is a regular file: a fifo would hang a reader, a device is not ours.
+inline void require_regular(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail(read_failure_status(errno), errno_text("stat " + path, errno));
+  if (!S_ISREG(st.st_mode)) fail(Exit::data, "open " + path + ": not a regular file");
+}
+
 // For error messages: keys can hold anything, terminals should not see it raw.
 inline std::string printable(std::string_view s) {
   static const char hex[] = "0123456789abcdef";
@@ -71,8 +107,6 @@ inline std::string printable(std::string_view s) {
   return out;
 }
 
-// Creates path, which must not exist yet (not even as a symlink), mode 0600; the
-// publisher sets the final owner and mode before it renames the file into place.
 // The entries every indexed writer refuses: what Postfix cannot look up, or would warn
 // about in postmap -s, is a caller bug (the renderer never produces it).
 inline void check_entry(const std::string& path, std::string_view key, std::string_view value, bool alias_syntax) {
@@ -83,6 +117,8 @@ inline void check_entry(const std::string& path, std::string_view key, std::stri
   if (alias_syntax && key == "@") fail(Exit::software, "write " + path + ": key \"@\" is reserved in alias maps");
 }
 
+// Creates path, which must not exist yet (not even as a symlink), mode 0600; the
+// publisher sets the final owner and mode before it renames the file into place.
 inline int create_new_file(const std::string& path) {
   int fd;
   do {

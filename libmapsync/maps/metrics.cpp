@@ -1,11 +1,12 @@
 // metrics.cpp - see metrics.h.
 #include "libmapsync/maps/metrics.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <sstream>
 
 #include "libmapsync/core/error.h"
@@ -13,6 +14,23 @@
 #include "libmapsync/maps/state.h"
 
 namespace mapsync {
+namespace {
+
+// The previous metrics file, for the last success time; never read through a symlink.
+std::string read_previous(const std::string& path) {
+  std::string text;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return text;
+  struct stat st {};
+  char buf[8192];
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20);)
+      text.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return text;
+}
+
+}  // namespace
 
 void write_metrics(const MetricsConfig& config, const BuildReport& rep, const PublishState* published,
                    int exit_status) {
@@ -22,7 +40,7 @@ void write_metrics(const MetricsConfig& config, const BuildReport& rep, const Pu
   // The previous success time survives a failed run.
   std::string last_success = "0";
   {
-    std::ifstream in(config.textfile);
+    std::istringstream in(read_previous(config.textfile));
     std::string line;
     const std::string name = "mapsync_last_success_timestamp_seconds ";
     while (std::getline(in, line))
@@ -55,16 +73,29 @@ void write_metrics(const MetricsConfig& config, const BuildReport& rep, const Pu
   o << "# HELP mapsync_map_entries Entries per published map.\n# TYPE mapsync_map_entries gauge\n";
   if (published)
     for (const auto& m : published->maps) o << "mapsync_map_entries{map=\"" << m.name << "\"} " << m.entries << '\n';
-  const std::string temp = config.textfile + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << o.str();
-    out.close();
-    if (!out) {
-      log::warning(errno_text("cannot write metrics file " + temp, errno));
-      std::remove(temp.c_str());
-      return;
-    }
+  // The metrics directory may be writable by others (node_exporter's): a name they can
+  // guess, opened without O_EXCL, would let a planted symlink make us overwrite any file.
+  // mkstemp creates a new file of its own (O_CREAT|O_EXCL: never through a symlink).
+  std::string temp = config.textfile + ".tmp.XXXXXX";
+  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    log::warning(errno_text("cannot create a metrics file beside " + config.textfile, errno));
+    return;
+  }
+  const std::string text = o.str();
+  std::size_t done = 0;
+  int err = ::fchmod(fd, 0644) == 0 ? 0 : errno;
+  while (err == 0 && done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    else done += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    log::warning(errno_text("cannot write metrics file " + temp, err));
+    ::unlink(temp.c_str());
+    return;
   }
   if (std::rename(temp.c_str(), config.textfile.c_str()) != 0) {
     log::warning(errno_text("cannot rename metrics file to " + config.textfile, errno));

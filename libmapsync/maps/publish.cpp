@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
@@ -39,11 +40,22 @@ Publisher::Publisher(std::string directory) : dir_(std::move(directory)) {
   make_dirs(dir_);
   dir_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd_ < 0) fail(Exit::cantcreat, errno_text("cannot open map directory " + dir_, errno));
+  // No O_TRUNC, and nothing written before fstat: a symlink or a hard link planted at the
+  // lock's name must not make us truncate or write the file it leads to.
   lock_fd_ = ::openat(dir_fd_, kLockName, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (lock_fd_ < 0) {
     const int err = errno;
     ::close(dir_fd_);
+    if (err == ELOOP)
+      fail(Exit::config, "lock file " + dir_ + "/" + kLockName + " is a symbolic link; refusing to follow it (remove it)");
     fail(Exit::cantcreat, errno_text("cannot open lock file " + dir_ + "/" + kLockName, err));
+  }
+  struct stat lst {};
+  if (::fstat(lock_fd_, &lst) != 0 || !S_ISREG(lst.st_mode) || lst.st_nlink != 1) {
+    ::close(lock_fd_);
+    ::close(dir_fd_);
+    fail(Exit::config, "lock file " + dir_ + "/" + kLockName +
+                           " is not a regular file with one link (a hard link to another file?); refusing to write it (remove it)");
   }
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
@@ -153,6 +165,38 @@ void Publisher::stage(const std::string& temp, const std::string& final_name, ui
     staged_.push_back({temp, final_name});
   }
   testhook::crash_point(("staged " + final_name).c_str());
+}
+
+bool Publisher::reassert(const std::string& final_name, uid_t owner, gid_t group, mode_t mode) {
+  // O_NOFOLLOW and O_NONBLOCK: never change a file a symlink leads to, never hang on a fifo.
+  const int fd = ::openat(dir_fd_, final_name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;  // gone or not ours: the state check already rebuilds it
+  struct stat st {};
+  bool changed = false;
+  int rc = ::fstat(fd, &st);
+  if (rc == 0 && S_ISREG(st.st_mode)) {
+    if (st.st_uid != owner || st.st_gid != group) {
+      rc = ::fchown(fd, owner, group);
+      changed = true;
+    }
+    // chown clears set-id bits, and a mode set by hand may have lost or gained any bit.
+    if (rc == 0 && (st.st_mode & 07777) != mode) {
+      rc = ::fchmod(fd, mode);
+      changed = true;
+    }
+    if (rc == 0 && changed) rc = ::fsync(fd);
+  }
+  const int err = errno;
+  ::close(fd);
+  const std::string path = dir_ + "/" + final_name;
+  if (rc != 0) fail(Exit::cantcreat, errno_text("cannot restore owner/mode of " + path, err));
+  if (changed) {
+    char m[8];
+    std::snprintf(m, sizeof m, "%04o", static_cast<unsigned>(mode));
+    log::notice("restored owner " + std::to_string(owner) + ":" + std::to_string(group) + " and mode " + m + " of " + path +
+                " (changed since it was published)");
+  }
+  return changed;
 }
 
 void Publisher::commit() {

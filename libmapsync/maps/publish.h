@@ -39,6 +39,12 @@ class Publisher {
   // durable, and queue the rename to final_name.
   void stage(const std::string& temp, const std::string& final_name, uid_t owner, gid_t group, mode_t mode);
 
+  // Gives the published file final_name the configured owner, group and mode again when
+  // they were changed by hand since (a run with nothing to publish keeps files as they
+  // are, so it must not keep a chmod 0666 either). A symlink or other non-file is left
+  // alone. Returns whether anything changed (logged).
+  bool reassert(const std::string& final_name, uid_t owner, gid_t group, mode_t mode);
+
   // Renames every staged file into place (signals held off meanwhile), then fsyncs the
   // directory. Throws when a rename fails; files renamed before stay renamed.
   void commit();

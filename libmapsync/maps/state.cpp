@@ -6,9 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "libmapsync/core/error.h"
 
@@ -55,18 +54,57 @@ std::string state_to_json(const PublishState& s) {
   return j.dump(2) + "\n";
 }
 
+std::uint64_t next_generation(std::uint64_t current, const std::string& dir) {
+  if (current == std::numeric_limits<std::uint64_t>::max())
+    fail(Exit::data, dir + "/" + kStateFile + ": generation " + std::to_string(current) +
+                         " is the last one a 64-bit counter holds; refusing to wrap to 0 (remove the state file and " +
+                         dir + "/.generations to start again at 1)");
+  return current + 1;
+}
+
+namespace {
+
+// The state file's text, read without following a symlink at its name (a state file
+// we did not write is not ours to trust: Exit::data, and the build rewrites it).
+std::optional<std::string> read_state_text(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return std::nullopt;
+    if (err == ELOOP) fail(Exit::data, path + " is a symbolic link, not a state file of ours (remove it to force a full build)");
+    fail(Exit::tempfail, errno_text("cannot read " + path, err));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(Exit::data, path + ": not a regular file (remove it to force a full build)");
+  }
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      fail(err == EIO ? Exit::tempfail : Exit::data, errno_text("cannot read " + path, err));
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
+}  // namespace
+
 std::optional<PublishState> read_state(const std::string& dir) {
   const std::string path = dir + "/" + kStateFile;
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT) return std::nullopt;
-    fail(Exit::tempfail, errno_text("cannot read " + path, errno));
-  }
-  std::stringstream text;
-  text << in.rdbuf();
+  const std::optional<std::string> text = read_state_text(path);
+  if (!text) return std::nullopt;
   PublishState s;
   try {
-    const json j = json::parse(text.str());
+    const json j = json::parse(*text);
     if (j.value("format", "") != "mapsync-state-1") fail(Exit::data, path + ": not a mapsync state file");
     s.generation = j.at("generation").get<std::uint64_t>();
     s.serial = j.at("serial").get<std::uint64_t>();

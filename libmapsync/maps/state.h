@@ -53,6 +53,11 @@ inline constexpr const char* kStateFile = ".mapsync-state.json";
 // (data) when it is not ours.
 std::optional<PublishState> read_state(const std::string& dir);
 
+// The generation after current. A counter at 2^64-1 is refused (Exit::data, naming
+// dir's state file) rather than wrapped to 0, which would make every stored generation
+// look newer than the published one.
+std::uint64_t next_generation(std::uint64_t current, const std::string& dir);
+
 // Replaces the state file atomically (temp, fsync, rename, fsync dir).
 void write_state(const std::string& dir, const PublishState& state);
 

@@ -124,23 +124,46 @@ TEST_CASE("finish() twice, or add() after finish(), is refused") {
   }
 }
 
-TEST_CASE("readers: a missing file is noinput, a wrong file is tempfail") {
+// A wrong file will not become right by waiting: data (65), which a build answers by
+// rebuilding the map, not tempfail (75), which cron would retry for ever.
+TEST_CASE("readers: a missing file is noinput, a wrong, damaged or symlinked file is data") {
   TempDir dir;
   for (const char* name : all_types) {
     CAPTURE(name);
     CHECK(status_of([&] { type_named(name).open(dir / "missing", false); }) == Exit::noinput);
   }
   write_text(dir / "not-a-db", "this is a text file\n");
-  CHECK(status_of([&] { type_named("hash").open(dir / "not-a-db", false); }) == Exit::tempfail);
+  CHECK(status_of([&] { type_named("hash").open(dir / "not-a-db", false); }) == Exit::data);
   write_map(type_named("btree"), dir / "btree.db", {{"a", "b"}});
-  CHECK(status_of([&] { type_named("hash").open(dir / "btree.db", false); }) == Exit::tempfail);
+  CHECK(status_of([&] { type_named("hash").open(dir / "btree.db", false); }) == Exit::data);
   write_text(dir / "empty", "");
+  CHECK(status_of([&] { type_named("hash").open(dir / "empty", false); }) == Exit::data);
   for (const char* name : {"lmdb", "cdb"}) {
     CAPTURE(name);
-    CHECK(status_of([&] { type_named(name).open(dir / "not-a-db", false); }) == Exit::tempfail);
-    CHECK(status_of([&] { type_named(name).open(dir / "empty", false); }) == Exit::tempfail);
+    CHECK(status_of([&] { type_named(name).open(dir / "not-a-db", false); }) == Exit::data);
+    CHECK(status_of([&] { type_named(name).open(dir / "empty", false); }) == Exit::data);
   }
-  CHECK(status_of([&] { type_named("lmdb").open(dir / "btree.db", false); }) == Exit::tempfail);
+  CHECK(status_of([&] { type_named("lmdb").open(dir / "btree.db", false); }) == Exit::data);
+  // Truncated: the first page of a real file only.
+  write_map(type_named("hash"), dir / "full.db", sample_entries());
+  write_text(dir / "truncated.db", read_text(dir / "full.db").substr(0, 512));
+  CHECK(status_of([&] { type_named("hash").open(dir / "truncated.db", false); }) == Exit::data);
+  // A symlink at a map's name is never followed, even to a good map of the same type;
+  // nor is a directory or a fifo read (a fifo would hang the reader).
+  ::mkfifo((dir / "fifo").c_str(), 0600);
+  fs::create_directory(dir / "directory");
+  for (const char* name : all_types) {
+    CAPTURE(name);
+    const MapType& type = type_named(name);
+    const std::string good = dir / (std::string("good-") + name);
+    write_map(type, good, {{"a", "b"}});
+    REQUIRE(type.open(good, false)->lookup("a").status == LookupStatus::found);
+    const std::string link = dir / (std::string("link-") + name);
+    REQUIRE(::symlink(good.c_str(), link.c_str()) == 0);
+    CHECK(status_of([&] { type.open(link, false); }) == Exit::data);
+    CHECK(status_of([&] { type.open(dir / "fifo", false); }) == Exit::data);
+    CHECK(status_of([&] { type.open(dir / "directory", false); }) == Exit::data);
+  }
 }
 
 TEST_CASE("sorted input: a duplicate or a key out of order is a caller bug") {
@@ -260,14 +283,14 @@ TEST_CASE("the text writer refuses what postmap would read differently") {
   };
   for (const auto& key : bad_keys) {
     CAPTURE(key);
-    CHECK(status_of([&] { writer->add(key, "value"); }) == Exit::software);
+    CHECK(status_of([&] { writer->add(key, "value"); }) == Exit::data);
   }
   const std::string bad_values[] = {
       "", " leading", "trailing ", "tab\t", "line\nbreak", "carriage\rreturn", std::string("nul\0byte", 8), "\xFF",
   };
   for (const auto& value : bad_values) {
     CAPTURE(value);
-    CHECK(status_of([&] { writer->add("key", value); }) == Exit::software);
+    CHECK(status_of([&] { writer->add("key", value); }) == Exit::data);
   }
   // These survive postmap's key scan unchanged.
   writer->add("\"balanced\"x", "v1");
@@ -281,7 +304,7 @@ TEST_CASE("the text writer refuses what postmap would read differently") {
   auto aliases = text.create(dir / "aliases", WriterOptions{.alias_syntax = true});
   for (const std::string key : {"a:b", "a@b", "a%b", "a,b", "(a)", "<a>", "[a]", "\"a\"", "a\\b", "a b", "@"}) {
     CAPTURE(key);
-    CHECK(status_of([&] { aliases->add(key, "value"); }) == Exit::software);
+    CHECK(status_of([&] { aliases->add(key, "value"); }) == Exit::data);
   }
   aliases->add("first.last", "x");
   aliases->finish();
