@@ -16,6 +16,7 @@
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/maps/delta.h"
+#include "libmapsync/maps/generations.h"
 #include "libmapsync/maps/publish.h"
 #include "libmapsync/maps/publish_steps.h"
 #include "libmapsync/core/signals.h"
@@ -382,6 +383,9 @@ class BuildJob {
   }
 
   void commit() {
+    // The history must be usable before anything is published, so that a refused
+    // .generations (a symlink, say) leaves the old maps and their state in place.
+    if (wrote_ && !staging_ && cfg_.maps.generations > 0) stored_generations(dir_);
     commit_staged(*pub_, cfg_.maps, next_, new_generation_);
     lap("commit");
     if (wrote_) {

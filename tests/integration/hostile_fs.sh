@@ -143,8 +143,12 @@ step_lock_links() {
 step_generations_symlink() {
   rm -rf "$MAPS/.generations"
   ln -s "$WS/outside/gen" "$MAPS/.generations"
+  map_fingerprint "$MAPS" >"$WS/before"
   expect_exit 78 "${M[@]}" build --full
   expect_output "$MAPS/.generations is a symbolic link"
+  # Refused before publishing: the maps and their state are the old files, not new
+  # ones without a history entry.
+  map_fingerprint "$MAPS" | cmp -s - "$WS/before" || die "the maps were published before .generations was refused"
   expect_exit 78 "${M[@]}" rollback
   outside_intact
   contents_intact "$MAPS"
