@@ -25,12 +25,6 @@ MAPS_LIST="transport canonical relay_domains aliases virtual relay_recipients"
 
 sql() { db_root "$DBDIR" "$1"; }  # sql DB <<< "statements"
 
-stamp() {
-  ( cd "$1" || exit 1
-    find . -maxdepth 1 -type f ! -name .mapsync.lock -printf '%f %i %s %T@\n' | sort
-    find . -maxdepth 1 -type f ! -name .mapsync.lock -print0 | sort -z | xargs -0 -r sha256sum )
-}
-
 tool_of() { [[ $1 == aliases ]] && echo postalias || echo postmap; }
 # dump_map BASE MAP: every entry Postfix reads from hash:BASE (BASE.db), "key<TAB>value", sorted
 # bytewise; postalias's "@" and NIS records aside.
@@ -71,7 +65,7 @@ step_setup() {
     mkdir -p "$WS/maps-$db"
     expect_exit 0 "$MAPSYNC" -c "$WS/$db.yaml" build
   done
-  stamp "$WS/maps-ms_badrows" > "$WS/stamp.before"
+  map_fingerprint "$WS/maps-ms_badrows" > "$WS/stamp.before"
 }
 step setup step_setup
 
@@ -143,7 +137,7 @@ step_build_refuses() {
   no_forged_lines "$WS/out"
   expect_output "error(s) in the database; nothing published"
   if grep -q 'mapsync-tmp\|\.tmp' "$WS/out"; then cat "$WS/out" >&2; die "the build failed in the writer (a temp file is named)"; fi
-  stamp "$WS/maps-ms_badrows" > "$WS/stamp.after"
+  map_fingerprint "$WS/maps-ms_badrows" > "$WS/stamp.after"
   diff -u "$WS/stamp.before" "$WS/stamp.after" >&2 || die "a refused build changed the published maps"
   no_temp_files "$WS/maps-ms_badrows"
 }
@@ -189,7 +183,7 @@ step --needs insert_safe_rows safe_rows_render step_safe_rows_render
 # maps published by safe_rows_render stay as they are.
 step_writer_only() {
   local maps=$WS/maps-ms_badrows_safe
-  stamp "$maps" > "$WS/stamp.safe"
+  map_fingerprint "$maps" > "$WS/stamp.safe"
   sql ms_badrows_safe <<'SQL'
 INSERT INTO mailing_lists (id, address, manager, local_name, pipe_command) VALUES
   (102, 'nul@example.edu', 'pipe', 'nul', CONCAT('/bin/x', CHAR(0), 'y'));
@@ -199,7 +193,7 @@ SQL
   ROWS=("mailing_lists id=102" "system_aliases id=102")
   names_all "$WS/out"
   expect_output 'x\\0y'  # the NUL shown as \0
-  stamp "$maps" > "$WS/stamp.safe.after"
+  map_fingerprint "$maps" > "$WS/stamp.safe.after"
   diff -u "$WS/stamp.safe" "$WS/stamp.safe.after" >&2 || die "a refused build changed the published maps"
   no_temp_files "$maps"
 }

@@ -225,6 +225,17 @@ campus_db() {
 }
 
 # Fingerprint of everything published in a map directory (the lock file aside).
+# all_programs: MAPADM, ADSYNC, MBOXSYNC as ctest set them, or beside $MAPSYNC in the
+# build tree; each must be there.
+all_programs() {
+  local bin p
+  bin=$(cd "$(dirname "$MAPSYNC")/.." && pwd)
+  MAPADM=${MAPADM:-$bin/mapadm/mapadm}
+  ADSYNC=${ADSYNC:-$bin/adsync/adsync}
+  MBOXSYNC=${MBOXSYNC:-$bin/mboxsync/mboxsync}
+  for p in "$MAPADM" "$ADSYNC" "$MBOXSYNC"; do [[ -x $p ]] || die "not found: $p"; done
+}
+
 map_fingerprint() {
   ( cd "$1" && find . -maxdepth 1 -type f ! -name .mapsync.lock -printf '%f %i %s %T@\n' | sort
     find . -maxdepth 1 -type f ! -name .mapsync.lock -print0 | sort -z | xargs -0 -r sha256sum )

@@ -12,11 +12,7 @@ TEST_NAME=prompt_termination
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${MAPSYNC_TEST_DBDIR:?}"
-BIN_DIR=$(cd "$(dirname "$MAPSYNC")/.." && pwd)
-MAPADM=${MAPADM:-$BIN_DIR/mapadm/mapadm}
-ADSYNC=${ADSYNC:-$BIN_DIR/adsync/adsync}
-MBOXSYNC=${MBOXSYNC:-$BIN_DIR/mboxsync/mboxsync}
-for p in "$MAPADM" "$ADSYNC" "$MBOXSYNC"; do [[ -x $p ]] || die "not found: $p"; done
+all_programs
 
 DBN=prompt_termination
 CONF=$WS/prompt.yaml

@@ -15,11 +15,7 @@ TEST_NAME=secret_hygiene
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 : "${MAPSYNC_TEST_DBDIR:?}"
-BIN_DIR=$(cd "$(dirname "$MAPSYNC")/.." && pwd)
-MAPADM=${MAPADM:-$BIN_DIR/mapadm/mapadm}
-ADSYNC=${ADSYNC:-$BIN_DIR/adsync/adsync}
-MBOXSYNC=${MBOXSYNC:-$BIN_DIR/mboxsync/mboxsync}
-for p in "$MAPADM" "$ADSYNC" "$MBOXSYNC"; do [[ -x $p ]] || die "not found: $p"; done
+all_programs
 command -v unshare >/dev/null || die "unshare is not installed"
 
 random_word() { od -An -tx1 -N12 /dev/urandom | tr -d ' \n'; }
