@@ -157,6 +157,7 @@ class LdapDirectory final : public Directory {
         read_dc_info();
         return;
       } catch (const Error& e) {
+        close();  // a constructor that throws is not destroyed: the handle would leak (ASan)
         if (e.status() != Exit::tempfail || &uri == &ad.uris.back()) {
           if (!errors.empty() && e.status() == Exit::tempfail)
             fail(e.status(), std::string(e.what()) + "; before that: " + errors);
@@ -164,7 +165,6 @@ class LdapDirectory final : public Directory {
         }
         log::warning(std::string(e.what()) + "; trying the next URI");
         errors += (errors.empty() ? "" : "; ") + std::string(e.what());
-        close();
       }
     }
   }
