@@ -25,7 +25,7 @@ int run_apply(const Global& g, const ApplyOptions& o) {
   const mapsync::AdsyncReport r = mapsync::run_adsync(cfg, opt);
   if (r.not_leader) {
     // Every front end runs adsync from cron; one at a time is enough.
-    mapsync::log::info("another adsync holds the lock " + cfg.ad.lock_name + " (" + r.leader + "); nothing to do here");
+    mapsync::log::info("another adsync holds the lease " + cfg.ad.lock_name + " (" + r.leader + "); nothing to do here");
     return 0;
   }
   if (o.json) std::cout << mapsync::plan_json(r) << "\n";

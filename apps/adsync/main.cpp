@@ -2,6 +2,7 @@
 //
 // A thin driver (apps/common/driver.h): the subcommands call run_adsync in libmapsync.
 // With no subcommand it plans: changing the database takes "apply".
+#include "libmapsync/core/version.h"
 #include "apps/adsync/commands.h"
 #include "libmapsync/core/error.h"
 
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   Global g;
   g.program = "adsync";
   CLI::App app{"adsync: reconcile the e-mail user database with Active Directory"};
-  mapsync_apps::add_global_options(app, g, "0.1.0");
+  mapsync_apps::add_global_options(app, g, mapsync::kVersion);
   app.require_subcommand(0, 1);
   setup_plan(app, g);
   setup_apply(app, g);

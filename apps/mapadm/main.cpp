@@ -4,6 +4,7 @@
 // Every change is validated, inside its transaction and before COMMIT, by the same
 // renderer `mapsync build` uses: what a build would refuse is refused here, with the same
 // message, and nothing is written.
+#include "libmapsync/core/version.h"
 #include "apps/mapadm/commands.h"
 
 namespace mapadm_cli {
@@ -17,7 +18,7 @@ int main(int argc, char** argv) {
   Global g;
   g.program = "mapadm";
   CLI::App app{"mapadm: change the e-mail user database, validated like a map build; import existing maps"};
-  mapsync_apps::add_global_options(app, g, "0.1.0");
+  mapsync_apps::add_global_options(app, g, mapsync::kVersion);
   app.require_subcommand(1);
   setup_admin(app, g);
   setup_import(app, g);

@@ -11,11 +11,17 @@ namespace {
 
 struct MigrateCli {
   bool dry_run = false;
+  bool force = false;
 };
 
 int run(const Global& g, const MigrateCli& o) {
   const auto cfg = load(g);
-  const mapsync::MigrationReport r = mapsync::migrate_schema(cfg.database, o.dry_run);
+  mapsync::MigrateOptions mo;
+  mo.dry_run = o.dry_run;
+  mo.force = o.force;
+  // Hubs that ran within their stale window count as running.
+  mo.active_seconds = cfg.database.fleet.period * cfg.database.fleet.stale_periods;
+  const mapsync::MigrationReport r = mapsync::migrate_schema(cfg.database, mo);
   if (r.applied.empty()) {
     mapsync::log::info("schema is at version " + std::to_string(r.from) + ", nothing to do");
     return 0;
@@ -31,6 +37,7 @@ void setup_migrate(CLI::App& app, Global& g) {
   auto o = std::make_shared<MigrateCli>();
   CLI::App* sub = app.add_subcommand("migrate", "apply the schema migrations this mapsync carries");
   sub->add_flag("-n,--dry-run", o->dry_run, "only say which migrations would run");
+  sub->add_flag("--force", o->force, "apply a step even though running hubs could not read the schema after it");
   sub->callback([&g, o] { g.action = [&g, o] { return run(g, *o); }; });
 }
 

@@ -1,5 +1,7 @@
 // mapsync rollback [GEN] - publish a stored generation again, and hold the maps there.
 #include "apps/mapsync/commands.h"
+#include "libmapsync/core/error.h"
+#include "libmapsync/maps/fleet_report.h"
 #include "libmapsync/maps/generations.h"
 
 namespace mapsync_cli {
@@ -7,6 +9,7 @@ namespace {
 
 struct RollbackCli {
   std::string generation;  // empty: the one before the published generation
+  bool fleet = false;
 };
 
 int run(const Global& g, const RollbackCli& o) {
@@ -14,6 +17,11 @@ int run(const Global& g, const RollbackCli& o) {
   std::optional<std::uint64_t> gen;
   if (!o.generation.empty()) gen = mapsync::parse_generation(o.generation);
   const auto cfg = load(g);
+  if (o.fleet) {
+    if (!gen) mapsync::fail(mapsync::Exit::usage, "rollback --fleet needs the generation (of this hub) whose content every hub publishes again");
+    mapsync::start_fleet_rollback(cfg, *gen);
+    return 0;
+  }
   mapsync::rollback(cfg, gen);
   return 0;
 }
@@ -27,6 +35,9 @@ void setup_rollback(CLI::App& app, Global& g) {
   // A string, parsed strictly by parse_generation: CLI11's integer conversion would take
   // "-1" as 2^64-1.
   sub->add_option("generation", o->generation, "generation number (see mapsync status and maps.directory/.generations)");
+  sub->add_flag("--fleet", o->fleet,
+                "every hub publishes this generation's content again and holds until `mapsync release --fleet` "
+                "(refused unless every hub stores it)");
   sub->callback([&g, o] { g.action = [&g, o] { return run(g, *o); }; });
 }
 

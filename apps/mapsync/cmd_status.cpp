@@ -7,6 +7,7 @@
 
 #include "apps/mapsync/commands.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/maps/fleet_report.h"
 #include "libmapsync/maps/state.h"
 
 namespace mapsync_cli {
@@ -14,6 +15,8 @@ namespace {
 
 struct StatusCli {
   bool json = false;
+  bool fleet = false;
+  std::string prometheus;
 };
 
 std::string when(std::int64_t t) {
@@ -24,8 +27,19 @@ std::string when(std::int64_t t) {
   return buf;
 }
 
+// Every hub as the database records it: exit 0 (the status is in the output and the
+// metrics; monitoring alerts on those).
+int run_fleet(const mapsync::MapsSettings& cfg, const StatusCli& o) {
+  const mapsync::FleetStatus st = mapsync::fleet_status(cfg);
+  if (!o.prometheus.empty()) mapsync::write_file_replacing(o.prometheus, mapsync::fleet_prometheus(st));
+  std::cout << (o.json ? mapsync::fleet_json(st) : mapsync::fleet_text(st));
+  return 0;
+}
+
 int run(const Global& g, const StatusCli& o) {
   const auto cfg = load(g);
+  if (o.fleet) return run_fleet(cfg, o);
+  if (!o.prometheus.empty()) mapsync::fail(mapsync::Exit::usage, "--prometheus goes with --fleet");
   const auto st = mapsync::read_state(cfg.maps.directory);
   if (!st) mapsync::fail(mapsync::Exit::noinput, "nothing published in " + cfg.maps.directory + " yet (no state file)");
   if (o.json) {
@@ -48,7 +62,9 @@ int run(const Global& g, const StatusCli& o) {
 void setup_status(CLI::App& app, Global& g) {
   auto o = std::make_shared<StatusCli>();
   CLI::App* sub = app.add_subcommand("status", "show what is published (generation, serial, maps)");
-  sub->add_flag("--json", o->json, "the state file as JSON");
+  sub->add_flag("--json", o->json, "the state file (with --fleet: every hub) as JSON");
+  sub->add_flag("--fleet", o->fleet, "every hub as recorded in the database: behind, drift, stale");
+  sub->add_option("--prometheus", o->prometheus, "with --fleet: also write Prometheus metrics to this file (replaced atomically)");
   sub->callback([&g, o] { g.action = [&g, o] { return run(g, *o); }; });
 }
 

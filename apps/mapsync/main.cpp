@@ -2,6 +2,7 @@
 //
 // A thin driver (apps/common/driver.h): the subcommands call libmapsync; errors are
 // reported once, with the sysexits(3) status the library chose.
+#include "libmapsync/core/version.h"
 #include "apps/mapsync/commands.h"
 #include "libmapsync/core/error.h"
 
@@ -21,7 +22,7 @@ int main(int argc, char** argv) {
   Global g;
   g.program = "mapsync";
   CLI::App app{"mapsync: publish Postfix lookup tables from the e-mail user database"};
-  mapsync_apps::add_global_options(app, g, "0.1.0");
+  mapsync_apps::add_global_options(app, g, mapsync::kVersion);
   app.require_subcommand(1);
   setup_build(app, g);
   setup_query(app, g);
@@ -32,5 +33,6 @@ int main(int argc, char** argv) {
   setup_check(app, g);
   setup_status(app, g);
   setup_rollback(app, g);
+  setup_hold(app, g);
   return mapsync_apps::run(app, g, argc, argv);
 }

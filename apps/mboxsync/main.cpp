@@ -3,6 +3,7 @@
 // A thin driver (apps/common/driver.h) over libmapsync/mboxsync.h.
 #include <iostream>
 
+#include "libmapsync/core/version.h"
 #include "apps/mboxsync/commands.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
@@ -20,7 +21,7 @@ mapsync::MboxsyncSettings load(const Global& g) {
 int report_results(const mapsync::MboxReport& r, bool json, const std::string& what) {
   if (json) std::cout << mapsync::mbox_plan_json(r) << "\n";
   if (r.not_leader) {
-    mapsync::log::info("another mboxsync holds the lock (" + r.leader + "); nothing to do here");
+    mapsync::log::info("another mboxsync holds the lease " + r.leader + "; nothing to do here");
     return 0;
   }
   using mapsync::MboxOutcome;
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   Global g;
   g.program = "mboxsync";
   CLI::App app{"mboxsync: mailboxes on the Cyrus back ends for the accounts of the user database"};
-  mapsync_apps::add_global_options(app, g, "0.1.0");
+  mapsync_apps::add_global_options(app, g, mapsync::kVersion);
   app.require_subcommand(1);
   setup_plan(app, g);
   setup_run(app, g);

@@ -7,6 +7,7 @@
 // fall back to a default.
 #include <grp.h>
 #include <pwd.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -146,15 +147,56 @@ void resolve_owner(const Reader& r, const YAML::Node& map, const YAML::Node& map
   if (gr) m.group = gr->gr_gid;
 }
 
+// database.endpoints: [{host, port | socket, role}], tried in order.
+void read_endpoints(const Reader& r, const YAML::Node& n, DatabaseConfig& db) {
+  const YAML::Node list = is_map(n) ? n["endpoints"] : YAML::Node();
+  if (!list.IsDefined() || list.IsNull()) return;
+  if (!list.IsSequence() || list.size() == 0) r.error(list, "database.endpoints", "must be a list of {host, port} or {socket}");
+  if (!db.host.empty() || !db.socket.empty())
+    r.error(list, "database.endpoints", "set either endpoints or host/socket, not both");
+  std::size_t i = 0;
+  for (const auto& e : list) {
+    const std::string p = "database.endpoints[" + std::to_string(i++) + "]";
+    r.only_keys(e, p, {"host", "port", "socket", "role"});
+    DbEndpoint ep;
+    ep.host = r.str(e, "host", p, "");
+    ep.port = r.number(e, "port", p, 3306, 1, 65535);
+    ep.socket = r.str(e, "socket", p, "");
+    if (ep.host.empty() == ep.socket.empty()) r.error(e, p, "set host (and port) or socket");
+    const std::string role = r.str(e, "role", p, "auto");
+    if (role == "auto") ep.role = EndpointRole::automatic;
+    else if (role == "primary") ep.role = EndpointRole::primary;
+    else if (role == "replica") ep.role = EndpointRole::replica;
+    else if (role == "galera") ep.role = EndpointRole::galera;
+    else r.error(at(e, "role"), p + ".role", "must be auto, primary, replica or galera, not \"" + role + "\"");
+    db.endpoints.push_back(ep);
+  }
+}
+
+void read_fleet(const Reader& r, const YAML::Node& root, FleetConfig& f) {
+  const YAML::Node n = root["fleet"];
+  r.only_keys(n, "fleet", {"hub", "period", "stale_periods", "report"});
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+  f.hub = r.str(n, "hub", "fleet", host[0] ? host : "localhost");
+  f.period = r.number(n, "period", "fleet", 60, 1, 86400);
+  f.stale_periods = r.number(n, "stale_periods", "fleet", 3, 1, 1000);
+  f.report = r.boolean(n, "report", "fleet", true);
+}
+
 void read_database(const Reader& r, const YAML::Node& root, DatabaseConfig& db) {
   const YAML::Node n = root["database"];
   if (!n.IsDefined()) r.error(root, "database", "required section is missing");
-  r.only_keys(n, "database",
-              {"host", "port", "socket", "user", "password_file", "database", "connect_timeout", "read_timeout", "tls"});
+  r.only_keys(n, "database", {"host", "port", "socket", "endpoints", "max_lag", "lease_seconds", "user", "password_file",
+                              "database", "connect_timeout", "read_timeout", "tls"});
   db.host = r.str(n, "host", "database", "");
   db.port = r.number(n, "port", "database", 3306, 1, 65535);
   db.socket = r.str(n, "socket", "database", "");
-  if (db.host.empty() && db.socket.empty()) r.error(n, "database.host", "set host (and port) or socket");
+  read_endpoints(r, n, db);
+  if (db.host.empty() && db.socket.empty() && db.endpoints.empty())
+    r.error(n, "database.host", "set host (and port), socket, or endpoints");
+  db.max_lag = r.number(n, "max_lag", "database", 0, 0, 86400 * 30);
+  db.lease_seconds = r.number(n, "lease_seconds", "database", 60, 2, 86400);
   db.user = r.str(n, "user", "database", "", true);
   db.password_file = r.str(n, "password_file", "database", "");
   db.database = r.str(n, "database", "database", "", true);
@@ -572,8 +614,9 @@ Config parse_config(const std::string& text, const std::string& name) {
   try {
     std::size_t budget = kConfigNodeLimit;
     r.no_duplicate_keys(root, "", budget);
-    r.only_keys(root, "", {"database", "maps", "render", "logging", "metrics", "ad", "cyrus"});
+    r.only_keys(root, "", {"database", "fleet", "maps", "render", "logging", "metrics", "ad", "cyrus"});
     read_database(r, root, c.database);
+    read_fleet(r, root, c.database.fleet);
     read_maps(r, root, c.maps);
     read_ad(r, root, c.ad);
     read_cyrus(r, root, c.cyrus);

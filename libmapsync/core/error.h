@@ -28,11 +28,15 @@ enum class Exit : int {
 
 class Error : public std::runtime_error {
  public:
-  Error(Exit status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  Error(Exit status, const std::string& message, int server_code = 0)
+      : std::runtime_error(message), status_(status), server_code_(server_code) {}
   Exit status() const { return status_; }
+  // The database server's (or client library's) error number, 0 when not from there.
+  int server_code() const { return server_code_; }
 
  private:
   Exit status_;
+  int server_code_;
 };
 
 [[noreturn]] inline void fail(Exit status, const std::string& message) { throw Error(status, message); }

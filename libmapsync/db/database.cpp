@@ -18,6 +18,7 @@
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
+#include "libmapsync/db/endpoints.h"
 #include "libmapsync/db/schema.h"
 #include "libmapsync/core/secret.h"
 #include "libmapsync/core/signals.h"
@@ -35,9 +36,11 @@ std::string where(const DatabaseConfig& db) {
 bool is_temporary(int code) {
   switch (code) {
     case 1040:  // ER_CON_COUNT_ERROR: too many connections
+    case 1047:  // ER_UNKNOWN_COM_ERROR: a Galera node not (yet) synced or not in the primary component
     case 1053:  // ER_SERVER_SHUTDOWN
     case 1205:  // ER_LOCK_WAIT_TIMEOUT
     case 1213:  // ER_LOCK_DEADLOCK
+    case 1290:  // ER_OPTION_PREVENTS_STATEMENT: read_only (a replica, a primary being failed over)
     case 1927:  // ER_CONNECTION_KILLED
     case 2002:  // CR_CONNECTION_ERROR (socket)
     case 2003:  // CR_CONN_HOST_ERROR
@@ -81,7 +84,7 @@ bool is_config(int code) {
   else if (!is_temporary(code) && code >= 1000 && code < 2000) status = Exit::software;
   if (code == 1045) msg += "; check database.user and the password in " + db.password_file;
   if (code == 1146) msg += "; is the mapsync schema loaded? (mapsync migrate)";
-  throw Error(status, msg);
+  throw Error(status, msg, code);
 }
 
 class Connection {
@@ -309,16 +312,33 @@ class Connection {
   std::unordered_map<std::string, Cached> cache_;  // destroyed before conn_
 };
 
-void check_version(const DatabaseConfig& db, unsigned found) {
+// compatible_from: the oldest schema version whose programs can use a database at found.
+void check_version(const DatabaseConfig& db, unsigned found, unsigned compatible_from) {
   const unsigned need = required_schema_version();
   if (found == need) return;
+  if (found > need && compatible_from <= need) {
+    log::debug(where(db) + ": schema version " + std::to_string(found) + " is newer than this mapsync (" +
+               std::to_string(need) + ") and readable by it (compatible from " + std::to_string(compatible_from) + ")");
+    return;
+  }
   if (found == 0)
     fail(Exit::config, where(db) + ": no mapsync schema found; create it with `mapsync migrate`");
   if (found < need)
     fail(Exit::config, where(db) + ": schema version " + std::to_string(found) + " is older than this mapsync needs (" +
                            std::to_string(need) + "); run `mapsync migrate`");
   fail(Exit::config, where(db) + ": schema version " + std::to_string(found) + " is newer than this mapsync knows (" +
-                         std::to_string(need) + "); upgrade mapsync on this host");
+                         std::to_string(need) + ") and needs programs of version " + std::to_string(compatible_from) +
+                         " or later; upgrade mapsync on this host");
+}
+
+// The compatible_from of a version newer than this build's: asked only then, so that the
+// check costs nothing in the usual case (and works on schemas from before the column).
+unsigned compatible_from(Connection& c, unsigned found) {
+  if (found <= required_schema_version()) return found;
+  std::uint64_t v = found;
+  c.scalar("SELECT COALESCE(compatible_from, version) FROM schema_version WHERE version = " + std::to_string(found),
+           "reading the schema's compatibility", v);
+  return static_cast<unsigned>(v);
 }
 
 }  // namespace
@@ -355,13 +375,38 @@ class ResultRow final : public SqlRow {
 }  // namespace
 
 Database::Database(const DatabaseConfig& db, SchemaCheck check) : impl_(std::make_unique<Impl>(db)) {
-  if (check == SchemaCheck::on_connect) check_version(impl_->cfg, impl_->conn.schema_version());
+  if (check == SchemaCheck::on_connect) check_schema(impl_->conn.schema_version());
 }
 
 unsigned Database::schema_version() { return impl_->conn.schema_version(); }
 
-void Database::check_schema(unsigned found) const { check_version(impl_->cfg, found); }
+void Database::check_schema(unsigned found) { check_version(impl_->cfg, found, compatible_from(impl_->conn, found)); }
 
+ServerState Database::server_state() {
+  ServerState s;
+  std::string ready, state, cluster;
+  each_row("SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only', 'wsrep_on')", "asking the server's role",
+           [&](const SqlRow& r) {
+             const bool on = r.str(2) == "ON" || r.str(2) == "1";
+             if (r.str(1) == "read_only") s.read_only = on;
+             else s.galera = on;
+           });
+  if (!s.galera) return s;
+  each_row("SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state', 'wsrep_local_state_comment', "
+           "'wsrep_cluster_status')",
+           "asking the Galera node's state", [&](const SqlRow& r) {
+             const std::string n = r.str(1);
+             if (n == "wsrep_ready") ready = r.str(2);
+             else if (n == "wsrep_local_state") state = r.str(2);
+             else if (n == "wsrep_local_state_comment") s.galera_state = r.str(2);
+             else cluster = r.str(2);
+           });
+  // wsrep_ready alone is not enough: a node cut off from the others still answers.
+  s.synced = ready == "ON" && state == "4" && cluster == "Primary";
+  s.galera_state += (s.galera_state.empty() ? "" : ", ") + std::string("cluster ") + (cluster.empty() ? "?" : cluster) +
+                    ", ready " + (ready.empty() ? "?" : ready);
+  return s;
+}
 std::size_t Database::each_row(const std::string& q, const std::string& doing, const std::function<void(const SqlRow&)>& fn) {
   return impl_->conn.each_row(q, doing, [&](sql::ResultSet& rs) { fn(ResultRow(rs)); });
 }
@@ -403,6 +448,13 @@ Database::~Database() = default;
 
 std::string Database::where() const { return mapsync::where(impl_->cfg); }
 
+const DatabaseConfig& Database::config() const { return impl_->cfg; }
+
+std::string Database::endpoint() const {
+  const DatabaseConfig& c = impl_->cfg;
+  return c.socket.empty() ? c.host + ":" + std::to_string(c.port) : c.socket;
+}
+
 void Database::execute(const std::string& q, const std::string& doing) { impl_->conn.execute(q, doing); }
 
 std::uint64_t Database::update(const std::string& q, const SqlParams& params, const std::string& doing) {
@@ -430,9 +482,36 @@ void Database::unlock(const std::string& name) {
   query("SELECT RELEASE_LOCK(?)", {name}, "releasing the lock " + name, [](const SqlRow&) {});
 }
 
-MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run) {
+namespace {
+
+// The schema_version.compatible_from column exists from this migration on.
+constexpr unsigned kCompatibleFromSince = 5;
+
+// Hubs that reported lately and need a schema older than compatible_from: they would stop
+// publishing if the step were applied. Nothing when the fleet table does not exist yet.
+std::vector<std::string> hubs_left_behind(Connection& c, unsigned compatible_from, unsigned active_seconds) {
+  std::vector<std::string> hubs;
+  std::uint64_t exists = 0;
+  c.scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'fleet_hubs'",
+           "looking for the fleet_hubs table", exists);
+  if (!exists) return hubs;
+  c.query("SELECT hub, schema_needed, version FROM fleet_hubs WHERE schema_needed < ? AND reported_at > NOW(6) - INTERVAL ? SECOND "
+          "ORDER BY hub",
+          {std::uint64_t{compatible_from}, std::uint64_t{active_seconds}}, "reading the hubs' schema versions",
+          [&](sql::ResultSet& r) {
+            hubs.push_back(std::string(r.getString(1)) + " (mapsync " + std::string(r.getString(3)) + ", schema " +
+                           std::string(r.getString(2)) + ")");
+          });
+  return hubs;
+}
+
+}  // namespace
+
+MigrationReport migrate_schema(const DatabaseConfig& config, const MigrateOptions& opt) {
+  const DatabaseConfig db = writer_config(config);
   Connection c(db);
-  // Two hosts migrating at once would interleave DDL; a named lock serialises them.
+  // Two hosts migrating at once would interleave DDL; a named lock serialises them. On
+  // Galera it holds on one node only: run migrate from one place.
   std::uint64_t got = 0;
   c.scalar("SELECT GET_LOCK('mapsync.migrate', 30)", "taking the migration lock", got);
   if (got != 1) fail(Exit::tempfail, where(db) + ": another mapsync migrate holds the lock 'mapsync.migrate'");
@@ -444,8 +523,19 @@ MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run) {
                            std::to_string(required_schema_version()) + ")");
   for (const Migration& m : embedded_migrations()) {
     if (m.version <= rep.from) continue;
+    const unsigned compat = migration_compatible_from(m);
+    if (!opt.force) {
+      const auto behind = hubs_left_behind(c, compat, opt.active_seconds);
+      if (!behind.empty()) {
+        std::string list;
+        for (const auto& h : behind) list += "\n  " + h;
+        fail(Exit::tempfail, where(db) + ": migration " + m.name + " needs programs of schema " + std::to_string(compat) +
+                                 " or later, and these hubs reported within " + std::to_string(opt.active_seconds) +
+                                 " s with older ones (upgrade them first, or `mapsync migrate --force`):" + list);
+      }
+    }
     rep.applied.push_back(m.name);
-    if (dry_run) {
+    if (opt.dry_run) {
       rep.to = m.version;
       continue;
     }
@@ -460,7 +550,11 @@ MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run) {
       c.execute(stmt, std::string("migration ") + m.name + " statement " + std::to_string(n) + " (" +
                           stmt.substr(0, std::min<std::size_t>(stmt.find('\n'), 80)) + ")");
     }
-    c.execute("INSERT INTO schema_version (version, name) VALUES (" + std::to_string(m.version) + ", '" + m.name + "')",
+    const std::string v = std::to_string(m.version);
+    c.execute(m.version >= kCompatibleFromSince
+                  ? "INSERT INTO schema_version (version, name, compatible_from) VALUES (" + v + ", '" + m.name + "', " +
+                        std::to_string(compat) + ")"
+                  : "INSERT INTO schema_version (version, name) VALUES (" + v + ", '" + m.name + "')",
               std::string("recording migration ") + m.name);
     rep.to = m.version;
   }

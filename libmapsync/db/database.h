@@ -23,8 +23,16 @@ struct MigrationReport {
   std::vector<std::string> applied;  // names of the migrations run (or that would run)
 };
 
-// Brings the schema up to required_schema_version(). dry_run: only report.
-MigrationReport migrate_schema(const DatabaseConfig& db, bool dry_run);
+struct MigrateOptions {
+  bool dry_run = false;  // only report
+  // Apply a step even though hubs that reported within active_seconds could not read the
+  // schema after it (fleet_hubs.schema_needed below the step's compatible_from).
+  bool force = false;
+  unsigned active_seconds = 3 * 3600;
+};
+
+// Brings the schema up to required_schema_version() on the first writable endpoint.
+MigrationReport migrate_schema(const DatabaseConfig& db, const MigrateOptions& options);
 
 // A value for a '?' placeholder. Data never becomes SQL text: every value a job writes
 // (names from the directory, addresses) is bound as a parameter.
@@ -48,6 +56,14 @@ class SqlRow {
 // The schema version is checked on connecting.
 enum class SchemaCheck { on_connect, by_caller };
 
+// What the server says about itself, for choosing among database.endpoints.
+struct ServerState {
+  bool galera = false;          // wsrep_on
+  bool synced = false;          // galera: wsrep_ready, local state 4 (Synced), primary component
+  std::string galera_state;     // "Synced", "Donor/Desynced", ... and the cluster status
+  bool read_only = false;       // @@read_only (a replica, or a primary being failed over)
+};
+
 class Database {
  public:
   // by_caller: the caller reads schema_version() inside its own transaction and passes it
@@ -63,8 +79,11 @@ class Database {
   // The first column of a one-row query; false when there is no row.
   bool scalar(const std::string& sql, const std::string& doing, std::uint64_t& out);
   unsigned schema_version();  // 0 when there is no schema_version table
-  // Refuses (Exit::config) a version other than required_schema_version(), saying what to do.
-  void check_schema(unsigned found) const;
+  // Refuses (Exit::config) a version this build cannot use, saying what to do: older than
+  // required_schema_version(), or newer and not compatible with it (the version's
+  // schema_version.compatible_from is above what this build needs).
+  void check_schema(unsigned found);
+  ServerState server_state();
   // A prepared statement with parameters; returns the number of affected rows.
   std::uint64_t update(const std::string& sql, const SqlParams& params, const std::string& doing);
   // Streams the rows to fn; returns their number.
@@ -76,6 +95,8 @@ class Database {
   bool try_lock(const std::string& name, std::string& holder);
   void unlock(const std::string& name);
   std::string where() const;  // "database HOST:PORT/NAME", for messages
+  std::string endpoint() const;  // "HOST:PORT" or the socket path
+  const DatabaseConfig& config() const;  // with host/port/socket of the endpoint in use
 
  private:
   struct Impl;

@@ -10,6 +10,17 @@ unsigned required_schema_version() {
   return m.empty() ? 0 : m.back().version;
 }
 
+unsigned migration_compatible_from(const Migration& m) {
+  const std::string_view sql = m.sql;
+  constexpr std::string_view key = "\n-- compatible-from:";
+  const auto at = sql.find(key);
+  if (at == std::string_view::npos) return m.version;
+  unsigned v = 0;
+  for (std::size_t i = at + key.size(); i < sql.size() && sql[i] != '\n'; ++i)
+    if (std::isdigit(static_cast<unsigned char>(sql[i]))) v = v * 10 + static_cast<unsigned>(sql[i] - '0');
+  return v && v <= m.version ? v : m.version;
+}
+
 std::vector<std::string> split_sql(std::string_view sql) {
   std::vector<std::string> out;
   std::string cur;

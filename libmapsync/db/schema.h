@@ -16,6 +16,10 @@ struct Migration {
 // Generated at build time by cmake/embed_schema.cmake, ordered by version.
 const std::vector<Migration>& embedded_migrations();
 
+// The oldest schema version whose programs can still use a database after m: the line
+// "-- compatible-from: N" in its header, or m's own version.
+unsigned migration_compatible_from(const Migration& m);
+
 // The schema version the programs need: the newest embedded migration.
 unsigned required_schema_version();
 

@@ -21,6 +21,8 @@
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/signals.h"
 #include "libmapsync/db/database.h"
+#include "libmapsync/db/endpoints.h"
+#include "libmapsync/db/lease.h"
 
 namespace mapsync {
 
@@ -205,10 +207,13 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
   const AdConfig& ad = cfg.ad;
   if (!ad.present) fail(Exit::config, cfg.path + ": ad: section is missing (adsync needs ad.uris, ad.bases, ...)");
   AdsyncReport rep;
-  Database db(cfg.database);
+  auto dbp = connect_writer(cfg.database);
+  Database& db = *dbp;
+  std::unique_ptr<Lease> lease;
   if (opt.apply) {
     std::string holder;
-    if (!db.try_lock(ad.lock_name, holder)) {
+    lease = Lease::acquire(db, ad.lock_name, holder);
+    if (!lease) {
       rep.not_leader = true;
       rep.leader = holder;
       return rep;
@@ -262,6 +267,7 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
 
   info.record_dc_state = opt.only_uid.empty();
   check_interrupted();
+  lease->check();
   std::string audit = plan_json(rep, false, true);
   // The audit row keeps the whole plan, but not the tens of megabytes of an initial
   // import of a whole university (max_allowed_packet): then the counts only.
@@ -271,10 +277,13 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
   apply_ad_plan(db, rep.plan, info, audit, rep.run_id, creates_written);
   log::debug("written");
   check_interrupted();
-  tx->commit("committing");
+  // Only a leader whose lease is still its own may commit (a stale leader's late commit
+  // is refused here, or by Galera's certification of the lease row).
+  lease->fence(db);
+  lease->commit(*tx, "committing");
   log::debug("committed");
   rep.applied = true;
-  db.unlock(ad.lock_name);
+  lease->release(db);
   log::notice("applied run " + std::to_string(rep.run_id) + ": " + std::to_string(rep.plan.creates.size()) +
               " creates, " + std::to_string(rep.plan.updates.size()) + " updates, " +
               std::to_string(rep.plan.count(MissAction::disable)) + " disables, " +

@@ -18,6 +18,8 @@
 #include "libmapsync/core/error.h"
 #include "libmapsync/db/backends.h"
 #include "libmapsync/db/database.h"
+#include "libmapsync/db/endpoints.h"
+#include "libmapsync/db/lease.h"
 #include "libmapsync/db/queue.h"
 #include "libmapsync/mailbox/mbox_engine.h"
 #include "libmapsync/mailbox/mbox_task.h"
@@ -126,18 +128,30 @@ std::vector<Task> tasks_from_queue(Database& db, const CyrusConfig& c, const Sta
 // server made a mailbox, but before its result was recorded, is followed by one that finds
 // the mailbox where it was put (existed), instead of placing the account anew and calling
 // its own mailbox a conflict on another back end.
-void record_placement(Database& db, const std::vector<Task>& tasks) {
-  bool open = false;
+// Every write of the leader is one transaction fenced by its lease (db/lease.h): a
+// leader that lost the lease writes nothing more.
+template <class Fn>
+void fenced(Database& db, Lease& lease, const std::string& doing, Fn fn) {
+  Transaction tx(db, doing);
+  lease.fence(db);
+  fn();
+  lease.commit(tx, doing);
+}
+
+void record_placement(Database& db, Lease& lease, const std::vector<Task>& tasks) {
+  std::unique_ptr<Transaction> tx;
   for (const Task& t : tasks) {
     if (t.kind != JobKind::create || !t.backend || t.account.provisioned) continue;
     if (t.backend->id == t.account.backend_id && t.partition == t.account.partition) continue;
-    if (!open) db.execute("START TRANSACTION", "recording placements");
-    open = true;
+    if (!tx) {
+      tx = std::make_unique<Transaction>(db, "recording placements");
+      lease.fence(db);
+    }
     db.update("UPDATE accounts SET backend_id = ?, cyrus_partition = ? WHERE id = ? AND provisioned_at IS NULL",
               {static_cast<std::uint64_t>(t.backend->id), t.partition, static_cast<std::uint64_t>(t.account.id)},
               "recording the placement of " + t.account.uid);
   }
-  if (open) db.execute("COMMIT", "recording placements");
+  if (tx) lease.commit(*tx, "recording placements");
 }
 
 // What a finished task means for the database, written in one transaction: a process killed
@@ -162,11 +176,9 @@ void record_result_rows(Database& db, const CyrusConfig& c, const Task& t, const
     mark_failed(db, t.job_id, Attempt::counted, std::string(outcome_word(r.outcome)) + ": " + r.detail);
 }
 
-void record_result(Database& db, const CyrusConfig& c, const Task& t, const MboxResult& r) {
+void record_result(Database& db, Lease& lease, const CyrusConfig& c, const Task& t, const MboxResult& r) {
   if (r.outcome == MboxOutcome::skipped) return;
-  Transaction tx(db, "recording the result of " + t.account.uid);
-  record_result_rows(db, c, t, r);
-  tx.commit("recording the result of " + t.account.uid);
+  fenced(db, lease, "recording the result of " + t.account.uid, [&] { record_result_rows(db, c, t, r); });
 }
 
 void write_result_log(std::ofstream& log, const MboxResult& r) {
@@ -178,12 +190,13 @@ void write_result_log(std::ofstream& log, const MboxResult& r) {
   log.flush();
 }
 
-bool take_lock(Database& db, const CyrusConfig& c, MboxReport& rep) {
+std::unique_ptr<Lease> take_lease(Database& db, const CyrusConfig& c, MboxReport& rep) {
   std::string holder;
-  if (db.try_lock(c.lock_name, holder)) return true;
+  auto lease = Lease::acquire(db, c.lock_name, holder);
+  if (lease) return lease;
   rep.not_leader = true;
-  rep.leader = holder;
-  return false;
+  rep.leader = c.lock_name + " (" + holder + ")";
+  return nullptr;
 }
 
 void require(const MboxsyncSettings& cfg) {
@@ -211,8 +224,10 @@ std::map<std::string, std::string> list_all(const CyrusConfig& c, const State& s
 MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt) {
   require(cfg);
   MboxReport rep;
-  Database db(cfg.database);
-  if (!take_lock(db, cfg.cyrus, rep)) return rep;
+  auto dbp = connect_writer(cfg.database);
+  Database& db = *dbp;
+  auto lease = take_lease(db, cfg.cyrus, rep);
+  if (!lease) return rep;
   State st;
   read_state(db, st);
   std::vector<Task> ready;
@@ -221,7 +236,7 @@ MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt)
       std::string why;
       if (!name_task(cfg.cyrus, t, why)) {
         rep.results.push_back(outcome(t.account.id, t.account.uid, MboxOutcome::failed, why));
-        mark_failed(db, t.job_id, Attempt::not_made, why);
+        fenced(db, *lease, "recording the failure of " + t.account.uid, [&] { mark_failed(db, t.job_id, Attempt::not_made, why); });
         continue;
       }
       place_task(cfg.cyrus, st.backends, t);
@@ -233,9 +248,9 @@ MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt)
     ready.push_back(t);
     if (opt.limit && ready.size() >= opt.limit) break;
   }
-  record_placement(db, ready);
+  record_placement(db, *lease, ready);
   run_tasks(cfg.cyrus, ready, [&](const Task& t, const MboxResult& r) {
-    record_result(db, cfg.cyrus, t, r);
+    record_result(db, *lease, cfg.cyrus, t, r);
     if (r.outcome != MboxOutcome::skipped) rep.results.push_back(r);
   }, nullptr);
   return rep;
@@ -244,7 +259,8 @@ MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt)
 MboxReport mboxsync_plan(const MboxsyncSettings& cfg) {
   require(cfg);
   MboxReport rep;
-  Database db(cfg.database);
+  auto dbp = connect_writer(cfg.database);
+  Database& db = *dbp;
   State st;
   read_state(db, st);
   const std::map<std::string, std::string> where = list_all(cfg.cyrus, st, rep);
@@ -274,8 +290,10 @@ MboxReport mboxsync_plan(const MboxsyncSettings& cfg) {
 MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt) {
   require(cfg);
   MboxReport rep;
-  Database db(cfg.database);
-  if (!take_lock(db, cfg.cyrus, rep)) return rep;
+  auto dbp = connect_writer(cfg.database);
+  Database& db = *dbp;
+  auto lease = take_lease(db, cfg.cyrus, rep);
+  if (!lease) return rep;
   State st;
   read_state(db, st);
   // Every Cyrus account not yet recorded as provisioned; those whose mailbox exists are
@@ -301,11 +319,11 @@ MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt
     tasks.push_back(t);
     if (opt.limit && tasks.size() >= opt.limit) break;
   }
-  record_placement(db, tasks);
+  record_placement(db, *lease, tasks);
   Progress progress(opt.progress, tasks.size());
   run_tasks(cfg.cyrus, tasks, [&](const Task& t, const MboxResult& r) {
     if (r.outcome == MboxOutcome::skipped) return;
-    record_result(db, cfg.cyrus, t, r);
+    record_result(db, *lease, cfg.cyrus, t, r);
     write_result_log(log, r);
     rep.results.push_back(r);
   }, &progress);

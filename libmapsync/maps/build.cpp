@@ -21,6 +21,9 @@
 #include "libmapsync/maps/publish_steps.h"
 #include "libmapsync/core/signals.h"
 #include "libmapsync/db/database.h"
+#include "libmapsync/db/endpoints.h"
+#include "libmapsync/db/fleet.h"
+#include "libmapsync/maps/fleet_report.h"
 #include "libmapsync/maps/snapshot.h"
 #include "libmapsync/maps/state.h"
 
@@ -33,6 +36,8 @@ std::string config_digest(const MapsSettings& cfg) {
   // Another database with the same change serial is not "nothing changed".
   const DatabaseConfig& db = cfg.database;
   d.update(db.host + ":" + std::to_string(db.port) + " " + db.socket + " " + db.database + "\n");
+  // Replicas of one database share its serial: which endpoint a run read does not matter.
+  for (const DbEndpoint& e : db.endpoints) d.update("endpoint " + endpoint_name(e) + "\n");
   for (const std::string& x : {r.local_alias_domain, r.canonical_key, r.canonical_value, std::to_string(r.canonical_generate)})
     d.update(x + "\n");
   for (const std::string& x : r.list_companions) d.update("companion " + x + "\n");
@@ -212,7 +217,13 @@ class BuildJob {
     if (!opt_.dry_run) pub_ = std::make_unique<Publisher>(dir_);
     read_old_state();
     cfg_digest_ = config_digest(cfg_);
-    if (nothing_changed()) return;
+    open_reader();
+    if (fleet_rollback()) return;
+    if (nothing_changed()) {
+      report("unchanged", old_ ? &*old_ : nullptr);
+      return;
+    }
+    refuse_when_held();
     Snapshot snap;
     read(snap);
     render_and_stage(snap);
@@ -222,6 +233,7 @@ class BuildJob {
       return;
     }
     commit();
+    report("published", &next_);
   }
 
  private:
@@ -243,7 +255,7 @@ class BuildJob {
         log::warning(std::string(e.what()) + "; doing a full build");
       }
     }
-    if (old_ && old_->held && !opt_.release && !staging_)
+    if (old_ && old_->held && !old_->held_by_fleet && !opt_.release && !staging_)
       fail(Exit::tempfail, "the maps in " + dir_ + " are held at generation " + std::to_string(old_->generation) +
                                " (a rollback to generation " + std::to_string(old_->held_generation) +
                                "); fix the database, then publish it again with `mapsync build --release`");
@@ -254,12 +266,63 @@ class BuildJob {
     return ms && ms->settings == map_settings(mc) && intact(cmp_dir_, *ms);
   }
 
+  // The serial this directory already reflects: no endpoint older than that is read (a
+  // hub never goes back in time when its replica lags or it moves to another node).
+  std::uint64_t published_serial() const {
+    return old_ && old_->config_digest == cfg_digest_ ? old_->serial : 0;
+  }
+
+  void open_reader() {
+    reader_ = connect_reader(cfg_.database, published_serial(), SchemaCheck::on_connect);
+    rep_.reader = reader_.endpoint;
+    rep_.lag_serials = reader_.lag_serials;
+    rep_.lag_seconds = reader_.lag_seconds;
+    hold_ = read_fleet_hold(*reader_.db);
+  }
+
+  // A fleet-wide rollback (mapsync rollback --fleet): publish the stored generation with the
+  // fleet's content once, then hold like every hub. True when this run did that.
+  bool fleet_rollback() {
+    if (!hold_.held || hold_.rollback_digest.empty() || opt_.dry_run || staging_) return false;
+    if (old_ && combined_digest(*old_) == hold_.rollback_digest) return false;  // done: held below
+    const auto gen = generation_with_digest(dir_, hold_.rollback_digest);
+    if (!gen)
+      fail(Exit::tempfail, "a fleet-wide rollback (by " + hold_.by + ": " + hold_.reason + ") asks for content " +
+                               hold_.rollback_digest.substr(0, 12) + ", and no generation stored in " + dir_ +
+                               " has it; the maps stay as they are, held");
+    pub_.reset();  // rollback() takes the directory's lock itself
+    const RollbackReport rb = rollback(cfg_, *gen, true);
+    old_ = read_state(dir_);
+    rep_.generation = rb.new_generation;
+    rep_.serial = old_ ? old_->serial : 0;
+    rep_.fleet_held = true;
+    report("rolled back", old_ ? &*old_ : nullptr);
+    return true;
+  }
+
+  // A fleet-wide hold (mapsync hold --fleet): keep what is published, publish nothing.
+  void refuse_when_held() {
+    if (!hold_.held && old_ && old_->held_by_fleet)
+      log::notice("the fleet-wide hold was released: publishing the database again");
+    if (!hold_.held || opt_.dry_run || staging_) return;
+    rep_.fleet_held = true;
+    report("held", old_ ? &*old_ : nullptr);
+    fail(Exit::tempfail, "publishing is held fleet-wide since " + hold_.at + " by " + hold_.by + ": " + hold_.reason +
+                             "; the maps in " + dir_ + " stay as they are until `mapsync release --fleet`");
+  }
+
+  // Best effort: the fleet's record of this hub. Never fails the run.
+  void report(const char* result, const PublishState* st) {
+    if (opt_.dry_run || staging_ || !cfg_.database.fleet.report || !st) return;
+    report_hub(cfg_, reader_, *st, result, hold_.held);
+  }
+
   // The run every few minutes that finds nothing to do: one query, nothing written.
   bool nothing_changed() {
     if (!old_ || opt_.full || staging_ || old_->held || old_->config_digest != cfg_digest_) return false;
     for (const MapConfig& mc : cfg_.maps.maps)
       if (mc.enabled && !map_intact(mc)) return false;
-    const std::uint64_t serial = read_change_serial(cfg_.database);
+    const std::uint64_t serial = reader_.serial;
     if (serial != old_->serial) return false;
     reassert_published();
     rep_.serial = serial;
@@ -287,10 +350,14 @@ class BuildJob {
     for (const std::string* t : {&cfg_.render.canonical_key, &cfg_.render.canonical_value})
       so.names |= t->find("{given}") != std::string::npos || t->find("{surname}") != std::string::npos;
     so.names &= cfg_.render.canonical_generate;
-    read_snapshot(cfg_.database, snap, so);
+    read_snapshot(*reader_.db, snap, so);
     malloc_trim(0);  // the client library's result buffers are gone; give their pages back
     lap("read snapshot");
     rep_.serial = snap.serial;
+    if (snap.serial < published_serial())
+      fail(Exit::tempfail, reader_.db->where() + ": the snapshot has serial " + std::to_string(snap.serial) +
+                               ", older than the serial " + std::to_string(published_serial()) +
+                               " already published here; not going back in time");
     check_interrupted();
 
     std::size_t active = 0;
@@ -408,6 +475,8 @@ class BuildJob {
   const bool staging_;
   const std::string& cmp_dir_;
   std::unique_ptr<Publisher> pub_;
+  ReaderChoice reader_;
+  FleetHold hold_;
   std::optional<PublishState> old_;
   std::string cfg_digest_;
   PublishState next_;

@@ -51,6 +51,10 @@ struct BuildReport {
   std::vector<BuiltMap> maps;
   Findings findings;
   double seconds = 0;
+  std::string reader;  // the database endpoint read
+  std::uint64_t lag_serials = 0;
+  double lag_seconds = 0;
+  bool fleet_held = false;  // refused: held fleet-wide
 };
 
 // Fills report as it goes, so that a caller has the findings, the gates and the serial

@@ -127,7 +127,7 @@ std::uint64_t parse_generation(const std::string& text) {
   return n;
 }
 
-RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> gen) {
+RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> gen, bool fleet) {
   const std::string& dir = cfg.maps.directory;
   Publisher pub(dir);
   const auto cur = read_state(dir);
@@ -155,6 +155,7 @@ RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> ge
   next.config_digest = config_digest(cfg);
   next.held = true;
   next.held_generation = rep.restored;
+  next.held_by_fleet = fleet;
   for (const MapState& was : old->maps) {
     const MapConfig* mc = cfg.maps.find(was.name);
     if (!mc || !mc->enabled) continue;
@@ -178,7 +179,8 @@ RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> ge
   record_publish(dir, cfg.maps, next, true);
   rep.new_generation = next.generation;
   log::warning("rolled back to generation " + std::to_string(rep.restored) + " as generation " +
-               std::to_string(rep.new_generation) + "; builds are held until `mapsync build --release`");
+               std::to_string(rep.new_generation) +
+               (fleet ? "; builds are held until `mapsync release --fleet`" : "; builds are held until `mapsync build --release`"));
   return rep;
 }
 

@@ -42,6 +42,7 @@ std::uint64_t parse_generation(const std::string& text);
 
 // Restores generation gen (default: the newest stored one older than the published
 // generation) and holds the maps.
-RollbackReport rollback(const MapsSettings& config, std::optional<std::uint64_t> gen);
+// fleet: the rollback a fleet-wide one asked for (the hold ends with the fleet's hold).
+RollbackReport rollback(const MapsSettings& config, std::optional<std::uint64_t> gen, bool fleet = false);
 
 }  // namespace mapsync

@@ -108,13 +108,17 @@ void read_rows(Database& c, Snapshot& s, const SnapshotOptions& options, std::ui
 
 void read_snapshot(const DatabaseConfig& db, Snapshot& s, const SnapshotOptions& options) {
   Database c(db, SchemaCheck::by_caller);
+  read_snapshot(c, s, options);
+}
+
+void read_snapshot(Database& c, Snapshot& s, const SnapshotOptions& options) {
   c.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
   c.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", "starting the snapshot");
   read_snapshot_in(c, s, options);
   // Ending the read-only transaction proves the connection survived to the last row:
   // a result cut short by a dying server would otherwise look like a shorter table.
   c.execute("COMMIT", "ending the snapshot");
-  log::info(c.where() + ": read serial " + std::to_string(s.serial) + ": " + std::to_string(s.accounts.size()) +
+  log::info(c.where() + ": read serial " + std::to_string(s.serial) + " from " + c.endpoint() + ": " + std::to_string(s.accounts.size()) +
             " accounts, " + std::to_string(s.addresses.size()) + " addresses, " + std::to_string(s.groups.size()) +
             " groups");
 }

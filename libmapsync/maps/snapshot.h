@@ -20,6 +20,9 @@ void read_snapshot(const DatabaseConfig& db, Snapshot& out, const SnapshotOption
 
 // The same rows, read inside a transaction the caller opened on c and still holds: mapadm
 // validates the database as its change leaves it, before COMMIT, through this.
+// The same on an open session (the endpoint a build chose).
+void read_snapshot(Database& c, Snapshot& out, const SnapshotOptions& options = {});
+
 void read_snapshot_in(Database& c, Snapshot& out, const SnapshotOptions& options = {});
 
 }  // namespace mapsync

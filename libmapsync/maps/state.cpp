@@ -43,6 +43,7 @@ std::string state_to_json(const PublishState& s) {
   j["duration_seconds"] = s.duration;
   j["held"] = s.held;
   j["held_generation"] = s.held_generation;
+  j["held_by_fleet"] = s.held_by_fleet;
   j["maps"] = json::array();
   for (const auto& m : s.maps) {
     json jm{{"name", m.name}, {"settings", m.settings}, {"digest", m.digest}, {"entries", m.entries}, {"generation", m.generation}};
@@ -114,6 +115,7 @@ std::optional<PublishState> read_state(const std::string& dir) {
     s.duration = j.at("duration_seconds").get<double>();
     s.held = j.value("held", false);
     s.held_generation = j.value("held_generation", std::uint64_t{0});
+    s.held_by_fleet = j.value("held_by_fleet", false);
     for (const auto& jm : j.at("maps")) {
       MapState m;
       m.name = jm.at("name").get<std::string>();

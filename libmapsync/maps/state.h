@@ -43,6 +43,9 @@ struct PublishState {
   // that the next cron run does not publish the database that was just rolled back.
   bool held = false;
   std::uint64_t held_generation = 0;  // the generation rolled back to
+  // The hold came with a fleet-wide rollback (mapsync rollback --fleet): it ends when the
+  // fleet's hold is released, not by `build --release` on this hub.
+  bool held_by_fleet = false;
   std::vector<MapState> maps;
   const MapState* find(const std::string& name) const;
 };

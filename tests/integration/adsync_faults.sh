@@ -161,11 +161,11 @@ step nested_groups step_nested_groups
 
 step_leader_lock() {
   note "leader lock: while another session holds it, apply exits 0 saying who, and writes nothing"
-  hold_lock adfault mapsync.adsync
+  hold_lease adfault mapsync.adsync
   expect_exit 0 adsync -c "$CONF" apply
-  expect_output "another adsync holds the lock mapsync.adsync (connection"
+  expect_output "another adsync holds the lease mapsync.adsync (owner otherhost:4242:1"
   unchanged "not the leader"
-  release_lock
+  release_lease adfault mapsync.adsync
 }
 step leader_lock step_leader_lock
 

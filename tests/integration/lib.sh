@@ -323,3 +323,12 @@ release_lock() {
   exec {LOCK[1]}>&-
   wait "$LOCK_PID" || true
 }
+
+# hold_lease DBNAME LEASE: the leader lease LEASE (mapsync.adsync, mapsync.mboxsync) held
+# by another host for an hour, as that host's running job would hold it; release_lease
+# DBNAME LEASE lets it expire now.
+hold_lease() {
+  q "$1" "INSERT INTO leases (name, owner, token, expires_at) VALUES ('$2', 'otherhost:4242:1', 41, NOW(6) + INTERVAL 1 HOUR)
+          ON DUPLICATE KEY UPDATE owner = VALUES(owner), token = token + 1, expires_at = VALUES(expires_at)"
+}
+release_lease() { q "$1" "UPDATE leases SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE name = '$2'"; }

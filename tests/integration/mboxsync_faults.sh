@@ -91,12 +91,12 @@ step_config_faults() {
 step --needs wrong_password config_faults step_config_faults
 
 step_leader_lock() {
-  note "leader lock: another mboxsync holds it: exit 0, nothing done"
-  hold_lock mbfault mapsync.mboxsync
+  note "leader lease: another mboxsync holds it: exit 0, nothing done"
+  hold_lease mbfault mapsync.mboxsync
   expect_exit 0 mboxsync -c "$CONF" run
-  expect_output "another mboxsync holds the lock (connection"
-  [[ "$(jobs_of "'w1'")" == "w1:pending:0" ]] || die "a run without the lock touched the job"
-  release_lock
+  expect_output "another mboxsync holds the lease mapsync.mboxsync (owner otherhost:4242:1"
+  [[ "$(jobs_of "'w1'")" == "w1:pending:0" ]] || die "a run without the lease touched the job"
+  release_lease mbfault mapsync.mboxsync
   expect_exit 0 mboxsync -c "$CONF" run
   [[ "$(jobs_of "'w1'")" == "w1:done:1" ]] || die "w1 not done at last"
 }

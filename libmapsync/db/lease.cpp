@@ -1,0 +1,146 @@
+// lease.cpp - see lease.h.
+#include "libmapsync/db/lease.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+
+#include "libmapsync/core/error.h"
+#include "libmapsync/core/log.h"
+#include "libmapsync/core/testhooks.h"
+
+namespace mapsync {
+namespace {
+
+constexpr int kDeadlock = 1213, kLockWait = 1205;
+
+bool lost_race(const Error& e) { return e.server_code() == kDeadlock || e.server_code() == kLockWait; }
+
+std::string holder_of(Database& db, const std::string& name) {
+  std::string who = "another owner";
+  db.query("SELECT owner, token, expires_at, TIMESTAMPDIFF(SECOND, NOW(6), expires_at) FROM leases WHERE name = ?", {name},
+           "looking up who holds the lease " + name, [&](const SqlRow& r) {
+             who = "owner " + r.str(1) + ", token " + r.str(2) + ", until " + r.str(3) + ", " + r.str(4) + " s left";
+           });
+  return who;
+}
+
+}  // namespace
+
+std::string lease_owner_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '?';
+  std::random_device rd;
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(rd() % 1000000);
+}
+
+std::unique_ptr<Lease> Lease::acquire(Database& db, const std::string& name, std::string& holder) {
+  const DatabaseConfig& writer = db.config();
+  const std::string owner = lease_owner_id();
+  const std::uint64_t ttl = writer.lease_seconds;
+  std::uint64_t token = 0;
+  try {
+    db.update("INSERT IGNORE INTO leases (name) VALUES (?)", {name}, "creating the lease " + name);
+    Transaction tx(db, "taking the lease " + name);
+    // A leader in the middle of a fenced transaction holds the row: do not queue behind it.
+    const std::uint64_t taken = db.update(
+        "SET STATEMENT innodb_lock_wait_timeout = 2 FOR UPDATE leases SET owner = ?, token = token + 1, "
+        "expires_at = NOW(6) + INTERVAL ? SECOND, acquired_at = NOW(6), renewed_at = NOW(6) "
+        "WHERE name = ? AND expires_at < NOW(6)",
+        {owner, ttl, name}, "taking the lease " + name);
+    if (!taken) {
+      holder = holder_of(db, name);
+      return nullptr;  // tx rolls back
+    }
+    db.query("SELECT token FROM leases WHERE name = ?", {name}, "reading the lease token",
+             [&](const SqlRow& r) { token = r.u64(1); });
+    tx.commit("taking the lease " + name);
+  } catch (const Error& e) {
+    if (!lost_race(e)) throw;
+    holder = e.server_code() == kLockWait
+                 ? "a leader is in the middle of a write under it (" + std::string(e.what()) + ")"
+                 : "another leader took it at the same moment (" + std::string(e.what()) + ")";
+    return nullptr;
+  }
+  log::debug("took the lease " + name + " (token " + std::to_string(token) + ", " + std::to_string(ttl) + " s)");
+  return std::unique_ptr<Lease>(new Lease(name, owner, token, writer));
+}
+
+Lease::Lease(std::string name, std::string owner, std::uint64_t token, const DatabaseConfig& writer)
+    : name_(std::move(name)), owner_(std::move(owner)), token_(token), writer_(writer), renewer_([this] { renew_loop(); }) {}
+
+Lease::~Lease() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (renewer_.joinable()) renewer_.join();
+}
+
+void Lease::renew_loop() {
+  const auto every = std::chrono::milliseconds(std::max<std::uint64_t>(200, writer_.lease_seconds * 1000 / 3));
+  std::unique_ptr<Database> db;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_ && lost_.empty()) {
+    if (cv_.wait_for(lock, every, [this] { return stop_; })) break;
+    lock.unlock();
+    std::string gone;
+    try {
+      if (!db) db = std::make_unique<Database>(writer_, SchemaCheck::by_caller);
+      const std::uint64_t n = db->update(
+          "SET STATEMENT innodb_lock_wait_timeout = 1 FOR UPDATE leases SET expires_at = NOW(6) + INTERVAL ? SECOND, "
+          "renewed_at = NOW(6) WHERE name = ? AND owner = ? AND token = ? AND expires_at > NOW(6)",
+          {std::uint64_t{writer_.lease_seconds}, name_, owner_, token_}, "renewing the lease " + name_);
+      if (!n) gone = "it expired or another leader took it (" + holder_of(*db, name_) + ")";
+    } catch (const Error& e) {
+      // The job's own fenced transaction holds the row (it extends the lease itself), or
+      // the server is briefly away: try again at the next tick; the expiry decides.
+      if (!lost_race(e)) db.reset();
+      log::debug("renewing the lease " + name_ + ": " + e.what());
+    }
+    lock.lock();
+    if (!gone.empty()) lost_ = gone;
+  }
+}
+
+void Lease::lost(const std::string& why) const {
+  fail(Exit::tempfail, "lost the lease " + name_ + " (token " + std::to_string(token_) + "): " + why +
+                           "; stopping before writing anything more");
+}
+
+void Lease::check() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!lost_.empty()) lost(lost_);
+}
+
+void Lease::fence(Database& db) {
+  check();
+  const std::uint64_t n = db.update(
+      "UPDATE leases SET expires_at = NOW(6) + INTERVAL ? SECOND, renewed_at = NOW(6) "
+      "WHERE name = ? AND owner = ? AND token = ? AND expires_at > NOW(6)",
+      {std::uint64_t{writer_.lease_seconds}, name_, owner_, token_}, "checking the lease " + name_);
+  if (!n) lost("it expired or another leader took it (" + holder_of(db, name_) + ")");
+}
+
+void Lease::commit(Transaction& tx, const std::string& doing) {
+  testhook::pause_point("lease.before_commit", name_ + " token " + std::to_string(token_));
+  try {
+    tx.commit(doing);
+  } catch (const Error& e) {
+    if (!lost_race(e)) throw;
+    lost(std::string("the commit was refused, another leader holds it now (") + e.what() + ")");
+  }
+}
+
+void Lease::release(Database& db) {
+  try {
+    db.update("UPDATE leases SET expires_at = NOW(6) - INTERVAL 1 SECOND WHERE name = ? AND owner = ? AND token = ?",
+              {name_, owner_, token_}, "releasing the lease " + name_);
+  } catch (const Error& e) {
+    log::debug(std::string("releasing the lease: ") + e.what());
+  }
+}
+
+}  // namespace mapsync
