@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -102,6 +103,21 @@ void Lease::renew_loop() {
     }
     lock.lock();
     if (!gone.empty()) lost_ = gone;
+  }
+  if (!stop_ || !lost_.empty()) return;
+  lock.unlock();
+  // The job is over, by success or by an error: the next leader need not wait the lease
+  // out. (A process killed outright leaves it to expire.)
+  try {
+    DatabaseConfig quick = writer_;
+    quick.connect_timeout = std::min(quick.connect_timeout, 5u);
+    quick.read_timeout = std::min(quick.read_timeout, 5u);
+    if (!db) db = std::make_unique<Database>(quick, SchemaCheck::by_caller);
+    db->update("SET STATEMENT innodb_lock_wait_timeout = 1 FOR UPDATE leases SET expires_at = NOW(6) - INTERVAL 1 SECOND "
+               "WHERE name = ? AND owner = ? AND token = ?",
+               {name_, owner_, token_}, "releasing the lease " + name_);
+  } catch (const Error& e) {
+    log::debug("releasing the lease " + name_ + ": " + e.what());
   }
 }
 

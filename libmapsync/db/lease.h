@@ -29,7 +29,7 @@ class Lease {
   // renewer opens its own session to the same one). nullptr when another owner holds it
   // or won a simultaneous take; holder then says who and until when.
   static std::unique_ptr<Lease> acquire(Database& session, const std::string& name, std::string& holder);
-  ~Lease();  // stops renewing; the lease is released by release() or expires
+  ~Lease();  // stops renewing and releases the lease (best effort; otherwise it expires)
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
 
