@@ -28,6 +28,9 @@ packages=(
   # micro-httpd and php-cgi fill postfixadmin's web-server and PHP dependencies without apache2
   # (nothing is started: micro-httpd is socket-activated, and policy-rc.d below denies starts)
   postfixadmin php-cli php-mysql postfix-mysql micro-httpd php-cgi
+  # the fleet tests: a 3-node Galera cluster (galera-4 with mariadb-server; rsync for its state
+  # transfers) and async replicas, all in a network namespace on 127.0.0.x
+  galera-4 rsync
   # test and benchmark helpers (jq: the tests read the programs' --json output)
   python3 jq time util-linux procps
   # the fuzzers (tests/fuzz/run.sh): clang with libFuzzer and the ASan/UBSan runtimes
