@@ -13,6 +13,7 @@
 #include "libmapsync/admin/admin.h"
 #include "libmapsync/admin/rows.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/db/endpoints.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/testhooks.h"
 #include "libmapsync/db/queue.h"
@@ -264,7 +265,8 @@ std::size_t judge(const Findings& before, const Findings& after) {
 AdminReport apply_changes(const MapsSettings& settings, const std::vector<Change>& changes, const AdminOptions& o) {
   AdminReport rep;
   rep.dry_run = o.dry_run;
-  Database db(settings.database);
+  const auto session = connect_writer(settings.database);
+  Database& db = *session;
   // Waiting for a row another admin holds is never useful: NOWAIT refuses at once; a
   // wait on the change serial (another batch writing) ends after a few seconds.
   db.execute("SET SESSION innodb_lock_wait_timeout = 10", "setting the lock wait");

@@ -4,6 +4,7 @@
 #include "libmapsync/admin/admin.h"
 #include "libmapsync/admin/rows.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/db/endpoints.h"
 
 namespace mapsync::admin {
 
@@ -11,7 +12,9 @@ using json = nlohmann::ordered_json;
 
 std::string query_rows(const MapsSettings& settings, const Change& q, std::size_t limit) {
   const Entity& e = *q.entity;
-  Database db(settings.database);
+  // Admins read their own writes: the writable endpoint, also for reading.
+  const auto session = connect_writer(settings.database);
+  Database& db = *session;
   json rows = json::array();
   db.execute("START TRANSACTION READ ONLY", "starting the read");
   if (q.verb == Verb::show) {
@@ -68,7 +71,9 @@ std::string format_rows(const std::string& rows_json, bool show) {
 }
 
 std::string audit_log(const MapsSettings& settings, std::size_t limit, const std::string& object_key) {
-  Database db(settings.database);
+  // Admins read their own writes: the writable endpoint, also for reading.
+  const auto session = connect_writer(settings.database);
+  Database& db = *session;
   json rows = json::array();
   std::string sql =
       "SELECT id, DATE_FORMAT(at, '%Y-%m-%dT%H:%i:%s.%f'), who, host, batch, command, object_table, object_key, action, "

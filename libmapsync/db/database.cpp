@@ -436,14 +436,6 @@ void Transaction::rollback(const std::string& doing) {
   db_.execute("ROLLBACK", doing);
 }
 
-std::uint64_t read_change_serial(const DatabaseConfig& db) {
-  Database d(db);
-  std::uint64_t serial = 0;
-  if (!d.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", serial))
-    fail(Exit::data, d.where() + ": table change_serial has no row id=1");
-  return serial;
-}
-
 Database::~Database() = default;
 
 std::string Database::where() const { return mapsync::where(impl_->cfg); }

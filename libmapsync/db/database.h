@@ -122,7 +122,5 @@ class Transaction {
   bool open_ = true;
 };
 
-// change_serial.serial alone (schema version checked): the no-op test of every run.
-std::uint64_t read_change_serial(const DatabaseConfig& db);
 
 }  // namespace mapsync

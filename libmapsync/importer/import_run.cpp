@@ -11,6 +11,7 @@
 
 #include "libmapsync/core/casefold.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/db/endpoints.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/db/database.h"
 #include "libmapsync/maps/build.h"
@@ -56,7 +57,8 @@ std::string since(std::chrono::steady_clock::time_point start) {
 void run_import(const MapsSettings& settings, const ImportOptions& options, ImportReport& report,
                 const ProofSetup& proof_setup) {
   report.dry_run = !options.apply;
-  Database db(settings.database);
+  const auto session = connect_writer(settings.database);
+  Database& db = *session;
   Transaction tx(db, "starting the import transaction");
   const auto t0 = std::chrono::steady_clock::now();
   report.counts = write_plan(db, report.plan);
