@@ -8,6 +8,7 @@
 #include <string>
 
 #include "libmapsync/config/config.h"
+#include "tests/unit/config_error.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/secret.h"
 
@@ -31,16 +32,6 @@ maps:
     enabled: false
 )";
 
-// The message of the config error that text provokes, or "" when it parses.
-std::string config_error(const std::string& text) {
-  try {
-    parse_config(text, "test.yaml");
-  } catch (const Error& e) {
-    CHECK(e.status() == Exit::config);
-    return e.what();
-  }
-  return "";
-}
 
 std::string with(const std::string& from, const std::string& to) {
   std::string s = kGood;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "libmapsync/config/config.h"
+#include "tests/unit/config_error.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/db/endpoints.h"
 #include "libmapsync/db/fleet.h"
@@ -34,15 +35,6 @@ maps:
   directory: /var/lib/mapsync/maps
 )";
 
-std::string config_error(const std::string& text) {
-  try {
-    parse_config(text, "test.yaml");
-  } catch (const Error& e) {
-    CHECK(e.status() == Exit::config);
-    return e.what();
-  }
-  return "";
-}
 
 std::string replaced(std::string s, const std::string& from, const std::string& to) {
   const auto at = s.find(from);
