@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # fleet_lib.sh - a fleet of hubs on MariaDB replication and Galera (issue 12); sourced after lib.sh.
 #
 # Each test gets a private network namespace (msf-PID) in which only lo exists, and runs its
@@ -20,6 +21,10 @@
 #                          mapsync migrate, examples/campus.sql; waits until every node has it
 #   hub_config NAME ENDPOINT... > FILE   a hub's mapsync config (below)
 #   in_ns CMD...           CMD inside the namespace (TCP endpoints are reachable only there)
+#   hub NAME ARGS...       mapsync -c $WS/NAME.yaml ARGS in the namespace (hub_config NAME ... > $WS/NAME.yaml)
+#   lookup NAME KEY        postmap -q KEY on hub NAME's virtual map
+#   pause_wait FIFO [S]    the line a MAPSYNC_TEST_PAUSE point wrote to FIFO (dies after S s, default 60)
+#   pause_resume FIFO      the resume line to FIFO.resume
 #   wait_for SECONDS WHAT CMD...         polls CMD every 0.1 s; dies naming WHAT on timeout
 # The teardown (registered with at_exit) stops every node by PID and deletes the namespace.
 # Node PIDs live in $WS/NODE/pid (mariadbd's pid file), so the helpers work from inside `step`.
@@ -337,6 +342,26 @@ logging:
   level: ${HUB_LEVEL:-info}
   syslog: false
 YAML
+}
+
+hub() { local name=$1; shift; in_ns "$MAPSYNC" -c "$WS/$name.yaml" "$@"; }
+lookup() { postmap -q "$2" "hash:$WS/hub-$1/maps/virtual"; }
+
+# pause_wait FIFO [SECONDS]: the info line of a pause point. Opened read-write, so that the
+# open does not block when the process died before it reached the point.
+pause_wait() {
+  local fifo=$1 secs=${2:-60} fd line
+  exec {fd}<> "$fifo"
+  if ! read -r -t "$secs" -u "$fd" line; then exec {fd}<&-; die "no pause point reached within $secs s ($fifo)"; fi
+  exec {fd}<&-
+  printf '%s\n' "$line"
+}
+
+# pause_resume FIFO: lets the paused process go on (the line goes to FIFO.resume; bounded, so
+# that a process that is gone cannot hang the test).
+pause_resume() {
+  # shellcheck disable=SC2016  # $1 of the inner shell
+  timeout 30 bash -c 'echo go > "$1"' _ "$1.resume" || die "the paused process did not take the resume line"
 }
 
 # _plain_config NODE > FILE: a one-server config in the pre-fleet form (socket:), for migrate.
