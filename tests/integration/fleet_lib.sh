@@ -3,7 +3,7 @@
 #
 # Each test gets a private network namespace (msf-PID) in which only lo exists, and runs its
 # database nodes there on 127.0.0.x, with every node's files in $WS/NODE (owned by mysql:
-# rsync SST refuses a root-owned directory, see docs in shared notes "galera-replication").
+# an rsync SST fails when the servers run as root: its rsync daemon drops to nobody).
 #   galera_start   g1 g2 g3 on 127.0.0.11..13:3306, one Galera cluster, all Synced
 #   repl_start     p 127.0.0.21 (primary), r1 .22 and r2 .23 (read_only replicas, GTID)
 # Every node also listens on its unix socket $WS/NODE/sock (reachable from any namespace:
@@ -17,8 +17,8 @@
 #   galera_sync            until every running Galera node has applied g1..g3's last commit
 #   repl_stop_sql R / repl_start_sql R    STOP / START SLAVE SQL_THREAD on replica R
 #   repl_sync [R...]       MASTER_GTID_WAIT on the replicas (default r1 r2) for p's gtid_binlog_pos
-#   fleet_db NODE          database maildb + user mapsync (password in $WS/mapsync.password),
-#                          mapsync migrate, examples/campus.sql; waits until every node has it
+#   fleet_db NODE [SQL]    database maildb + user mapsync (password in $WS/mapsync.password),
+#                          mapsync migrate, examples/campus.sql (or SQL); waits until every node has it
 #   hub_config NAME ENDPOINT... > FILE   a hub's mapsync config (below)
 #   in_ns CMD...           CMD inside the namespace (TCP endpoints are reachable only there)
 #   hub NAME ARGS...       mapsync -c $WS/NAME.yaml ARGS in the namespace (hub_config NAME ... > $WS/NAME.yaml)
@@ -380,9 +380,10 @@ logging:
 YAML
 }
 
-# fleet_db NODE: on the writable node NODE (g1..g3 or p).
+# fleet_db NODE [SQLFILE]: on the writable node NODE (g1..g3 or p); SQLFILE (default
+# examples/campus.sql) is loaded after the schema.
 fleet_db() {
-  local n=$1 pw t0=$SECONDS
+  local n=$1 data=${2:-$ROOT/examples/campus.sql} pw t0=$SECONDS
   ( umask 077; head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' > "$FLEET_PASSWORD_FILE" )
   chmod 0600 "$FLEET_PASSWORD_FILE"
   pw=$(cat "$FLEET_PASSWORD_FILE")
@@ -398,7 +399,7 @@ GRANT SLAVE MONITOR ON *.* TO 'mapsync'@'localhost';
 SQL
   _plain_config "$n" > "$WS/admin.yaml"
   "$MAPSYNC" -c "$WS/admin.yaml" -q migrate > "$WS/migrate.log" 2>&1 || { cat "$WS/migrate.log" >&2; die "mapsync migrate on $n failed"; }
-  nq "$n" < <(echo "USE maildb;"; cat "$ROOT/examples/campus.sql") || die "loading campus.sql on $n failed"
+  nq "$n" < <(echo "USE maildb;"; cat "$data") || die "loading $data on $n failed"
   if is_galera "$n"; then galera_sync; else repl_sync; fi
   flog "fleet_db on $n in $((SECONDS - t0)) s"
 }
