@@ -62,7 +62,7 @@ step_publish_all() {
   s=$(serial g1)
   for h in "${HUBS[@]}"; do
     build "$h"
-    expect_output "read serial $s from ${FIRST[$h]}"
+    read_from "$h" "$s" "${FIRST[$h]}"
     [[ -s $WS/hub-$h/maps/virtual.db ]] || die "$h: no virtual.db"
   done
   serves john.doe@example.edu
@@ -78,10 +78,10 @@ step_change_on_g2() {
   build hub2
   status_json hub1
   json_check "newest_serial is not $s" ".newest_serial == $s"
-  json_check "hub3 not behind while it has not built" '.hubs[] | select(.hub == "hub3") | .behind == true and .lag_serials > 0'
+  json_check "hub3 not behind while it has not built" ".hubs[] | select(.hub == \"hub3\") | .behind == true and .serial < $s"
   json_check "hub1 and hub2 not at serial $s" "[.hubs[] | select(.hub != \"hub3\") | .serial] == [$s, $s]"
   build hub3
-  for h in "${HUBS[@]}"; do grep -q "read serial $s from ${FIRST[$h]}" "$WS/$h.log" || { cat "$WS/$h.log" >&2; die "$h did not read serial $s from ${FIRST[$h]}"; }; done
+  for h in "${HUBS[@]}"; do cp "$WS/$h.log" "$WS/out"; read_from "$h" "$s" "${FIRST[$h]}"; done
   serves fleet-g2@example.edu
   echo "$s" > "$WS/serial"
 }
@@ -137,7 +137,7 @@ step_node_killed_mid_read() {
   if lookup hub1 fleet-mid@example.edu >/dev/null; then die "hub1 serves fleet-mid@ after a failed read"; fi
   s=$(serial g2)
   build hub1
-  expect_output "read serial $s from 127.0.0.12:3306"
+  read_from hub1 "$s" 127.0.0.12:3306
   expect_output "passed over"
   lookup hub1 fleet-mid@example.edu > /dev/null || die "hub1 does not serve fleet-mid@ after reading g2"
   status_json hub2
@@ -157,6 +157,7 @@ step_fleet_hold() {
   for h in "${HUBS[@]}"; do build "$h"; done
   expect_exit 0 hub hub2 hold --fleet "fleet test: change freeze"
   trap 'hub hub2 release --fleet > /dev/null 2>&1 || true' EXIT
+  # (add_alias waits until every node has applied the hold too)
   add_alias g3 fleet-hold@example.edu > /dev/null
   fingerprints > "$WS/before"
   for h in "${HUBS[@]}"; do
@@ -172,6 +173,7 @@ step_fleet_hold() {
   grep -Eq '^mapsync_fleet_hold 1$' "$WS/fleet.prom" || { cat "$WS/fleet.prom" >&2; die "mapsync_fleet_hold is not 1"; }
   expect_exit 0 hub hub3 release --fleet
   trap - EXIT
+  galera_sync   # the release, written on g3, applied on g1 and g2 before their hubs look
   for h in "${HUBS[@]}"; do build "$h"; done
   serves fleet-hold@example.edu
   status_json hub1
@@ -179,9 +181,9 @@ step_fleet_hold() {
 }
 step --needs publish_all fleet_hold step_fleet_hold
 
-# The schema version this mapsync needs: its newest migration.
-LATEST=$(basename "$(find "$ROOT/schema" -maxdepth 1 -name '[0-9][0-9][0-9]_*.sql' | sort | tail -1)" .sql)
-LATEST=$((10#${LATEST%%_*}))
+# The schema version this mapsync needs: what its migrate made of the empty database.
+LATEST=$(nq g1 "SELECT MAX(version) FROM maildb.schema_version")
+[[ $LATEST =~ ^[0-9]+$ ]] || die "cannot read the schema version"
 step_schema_window() {
   local v1=$((LATEST + 1)) v2=$((LATEST + 2)) h
   note "schema $v1 compatible from $LATEST: published (and said); $v2 compatible from $v2: 78"

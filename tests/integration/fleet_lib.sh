@@ -25,6 +25,7 @@
 #   lookup NAME KEY        postmap -q KEY on hub NAME's virtual map
 #   pause_wait FIFO [S]    the line a MAPSYNC_TEST_PAUSE point wrote to FIFO (dies after S s, default 60)
 #   pause_resume FIFO      the resume line to FIFO.resume
+#   read_from HUB S E      the build just run (log in $WS/out) read serial S from endpoint E
 #   wait_for SECONDS WHAT CMD...         polls CMD every 0.1 s; dies naming WHAT on timeout
 # The teardown (registered with at_exit) stops every node by PID and deletes the namespace.
 # Node PIDs live in $WS/NODE/pid (mariadbd's pid file), so the helpers work from inside `step`.
@@ -346,6 +347,21 @@ YAML
 
 hub() { local name=$1; shift; in_ns "$MAPSYNC" -c "$WS/$name.yaml" "$@"; }
 lookup() { postmap -q "$2" "hash:$WS/hub-$1/maps/virtual"; }
+
+# read_from HUB SERIAL ENDPOINT: hub HUB's build (its log in $WS/out) read serial SERIAL from
+# ENDPOINT (127.0.0.22:3306, a socket path). A build that reads the data logs "read serial N
+# from E"; one that finds nothing changed logs only "nothing changed (serial N, ...)", and
+# then the fleet status (read with $WS/$STATUS_HUB.yaml, default hub1: a config whose first
+# endpoint has the hubs' reports) must name ENDPOINT as HUB's reader.
+read_from() {
+  local h=$1 s=$2 e=$3
+  grep -qF "read serial $s from $e" "$WS/out" && return 0
+  grep -qF "nothing changed (serial $s," "$WS/out" || { cat "$WS/out" >&2; die "$h did not read serial $s (from $e)"; }
+  in_ns "$MAPSYNC" -c "$WS/${STATUS_HUB:-hub1}.yaml" status --fleet --json > "$WS/read_from.json" 2> "$WS/read_from.err" ||
+    { cat "$WS/read_from.err" >&2; die "status --fleet failed"; }
+  jq -e --arg h "$h" --arg e "$e" --argjson s "$s" '.hubs[] | select(.hub == $h) | .reader == $e and .serial == $s' \
+    "$WS/read_from.json" > /dev/null || { cat "$WS/out" "$WS/read_from.json" >&2; die "$h did not read serial $s from $e"; }
+}
 
 # pause_wait FIFO [SECONDS]: the info line of a pause point. Opened read-write, so that the
 # open does not block when the process died before it reached the point.

@@ -21,6 +21,7 @@ HUBS=(hub1 hub2 hub3)
 hub_config hub1 tcp:127.0.0.22=replica tcp:127.0.0.21=primary > "$WS/hub1.yaml"
 hub_config hub2 tcp:127.0.0.23 tcp:127.0.0.21 > "$WS/hub2.yaml"
 hub_config hub3 tcp:127.0.0.21 > "$WS/hub3.yaml"
+STATUS_HUB=hub3   # read_from: the fleet status from p, where the hubs report
 declare -A FIRST=([hub1]=127.0.0.22:3306 [hub2]=127.0.0.23:3306 [hub3]=127.0.0.21:3306)
 
 build() {  # build NAME [CODE] [CONFIG]: as in fleet_galera.sh; CONFIG defaults to $WS/NAME.yaml
@@ -48,7 +49,7 @@ step_publish_all() {
   s=$(serial p)
   for h in "${HUBS[@]}"; do
     build "$h"
-    expect_output "read serial $s from ${FIRST[$h]}"
+    read_from "$h" "$s" "${FIRST[$h]}"
   done
 }
 step publish_all step_publish_all
@@ -60,7 +61,7 @@ step_change_on_p() {
   repl_sync
   for h in "${HUBS[@]}"; do
     build "$h"
-    expect_output "read serial $s from ${FIRST[$h]}"
+    read_from "$h" "$s" "${FIRST[$h]}"
   done
   ADDR=fleet-p@example.edu serves "${HUBS[@]}"
   status_json hub1
@@ -87,7 +88,7 @@ step_replica_lag() {
   HUB_MAX_LAG=86400 hub_config hub1 tcp:127.0.0.22=replica tcp:127.0.0.21=primary > "$WS/hub1-lax.yaml"
   map_fingerprint "$WS/hub-hub1/maps" > "$WS/before"
   build hub1 0 "$WS/hub1-lax.yaml"
-  expect_output "read serial $old from 127.0.0.22:3306"
+  read_from hub1 "$old" 127.0.0.22:3306
   map_fingerprint "$WS/hub-hub1/maps" > "$WS/after"
   diff -u "$WS/before" "$WS/after" >&2 || die "hub1's maps changed although r1 had nothing new"
   if lookup hub1 fleet-lag@example.edu > /dev/null; then die "hub1 serves fleet-lag@ read from a replica that lacks it"; fi
@@ -102,7 +103,7 @@ step_replica_lag() {
   HUB_MAX_LAG=1 hub_config hub1 tcp:127.0.0.22=replica tcp:127.0.0.21=primary > "$WS/hub1-strict.yaml"
   build hub1 0 "$WS/hub1-strict.yaml"
   expect_output "passed over"
-  expect_output "read serial $new from 127.0.0.21:3306"
+  read_from hub1 "$new" 127.0.0.21:3306
   ADDR=fleet-lag@example.edu serves hub1
 
   note "r1 alone (max_lag 0: never passed over for lag): behind what hub1 published, so 75 and maps untouched"
@@ -122,9 +123,9 @@ step_replica_lag() {
   trap - EXIT
   repl_sync r1
   build hub1 0 "$WS/hub1-r1only.yaml"
-  expect_output "read serial $new from 127.0.0.22:3306"
+  read_from hub1 "$new" 127.0.0.22:3306
   build hub1
-  expect_output "read serial $new from 127.0.0.22:3306"
+  read_from hub1 "$new" 127.0.0.22:3306
   status_json hub1
   json_check "not all at $new with no lag" "all(.hubs[]; .serial == $new and .lag_serials == 0 and .behind == false)"
 }
@@ -140,13 +141,13 @@ step_replica_down() {
   build hub2
   expect_output "passed over"
   expect_output "cannot connect"
-  expect_output "read serial $s from 127.0.0.21:3306"
+  read_from hub2 "$s" 127.0.0.21:3306
   ADDR=fleet-down@example.edu serves hub2
   node_start r2
   trap - EXIT
   repl_sync r2
   build hub2
-  expect_output "read serial $s from 127.0.0.23:3306"
+  read_from hub2 "$s" 127.0.0.23:3306
 }
 step --needs publish_all replica_down step_replica_down
 
