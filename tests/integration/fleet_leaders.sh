@@ -44,15 +44,18 @@ mkfifo "$WS/pause" "$WS/pause.resume"
 applied_runs() { nq g1 "SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM maildb.ad_sync_runs WHERE result = 'applied'"; }
 lease_expired() { [[ $(nq g2 "SELECT expires_at < NOW(6) FROM maildb.leases WHERE name = '$1'") == 1 ]]; }
 
-# start_paused OUT PROGRAM ARGS...: PROGRAM (adsync or mboxsync, the ad_lib/cyrus_lib
-# wrappers) in the background, to stop at lease.before_commit; sets PAUSED_PID once there.
+# start_paused OUT FIXTURE exec DIR PROGRAM ARGS...: PROGRAM run by the fixture script's exec
+# (in its namespace) in the background, to stop at lease.before_commit; sets PAUSED_PID once
+# there. Not through the adsync/mboxsync wrapper functions: bash would fork for them, and the
+# PID must be the program's own (SIGSTOP must reach it; the fixture's exec execs into it).
+# Killed when the step ends early (its open transaction then rolls back).
 start_paused() {
   local out=$1 info exe; shift
-  MAPSYNC_TEST_PAUSE="lease.before_commit:$WS/pause" "$@" > "$out" 2>&1 &
+  MAPSYNC_TEST_PAUSE="lease.before_commit:$WS/pause" bash "$@" > "$out" 2>&1 &
   PAUSED_PID=$!
+  trap 'kill -KILL "$PAUSED_PID" 2>/dev/null || true' EXIT
   info=$(pause_wait "$WS/pause") || { cat "$out" >&2; die "$* did not reach lease.before_commit"; }
   note "paused at lease.before_commit ($info)"
-  # The wrappers exec into the program, so the PID is the program's own (SIGSTOP must reach it).
   exe=$(readlink "/proc/$PAUSED_PID/exe") || die "the paused process is gone"
   [[ $exe == */adsync || $exe == */mboxsync ]] || die "pid $PAUSED_PID is $exe, not the program"
 }
@@ -74,15 +77,14 @@ step_adsync_at_once() {
   note "adsync apply on g1 holds the lease (paused before its commit); adsync apply on g2 at that moment: exit 0, names the holder, writes nothing"
   local before
   before=$(applied_runs)
-  start_paused "$WS/first.out" adsync -c "$WS/lead1.yaml" apply
-  trap 'kill -CONT "$PAUSED_PID" 2>/dev/null; pause_resume "$WS/pause" 2>/dev/null || true' EXIT
+  start_paused "$WS/first.out" "$ADFIX" exec "$ADDIR" "$ADSYNC" -c "$WS/lead1.yaml" apply
   galera_sync
   expect_exit 0 adsync -c "$WS/lead2.yaml" apply
   expect_output "another adsync holds the lease mapsync.adsync (owner"
   [[ $(applied_runs) == "$before" ]] || die "the second adsync applied while the first held the lease"
   pause_resume "$WS/pause"
-  trap - EXIT
   finish_paused 0 "$WS/first.out"
+  trap - EXIT
   [[ $(applied_runs) == $((before + 1)) ]] || die "not exactly one applied run: $(applied_runs) (before: $before)"
   [[ $(nq g2 "SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM maildb.accounts WHERE uid = 'alice'") == 1 ]] || die "alice not created"
   # No lease line from the one that applied.
@@ -96,9 +98,9 @@ step_fencing() {
   ad add-proxy alice smtp:fleet-fence@example.test
   trap 'ad del-proxy alice smtp:fleet-fence@example.test >/dev/null 2>&1 || true' EXIT
   before=$(applied_runs)
-  start_paused "$WS/first.out" adsync -c "$WS/lead1.yaml" apply
+  start_paused "$WS/first.out" "$ADFIX" exec "$ADDIR" "$ADSYNC" -c "$WS/lead1.yaml" apply
+  trap 'kill -KILL "$PAUSED_PID" 2>/dev/null || true; ad del-proxy alice smtp:fleet-fence@example.test >/dev/null 2>&1 || true' EXIT
   kill -STOP "$PAUSED_PID"
-  trap 'kill -CONT "$PAUSED_PID" 2>/dev/null || true; ad del-proxy alice smtp:fleet-fence@example.test >/dev/null 2>&1 || true' EXIT
   # The resume line waits in the FIFO (held open read-write here) for the frozen process.
   exec {rfd}<> "$WS/pause.resume"
   echo go >&"$rfd"
@@ -133,14 +135,13 @@ step_mboxsync_at_once() {
     nq g1 "INSERT INTO maildb.accounts (uid, primary_address, delivery, backend_id, source) VALUES ('$u', '$u@example.test', 'cyrus', 1, 'ad');
 INSERT INTO maildb.provisioning_jobs (account_id, kind, new_uid) SELECT id, 'create', uid FROM maildb.accounts WHERE uid = '$u'"
   done
-  start_paused "$WS/first.out" mboxsync -c "$WS/lead1.yaml" run
-  trap 'pause_resume "$WS/pause" 2>/dev/null || true' EXIT
+  start_paused "$WS/first.out" "$CYFIX" exec "$CYDIR" "$MBOXSYNC" -c "$WS/lead1.yaml" run
   galera_sync
   expect_exit 0 mboxsync -c "$WS/lead2.yaml" run
   expect_output "another mboxsync holds the lease mapsync.mboxsync"
   pause_resume "$WS/pause"
-  trap - EXIT
   finish_paused 0 "$WS/first.out"
+  trap - EXIT
   [[ $(jobs_of) == "$U1:done:1,$U2:done:1" ]] || die "jobs after two runs at once: $(jobs_of)"
   [[ $(server_of "user.$U1") == 127.0.0.2 ]] || die "user.$U1 not on be1"
   expect_exit 0 mboxsync -c "$WS/lead2.yaml" run
