@@ -106,7 +106,15 @@ step_replica_lag() {
   read_from hub1 "$new" 127.0.0.21:3306
   ADDR=fleet-lag@example.edu serves hub1
 
-  note "r1 alone (max_lag 0: never passed over for lag): behind what hub1 published, so 75 and maps untouched"
+  trap - EXIT   # r1 stays stopped for the next steps (catch_up starts it)
+  echo "$old $new" > "$WS/serials"
+}
+step --needs publish_all replica_lag step_replica_lag
+
+step_never_back() {
+  local old new
+  read -r old new < "$WS/serials"
+  note "r1 alone (max_lag 0: never passed over for lag): serial $old, behind the $new hub1 published, so 75 and maps untouched"
   HUB_MAX_LAG=0 hub_config hub1 tcp:127.0.0.22=replica > "$WS/hub1-r1only.yaml"
   map_fingerprint "$WS/hub-hub1/maps" > "$WS/before"
   build hub1 75 "$WS/hub1-r1only.yaml"
@@ -117,19 +125,25 @@ step_replica_lag() {
   ADDR=fleet-lag@example.edu serves hub1
   status_json hub3
   json_check "hub1 not at $new after publishing from p" ".hubs[] | select(.hub == \"hub1\") | .serial == $new and .lag_serials == 0"
+}
+step --needs replica_lag never_back step_never_back
 
-  note "START SLAVE SQL_THREAD: r1 catches up; hub1 reads it again"
+step_catch_up() {
+  local old new
+  read -r old new < "$WS/serials"
+  note "START SLAVE SQL_THREAD: r1 catches up to $new; hub1 reads it again"
   repl_start_sql r1
-  trap - EXIT
   repl_sync r1
+  HUB_MAX_LAG=0 hub_config hub1 tcp:127.0.0.22=replica > "$WS/hub1-r1only.yaml"
   build hub1 0 "$WS/hub1-r1only.yaml"
   read_from hub1 "$new" 127.0.0.22:3306
   build hub1
   read_from hub1 "$new" 127.0.0.22:3306
-  status_json hub1
+  ADDR=fleet-lag@example.edu serves hub1
+  status_json hub3
   json_check "not all at $new with no lag" "all(.hubs[]; .serial == $new and .lag_serials == 0 and .behind == false)"
 }
-step --needs publish_all replica_lag step_replica_lag
+step --needs replica_lag catch_up step_catch_up
 
 step_replica_down() {
   note "r2 stopped: hub2 passes it over and reads p; r2 back: hub2 reads it again"
