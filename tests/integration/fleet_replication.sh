@@ -64,7 +64,7 @@ step_change_on_p() {
     read_from "$h" "$s" "${FIRST[$h]}"
   done
   ADDR=fleet-p@example.edu serves "${HUBS[@]}"
-  status_json hub1
+  status_json hub3
   json_check "not all three at serial $s" "(.newest_serial == $s) and all(.hubs[]; .serial == $s and .behind == false and .drift == false)"
   json_check "digests differ" '[.hubs[].digest] | unique | length == 1'
   json_check "readers" '[.hubs[] | {(.hub): .reader}] | add == {"hub1": "127.0.0.22:3306", "hub2": "127.0.0.23:3306", "hub3": "127.0.0.21:3306"}'
