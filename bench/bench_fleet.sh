@@ -234,7 +234,8 @@ SECTION=$(cat <<EOF
 ## Fleet propagation (bench/bench_fleet.sh)
 
 $(date -u +%Y-%m-%d), $(nproc) cores ($CPU), MariaDB $(mariadbd --version | awk '{ print $3 }'), galera-4
-$(dpkg-query -W -f '${Version}' galera-4 2>/dev/null || echo '?'); mapsync $("$MAPSYNC" --version 2>/dev/null | head -1 || echo '?').
+$(dpkg-query -W -f '${Version}' galera-4 2>/dev/null || echo '?'); $("$MAPSYNC" --version 2>/dev/null | head -1 || echo 'mapsync ?'); load average
+at the end $(cut -d' ' -f1-3 /proc/loadavg).
 All nodes and hubs on one machine (127.0.0.x in one network namespace), the example campus
 (examples/campus.sql). Three hubs: on replication hub1 reads r1 then p, hub2 r2 then p, hub3 p;
 on Galera each hub reads its own node first. A new alias is committed on the primary (Galera:
