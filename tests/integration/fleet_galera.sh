@@ -9,6 +9,8 @@
 #     release they publish;
 #   - a fleet-wide rollback: refused, naming the hubs, for content that not every hub has
 #     stored; for content every hub has, each hub publishes it again and holds until the release;
+#   - drift (a hub with other render settings publishes other maps at the same serial) and
+#     stale hubs (silent for fleet.stale_periods periods) in status --fleet;
 #   - the schema window: a newer schema that declares itself compatible is read (and said
 #     so), one that is not is refused with 78 "upgrade mapsync".
 # It starts its own cluster in a private network namespace (fleet_lib.sh).
@@ -237,6 +239,39 @@ step_fleet_rollback() {
   serves fleet-rb-only1@example.edu
 }
 step --needs publish_all fleet_rollback step_fleet_rollback
+
+# all_stale CONF: status --fleet with CONF says every hub is stale.
+all_stale() {
+  in_ns "$MAPSYNC" -c "$1" status --fleet --json > "$WS/stale.json" 2>/dev/null &&
+    jq -e '(.hubs | length == 3) and all(.hubs[]; .stale == true)' "$WS/stale.json" > /dev/null
+}
+step_drift_and_stale() {
+  note "hub3 with other render settings: other maps at the same serial, shown as drift"
+  local h
+  node_pid g1 > /dev/null || { node_start g1; galera_wait_size 3; }
+  for h in "${HUBS[@]}"; do build "$h"; done
+  { cat "$WS/hub3.yaml"; printf 'render:\n  canonical:\n    generate: false\n'; } > "$WS/hub3-drift.yaml"
+  expect_exit 0 in_ns "$MAPSYNC" -c "$WS/hub3-drift.yaml" build
+  status_json hub1
+  json_check "not one serial" '[.hubs[].serial] | unique | length == 1'
+  json_check "hub3's other maps not shown as drift" '(.hubs[] | select(.hub == "hub3") | .drift == true) and ([.hubs[].digest] | unique | length == 2)'
+  expect_exit 0 hub hub1 status --fleet --prometheus "$WS/fleet.prom"
+  grep -Eq '^mapsync_fleet_hub_drift\{hub="hub3"\} 1$' "$WS/fleet.prom" || { cat "$WS/fleet.prom" >&2; die "no drift for hub3 in the Prometheus file"; }
+  build hub3
+  status_json hub1
+  json_check "drift after hub3 went back to the fleet's settings" 'all(.hubs[]; .drift == false) and ([.hubs[].digest] | unique | length == 1)'
+
+  note "stale: with period 1 s and stale_periods 1, every hub is stale once a second passes without a build"
+  HUB_PERIOD=1 HUB_STALE=1 hub_config observer tcp:127.0.0.12 > "$WS/observer.yaml"
+  wait_for 15 "every hub stale (period 1 s)" all_stale "$WS/observer.yaml"
+  expect_exit 0 in_ns "$MAPSYNC" -c "$WS/observer.yaml" status --fleet --prometheus "$WS/fleet.prom"
+  for h in "${HUBS[@]}"; do
+    grep -Eq "^mapsync_fleet_hub_stale\{hub=\"$h\"\} 1\$" "$WS/fleet.prom" || { cat "$WS/fleet.prom" >&2; die "$h not stale in the Prometheus file"; }
+  done
+  status_json hub1
+  json_check "stale with the default period" 'all(.hubs[]; .stale == false)'
+}
+step --needs publish_all drift_and_stale step_drift_and_stale
 
 # The schema version this mapsync needs: what its migrate made of the empty database.
 LATEST=$(nq g1 "SELECT MAX(version) FROM maildb.schema_version")
