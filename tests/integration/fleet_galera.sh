@@ -251,7 +251,8 @@ step_drift_and_stale() {
   node_pid g1 > /dev/null || { node_start g1; galera_wait_size 3; }
   for h in "${HUBS[@]}"; do build "$h"; done
   { cat "$WS/hub3.yaml"; printf 'render:\n  canonical:\n    generate: false\n'; } > "$WS/hub3-drift.yaml"
-  expect_exit 0 in_ns "$MAPSYNC" -c "$WS/hub3-drift.yaml" build
+  # --force: dropping the generated canonical entries trips the removal gate, as it should
+  expect_exit 0 in_ns "$MAPSYNC" -c "$WS/hub3-drift.yaml" build --force
   status_json hub1
   json_check "not one serial" '[.hubs[].serial] | unique | length == 1'
   json_check "hub3's other maps not shown as drift" '(.hubs[] | select(.hub == "hub3") | .drift == true) and ([.hubs[].digest] | unique | length == 2)'
