@@ -193,7 +193,7 @@ for (( run = 1; run <= NOOP_RUNS; run++ )); do
   t1=$(now_us)
   grep -q 'nothing changed' "$log" || { cat "$log" >&2; die "no-op run $run did not log \"nothing changed\""; }
   usecs "$t0" "$t1" >>"$WORK/noop.times"
-  # mapsync's own figure: "nothing changed (serial S, generation G), 0.007 s"
+  # mapsync's own figure: "nothing changed (serial S from E, generation G), 0.007 s"
   sed -n 's/.*nothing changed (.*), \([0-9.]*\) s$/\1/p' "$log" >>"$WORK/noop.self"
 done
 timed "$WORK/noop.rss.log" "$MAPSYNC" -c "$CONF" build || { cat "$WORK/noop.rss.log" >&2; die "no-op run (RSS) failed"; }

@@ -47,7 +47,7 @@ int run(const Global& g, const BuildCli& o) {
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.3f", rep.seconds);
   if (rep.nothing_changed) {
-    mapsync::log::info("nothing changed (serial " + std::to_string(rep.serial) + ", generation " +
+    mapsync::log::info("nothing changed (serial " + std::to_string(rep.serial) + " from " + rep.reader + ", generation " +
                        std::to_string(rep.generation) + "), " + secs + " s");
     return 0;
   }

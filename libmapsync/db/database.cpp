@@ -317,7 +317,7 @@ void check_version(const DatabaseConfig& db, unsigned found, unsigned compatible
   const unsigned need = required_schema_version();
   if (found == need) return;
   if (found > need && compatible_from <= need) {
-    log::debug(where(db) + ": schema version " + std::to_string(found) + " is newer than this mapsync (" +
+    log::info(where(db) + ": schema version " + std::to_string(found) + " is newer than this mapsync (" +
                std::to_string(need) + ") and readable by it (compatible from " + std::to_string(compatible_from) + ")");
     return;
   }

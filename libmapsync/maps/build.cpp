@@ -36,8 +36,9 @@ std::string config_digest(const MapsSettings& cfg) {
   // Another database with the same change serial is not "nothing changed".
   const DatabaseConfig& db = cfg.database;
   d.update(db.host + ":" + std::to_string(db.port) + " " + db.socket + " " + db.database + "\n");
-  // Replicas of one database share its serial: which endpoint a run read does not matter.
-  for (const DbEndpoint& e : db.endpoints) d.update("endpoint " + endpoint_name(e) + "\n");
+  // Not database.endpoints: replicas and nodes of one database share its serial, so which
+  // one a run reads (or a changed list) is not "another database"; and a hub must keep
+  // refusing to go back in time when its list changes.
   for (const std::string& x : {r.local_alias_domain, r.canonical_key, r.canonical_value, std::to_string(r.canonical_generate)})
     d.update(x + "\n");
   for (const std::string& x : r.list_companions) d.update("companion " + x + "\n");

@@ -113,7 +113,8 @@ void report_hub(const MapsSettings& cfg, ReaderChoice& reader, const PublishStat
       std::string why;
       reader.writer = try_connect_writer(cfg.database, std::min(cfg.database.connect_timeout, 5u), why);
       if (!reader.writer) {
-        log::warning("fleet report of hub " + r.hub + " not written: no writable database endpoint (" + why + ")");
+        log::warning("fleet report of hub " + r.hub + " not written: no writable database endpoint" +
+                     (why.empty() ? std::string() : " (" + why + ")"));
         return;
       }
       w = reader.writer.get();
