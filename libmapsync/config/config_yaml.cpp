@@ -7,7 +7,6 @@
 // fall back to a default.
 #include <grp.h>
 #include <pwd.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 
 #include "libmapsync/config/config.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/identity.h"
 
 namespace mapsync {
 
@@ -176,9 +176,7 @@ void read_endpoints(const Reader& r, const YAML::Node& n, DatabaseConfig& db) {
 void read_fleet(const Reader& r, const YAML::Node& root, FleetConfig& f) {
   const YAML::Node n = root["fleet"];
   r.only_keys(n, "fleet", {"hub", "period", "stale_periods", "report"});
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
-  f.hub = r.str(n, "hub", "fleet", host[0] ? host : "localhost");
+  f.hub = r.str(n, "hub", "fleet", host_name());
   f.period = r.number(n, "period", "fleet", 60, 1, 86400);
   f.stale_periods = r.number(n, "stale_periods", "fleet", 3, 1, 1000);
   f.report = r.boolean(n, "report", "fleet", true);

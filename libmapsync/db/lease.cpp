@@ -8,6 +8,7 @@
 #include <random>
 
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/identity.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/testhooks.h"
 
@@ -30,10 +31,8 @@ std::string holder_of(Database& db, const std::string& name) {
 }  // namespace
 
 std::string lease_owner_id() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '?';
   std::random_device rd;
-  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(rd() % 1000000);
+  return host_name() + ":" + std::to_string(::getpid()) + ":" + std::to_string(rd() % 1000000);
 }
 
 std::unique_ptr<Lease> Lease::acquire(Database& db, const std::string& name, std::string& holder) {

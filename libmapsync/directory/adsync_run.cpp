@@ -18,6 +18,7 @@
 #include "libmapsync/directory/adsync.h"
 #include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/identity.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/signals.h"
 #include "libmapsync/db/database.h"
@@ -43,17 +44,6 @@ std::string ad_scope_digest(const AdConfig& ad) {
 }
 
 namespace {
-
-std::string host_name() {
-  char buf[256] = {};
-  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
-  return buf;
-}
-
-std::string os_user() {
-  if (const struct passwd* pw = getpwuid(geteuid())) return pw->pw_name;
-  return std::to_string(geteuid());
-}
 
 const char* action_name(MissAction a) {
   switch (a) {

@@ -2,7 +2,6 @@
 #include "libmapsync/maps/fleet_report.h"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 
 #include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/identity.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/version.h"
 #include "libmapsync/db/schema.h"
@@ -29,12 +29,6 @@ std::string combined_digest(const PublishState& st) {
 }
 
 namespace {
-
-std::string host_name() {
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) return "?";
-  return host;
-}
 
 // Every stored generation's content, from the state file stored with it.
 std::vector<GenerationDigest> stored_digests(const std::string& dir) {
@@ -79,8 +73,7 @@ void start_fleet_rollback(const MapsSettings& cfg, std::uint64_t gen) {
   h.held = true;
   h.reason = "rollback to the content of generation " + std::to_string(gen) + " of hub " + cfg.database.fleet.hub +
              " (serial " + std::to_string(st->serial) + ")";
-  const struct passwd* pw = ::getpwuid(::getuid());
-  h.by = std::string(pw ? pw->pw_name : "?") + "@" + host_name();
+  h.by = os_user() + "@" + host_name();
   h.rollback_digest = digest;
   write_fleet_hold(*db, h);
   log::notice("fleet-wide rollback to content " + digest.substr(0, 12) + " (" + h.reason +
@@ -245,8 +238,7 @@ void set_fleet_hold(const MapsSettings& cfg, bool held, const std::string& reaso
   FleetHold h;
   h.held = held;
   h.reason = reason;
-  const struct passwd* pw = ::getpwuid(::getuid());
-  h.by = std::string(pw ? pw->pw_name : "?") + "@" + host_name();
+  h.by = os_user() + "@" + host_name();
   write_fleet_hold(*db, h);
   if (held) log::notice("publishing held fleet-wide: " + reason + " (every hub keeps its maps until `mapsync release --fleet`)");
   else log::notice("fleet-wide hold released: hubs publish again at their next run");
