@@ -1,9 +1,11 @@
 // lease.cpp - see lease.h.
 #include "libmapsync/db/lease.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <random>
 
@@ -28,6 +30,29 @@ std::string holder_of(Database& db, const std::string& name) {
   return who;
 }
 
+// The owner of an unexpired lease when it was a process on this host that no longer
+// exists (killed outright: it could not release). Its successor need not wait the lease
+// out. Safe even if the judgement were wrong (a pid namespace sharing our host name):
+// taking the lease changes owner and token, so the old holder's fenced writes are refused.
+std::string dead_local_owner(Database& db, const std::string& name, std::uint64_t& token) {
+  std::string owner;
+  db.query("SELECT owner, token FROM leases WHERE name = ? AND expires_at >= NOW(6)", {name}, "looking up the lease " + name,
+           [&](const SqlRow& r) {
+             owner = r.str(1);
+             token = r.u64(2);
+           });
+  const auto last = owner.rfind(':');
+  if (last == std::string::npos || last == 0) return {};
+  const auto before = owner.rfind(':', last - 1);
+  if (before == std::string::npos || owner.compare(0, before, host_name()) != 0) return {};
+  const std::string pid_text = owner.substr(before + 1, last - before - 1);
+  if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos) return {};
+  const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+  if (pid <= 1 || pid == ::getpid()) return {};
+  if (::kill(pid, 0) == 0 || errno != ESRCH) return {};  // alive, or not ours to signal: alive
+  return owner;
+}
+
 }  // namespace
 
 std::string lease_owner_id() {
@@ -50,8 +75,19 @@ std::unique_ptr<Lease> Lease::acquire(Database& db, const std::string& name, std
         "WHERE name = ? AND expires_at < NOW(6)",
         {owner, ttl, name}, "taking the lease " + name);
     if (!taken) {
-      holder = holder_of(db, name);
-      return nullptr;  // tx rolls back
+      std::uint64_t dead_token = 0;
+      const std::string dead = dead_local_owner(db, name, dead_token);
+      const bool took_over =
+          !dead.empty() &&
+          db.update("SET STATEMENT innodb_lock_wait_timeout = 2 FOR UPDATE leases SET owner = ?, token = token + 1, "
+                    "expires_at = NOW(6) + INTERVAL ? SECOND, acquired_at = NOW(6), renewed_at = NOW(6) "
+                    "WHERE name = ? AND owner = ? AND token = ?",
+                    {owner, ttl, name, dead, dead_token}, "taking over the lease " + name);
+      if (!took_over) {
+        holder = holder_of(db, name);
+        return nullptr;  // tx rolls back
+      }
+      log::warning("the lease " + name + " was held by " + dead + ", a process on this host that no longer exists; taking it over");
     }
     db.query("SELECT token FROM leases WHERE name = ?", {name}, "reading the lease token",
              [&](const SqlRow& r) { token = r.u64(1); });
