@@ -305,7 +305,8 @@ std::vector<std::string> str_list(const Reader& r, const YAML::Node& parent, con
 
 void read_render(const Reader& r, const YAML::Node& root, RenderConfig& rc) {
   const YAML::Node n = root["render"];
-  r.only_keys(n, "render", {"local_alias_domain", "canonical", "min_accounts", "recursion_limit", "expansion_limit", "list_companions"});
+  r.only_keys(n, "render", {"local_alias_domain", "canonical", "min_accounts", "recursion_limit", "expansion_limit", "list_companions", "moving_transport"});
+  rc.moving_transport = r.str(n, "moving_transport", "render", rc.moving_transport);
   // An explicit [] turns companions off; a missing key keeps the default.
   if (const YAML::Node lc = at(n, "list_companions"); lc.IsDefined() && !lc.IsNull())
     rc.list_companions = str_list(r, n, "list_companions", "render");
@@ -521,6 +522,35 @@ E choose(const Reader& r, const YAML::Node& parent, const char* key, const std::
   r.error(at(parent, key), path + "." + key, "must be " + list + ", not \"" + given + "\"");
 }
 
+// "22:00" -> minutes after midnight; false when it is not HH:MM.
+bool clock_minutes(const std::string& s, unsigned& out) {
+  if (s.size() != 5 || s[2] != ':' || !std::isdigit(static_cast<unsigned char>(s[0])) ||
+      !std::isdigit(static_cast<unsigned char>(s[1])) || !std::isdigit(static_cast<unsigned char>(s[3])) ||
+      !std::isdigit(static_cast<unsigned char>(s[4])))
+    return false;
+  const unsigned h = static_cast<unsigned>((s[0] - '0') * 10 + (s[1] - '0'));
+  const unsigned m = static_cast<unsigned>((s[3] - '0') * 10 + (s[4] - '0'));
+  out = h * 60 + m;
+  return h < 24 && m < 60;
+}
+
+void read_cyrus_moves(const Reader& r, const YAML::Node& n, CyrusMoves& m) {
+  const std::string p = "cyrus.moves";
+  r.only_keys(n, p, {"timeout", "mupdate_wait", "window", "policy", "max_moves", "max_mb"});
+  m.timeout = r.number(n, "timeout", p, m.timeout, 1, 86400);
+  m.mupdate_wait = r.number(n, "mupdate_wait", p, m.mupdate_wait, 0, 3600);
+  const std::string window = r.str(n, "window", p, "");
+  if (!window.empty()) {
+    const auto dash = window.find('-');
+    if (dash == std::string::npos || !clock_minutes(window.substr(0, dash), m.window_start) ||
+        !clock_minutes(window.substr(dash + 1), m.window_end))
+      r.error(at(n, "window"), p + ".window", "must be HH:MM-HH:MM (local time), e.g. 22:00-06:00, not \"" + window + "\"");
+  }
+  m.policy = choose(r, n, "policy", p, m.policy, {{"count", RebalancePolicy::count}, {"quota", RebalancePolicy::quota}});
+  m.max_moves = r.number(n, "max_moves", p, m.max_moves, 1, 1000000);
+  m.max_bytes = std::uint64_t{r.number(n, "max_mb", p, 0, 0, 1u << 30)} << 20;
+}
+
 void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
   const YAML::Node n = root["cyrus"];
   if (!n.IsDefined() || n.IsNull()) return;
@@ -529,7 +559,7 @@ void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
   r.only_keys(n, p, {"unix_separator", "virtual_domains", "admin_user", "auth", "password_file", "keytab", "principal",
                      "krb5_config", "tls", "ca_file", "allow_plaintext", "imaps_port", "via", "frontend", "placement",
                      "weights", "quota_mb", "acls", "folders", "pipeline", "connections", "timeout", "retry",
-                     "lock_name"});
+                     "lock_name", "moves"});
   c.unix_separator = r.boolean(n, "unix_separator", p, c.unix_separator);
   c.virtual_domains = r.boolean(n, "virtual_domains", p, c.virtual_domains);
   c.admin_user = r.str(n, "admin_user", p, c.admin_user);
@@ -594,6 +624,7 @@ void read_cyrus(const Reader& r, const YAML::Node& root, CyrusConfig& c) {
   c.retry_max_seconds = r.number(rt, "max_seconds", "cyrus.retry", c.retry_max_seconds, 0, 86400 * 30);
   c.max_attempts = r.number(rt, "max_attempts", "cyrus.retry", c.max_attempts, 1, 100000);
   c.lock_name = r.str(n, "lock_name", p, c.lock_name);
+  read_cyrus_moves(r, at(n, "moves"), c.moves);
 }
 
 }  // namespace

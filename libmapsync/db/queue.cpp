@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "libmapsync/core/error.h"
 #include "libmapsync/core/signals.h"
 #include "libmapsync/db/database.h"
 
@@ -39,8 +40,8 @@ std::vector<QueuedJob> due_jobs(Database& db) {
   std::vector<QueuedJob> out;
   db.query(
       "SELECT id, account_id, kind, COALESCE(old_uid, ''), COALESCE(new_uid, ''), attempts FROM provisioning_jobs "
-      "WHERE state = ? AND (not_before IS NULL OR not_before <= NOW()) ORDER BY id",
-      {word(JobState::pending)}, "reading the provisioning queue", [&](const SqlRow& r) {
+      "WHERE state = ? AND kind <> ? AND (not_before IS NULL OR not_before <= NOW()) ORDER BY id",
+      {word(JobState::pending), std::string(to_sql(JobKind::move))}, "reading the provisioning queue", [&](const SqlRow& r) {
         QueuedJob j;
         j.id = r.u64(1);
         j.account_id = static_cast<std::uint32_t>(r.u64(2));
@@ -84,6 +85,82 @@ void mark_failed(Database& db, std::uint64_t job_id, Attempt attempt, const std:
   else
     db.update("UPDATE provisioning_jobs SET state = ?, last_error = ? WHERE id = ?", {word(JobState::failed), error, job_id},
               "failing a job");
+}
+
+const char* move_step_word(MoveStep s) {
+  static const char* const words[] = {"queued", "snapshot", "transfer", "verified"};
+  return words[static_cast<int>(s)];
+}
+
+namespace {
+
+MoveStep parse_move_step(std::string_view w) {
+  for (int i = 0; i < 4; ++i)
+    if (w == move_step_word(static_cast<MoveStep>(i))) return static_cast<MoveStep>(i);
+  return MoveStep::queued;  // NULL: queued
+}
+
+constexpr int kDuplicateKey = 1062;
+
+}  // namespace
+
+bool enqueue_move(Database& db, const MoveJob& job, std::uint64_t* existing) {
+  try {
+    db.update("INSERT INTO provisioning_jobs (account_id, kind, source_backend_id, target_backend_id, target_partition, "
+              "step, requested_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+              {static_cast<std::uint64_t>(job.account_id), std::string(to_sql(JobKind::move)),
+               job.source_backend_id ? SqlParam(static_cast<std::uint64_t>(job.source_backend_id)) : SqlParam(nullptr),
+               static_cast<std::uint64_t>(job.target_backend_id), text_or_null(job.target_partition),
+               std::string(move_step_word(MoveStep::queued)), text_or_null(job.requested_by)},
+              "queuing a move of account " + std::to_string(job.account_id));
+    return true;
+  } catch (const Error& e) {
+    if (e.server_code() != kDuplicateKey) throw;
+  }
+  if (existing)
+    db.query("SELECT id FROM provisioning_jobs WHERE pending_move_account = ?", {static_cast<std::uint64_t>(job.account_id)},
+             "reading the pending move", [&](const SqlRow& r) { *existing = r.u64(1); });
+  return false;
+}
+
+std::vector<MoveJob> pending_moves(Database& db, bool due_only) {
+  std::vector<MoveJob> out;
+  db.query(
+      "SELECT id, account_id, COALESCE(source_backend_id, 0), target_backend_id, COALESCE(target_partition, ''), "
+      "COALESCE(step, 'queued'), COALESCE(snapshot, ''), attempts, COALESCE(last_error, ''), COALESCE(requested_by, '') "
+      "FROM provisioning_jobs WHERE state = ? AND kind = ? AND (? = 0 OR not_before IS NULL OR not_before <= NOW()) "
+      "ORDER BY id",
+      {word(JobState::pending), std::string(to_sql(JobKind::move)), std::uint64_t{due_only ? 1u : 0u}},
+      "reading the pending moves", [&](const SqlRow& r) {
+        MoveJob j;
+        j.id = r.u64(1);
+        j.account_id = static_cast<std::uint32_t>(r.u64(2));
+        j.source_backend_id = static_cast<std::uint32_t>(r.u64(3));
+        j.target_backend_id = static_cast<std::uint32_t>(r.u64(4));
+        j.target_partition = r.str(5);
+        j.step = parse_move_step(r.view(6));
+        j.snapshot = r.str(7);
+        j.attempts = static_cast<unsigned>(r.u64(8));
+        j.last_error = r.str(9);
+        j.requested_by = r.str(10);
+        out.push_back(std::move(j));
+      });
+  return out;
+}
+
+void set_move_step(Database& db, std::uint64_t job_id, MoveStep step, const std::string* snapshot) {
+  if (snapshot)
+    db.update("UPDATE provisioning_jobs SET step = ?, snapshot = ?, started_at = COALESCE(started_at, NOW()) WHERE id = ?",
+              {std::string(move_step_word(step)), *snapshot, job_id}, "recording the progress of move " + std::to_string(job_id));
+  else
+    db.update("UPDATE provisioning_jobs SET step = ?, started_at = COALESCE(started_at, NOW()) WHERE id = ?",
+              {std::string(move_step_word(step)), job_id}, "recording the progress of move " + std::to_string(job_id));
+}
+
+void mark_move_done(Database& db, std::uint64_t job_id, std::uint64_t bytes, std::uint64_t messages) {
+  db.update("UPDATE provisioning_jobs SET state = ?, done_at = NOW(), attempts = attempts + 1, last_error = NULL, "
+            "bytes = ?, messages = ? WHERE id = ?",
+            {word(JobState::done), bytes, messages, job_id}, "closing move " + std::to_string(job_id));
 }
 
 std::int64_t retry_delay(const RetryPolicy& policy, unsigned attempts) {

@@ -51,8 +51,36 @@ struct RetryPolicy {
 // Checks for a signal between statements: the caller's transaction then rolls back.
 void enqueue(Database& db, const std::vector<NewJob>& jobs, const std::string& doing);
 
-// Pending jobs whose not_before has passed, oldest first.
+// Pending create and rename jobs whose not_before has passed, oldest first.
 std::vector<QueuedJob> due_jobs(Database& db);
+
+// ---- moves (schema/006_moves.sql) -----------------------------------------------------
+// A move job carries its target and how far it got; the database allows one pending move
+// per account (a unique key), so two admins or a rebalance and an admin cannot queue two.
+enum class MoveStep : std::uint8_t { queued, snapshot, transfer, verified };
+const char* move_step_word(MoveStep s);
+
+struct MoveJob {
+  std::uint64_t id = 0;
+  std::uint32_t account_id = 0;
+  std::uint32_t source_backend_id = 0, target_backend_id = 0;
+  std::string target_partition;  // "" = the target's default
+  MoveStep step = MoveStep::queued;
+  std::string snapshot;          // the tree before the move (JSON), "" until read
+  unsigned attempts = 0;
+  std::string last_error;
+  std::string requested_by;
+};
+
+// Queues a move; false (and nothing queued) when the account has a pending move already,
+// whose job id is then in *existing.
+bool enqueue_move(Database& db, const MoveJob& job, std::uint64_t* existing);
+// Pending moves; due_only: only those whose not_before has passed. Oldest first.
+std::vector<MoveJob> pending_moves(Database& db, bool due_only);
+// Records how far a move got (and the snapshot, when given).
+void set_move_step(Database& db, std::uint64_t job_id, MoveStep step, const std::string* snapshot = nullptr);
+// The move is done: the account is on the target; bytes and messages moved.
+void mark_move_done(Database& db, std::uint64_t job_id, std::uint64_t bytes, std::uint64_t messages);
 
 // The job succeeded on this attempt.
 void mark_done(Database& db, std::uint64_t job_id);

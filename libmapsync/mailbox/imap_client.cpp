@@ -49,8 +49,8 @@ ImapClient::ImapClient(const ImapEndpoint& ep) : ep_(ep) {
                                 "allow_plaintext: true for a loopback-only test)");
   const ImapResult r = ep.gssapi ? login_gssapi(ep) : login_password(ep);
   if (!r.ok())
-    fail(Exit::config, peer() + ": login as " + (ep.gssapi ? login_name_ : ep.user) + " refused: " + r.status + " " +
-                           r.text +
+    fail(Exit::config, peer() + ": login as " + (ep.gssapi ? login_name_ : ep.user) +
+                           (ep.authzid.empty() ? "" : " acting as " + ep.authzid) + " refused: " + r.status + " " + r.text +
                            (ep.gssapi ? " (is the principal a Cyrus admin? see admins and loginrealms in imapd.conf)"
                                       : " (check the admin user and its password file)"));
   read_capabilities(r.text);  // servers often send new capabilities after login
@@ -64,9 +64,9 @@ ImapClient::ImapClient(const ImapEndpoint& ep) : ep_(ep) {
 ImapResult ImapClient::login_password(const ImapEndpoint& ep) {
   std::string password = ep.password;
   ImapResult r;
-  if (has("LOGINDISABLED") || !imap_string_ok(password)) {
-    // AUTHENTICATE PLAIN: authzid empty, authcid, password; base64 on one line.
-    std::string token = std::string(1, '\0') + ep.user + std::string(1, '\0') + password;
+  if (has("LOGINDISABLED") || !imap_string_ok(password) || !ep.authzid.empty()) {
+    // AUTHENTICATE PLAIN: authzid (empty: our own), authcid, password; base64 on one line.
+    std::string token = ep.authzid + std::string(1, '\0') + ep.user + std::string(1, '\0') + password;
     const std::string tag = "L" + std::to_string(++counter_);
     s_->write(tag + " AUTHENTICATE PLAIN\r\n");
     s_->flush();
@@ -108,7 +108,7 @@ ImapResult ImapClient::login_gssapi(const ImapEndpoint& ep) {
   if (!has("AUTH=GSSAPI")) fail(Exit::config, peer() + ": the server offers no AUTHENTICATE GSSAPI (auth: gssapi in the config)");
   const std::string& host = !ep.tls_name.empty() ? ep.tls_name : ep.host;
   login_name_ = "the Kerberos principal (GSSAPI to imap/" + host + ")";
-  GssapiExchange sasl("imap", host);
+  GssapiExchange sasl("imap", host, ep.authzid);
   const std::string initial = sasl.start();
   const std::string tag = "L" + std::to_string(++counter_);
   // Without SASL-IR the initial response waits for the server's first (empty) challenge.

@@ -33,6 +33,10 @@ struct ImapEndpoint {
   // AUTHENTICATE GSSAPI with this process's Kerberos ticket (kerberos.h) instead of the
   // password; the server's service principal is imap/<tls_name, else host>.
   bool gssapi = false;
+  // Log in as the admin but act as this user (SASL proxy authorisation: AUTHENTICATE PLAIN
+  // or GSSAPI with an authorisation identity; Cyrus lets its admins and proxyservers do
+  // it). Used to read what only the owner sees: unseen counts (the owner's seen state).
+  std::string authzid;
 };
 
 struct ImapResult {

@@ -157,48 +157,83 @@ std::string imap_response_code(std::string_view text) {
   return code;
 }
 
+namespace {
+
+void skip_spaces(std::string_view t, std::size_t& i) {
+  while (i < t.size() && t[i] == ' ') ++i;
+}
+
+// An astring/nstring at t[i]: atom, "quoted", or a literal already inlined as {n}\r\n<bytes>.
+bool read_astring(std::string_view t, std::size_t& i, std::string& out) {
+  skip_spaces(t, i);
+  if (i >= t.size()) return false;
+  if (t[i] == '"') {
+    ++i;
+    while (i < t.size() && t[i] != '"') {
+      if (t[i] == '\\' && i + 1 < t.size()) ++i;
+      out += t[i++];
+    }
+    if (i >= t.size()) return false;
+    ++i;
+    return true;
+  }
+  if (t[i] == '{') {
+    const auto close = t.find('}', i);
+    if (close == std::string_view::npos) return false;
+    std::size_t n = 0;
+    for (std::size_t k = i + 1; k < close; ++k) {
+      if (t[k] == '+') continue;
+      if (!std::isdigit(static_cast<unsigned char>(t[k])) || n > (1u << 24)) return false;
+      n = n * 10 + static_cast<std::size_t>(t[k] - '0');
+    }
+    i = close + 1;
+    if (t.substr(i, 2) == "\r\n") i += 2;
+    if (i + n > t.size()) return false;
+    out = std::string(t.substr(i, n));
+    i += n;
+    return true;
+  }
+  const auto end = t.find(' ', i);
+  out = std::string(t.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i));
+  i = end == std::string_view::npos ? t.size() : end;
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::vector<ImapToken>> imap_tokens(std::string_view t) {
+  std::vector<ImapToken> out;
+  std::size_t i = 0;
+  for (;;) {
+    skip_spaces(t, i);
+    if (i >= t.size()) return out;
+    ImapToken tok;
+    if (t[i] == '(') {
+      // Only flat lists occur in the replies read here (STATUS, QUOTA).
+      const auto close = t.find(')', i);
+      if (close == std::string_view::npos) return std::nullopt;
+      tok.list = true;
+      std::string_view inner = t.substr(i + 1, close - i - 1);
+      std::size_t k = 0;
+      for (;;) {
+        skip_spaces(inner, k);
+        if (k >= inner.size()) break;
+        std::string word;
+        if (!read_astring(inner, k, word)) return std::nullopt;
+        tok.items.push_back(std::move(word));
+      }
+      i = close + 1;
+    } else if (!read_astring(t, i, tok.text)) {
+      return std::nullopt;
+    }
+    out.push_back(std::move(tok));
+  }
+}
+
 std::optional<ImapListEntry> parse_imap_list(std::string_view t) {
   ImapListEntry e;
   std::size_t i = 0;
-  auto skip_sp = [&] {
-    while (i < t.size() && t[i] == ' ') ++i;
-  };
-  // An astring/nstring: atom, "quoted", or a literal already inlined as {n}\r\n<bytes>.
-  auto string_at = [&](std::string& out) -> bool {
-    skip_sp();
-    if (i >= t.size()) return false;
-    if (t[i] == '"') {
-      ++i;
-      while (i < t.size() && t[i] != '"') {
-        if (t[i] == '\\' && i + 1 < t.size()) ++i;
-        out += t[i++];
-      }
-      if (i >= t.size()) return false;
-      ++i;
-      return true;
-    }
-    if (t[i] == '{') {
-      const auto close = t.find('}', i);
-      if (close == std::string_view::npos) return false;
-      std::size_t n = 0;
-      for (std::size_t k = i + 1; k < close; ++k) {
-        if (t[k] == '+') continue;
-        if (!std::isdigit(static_cast<unsigned char>(t[k]))) return false;
-        n = n * 10 + static_cast<std::size_t>(t[k] - '0');
-      }
-      i = close + 1;
-      if (t.substr(i, 2) == "\r\n") i += 2;
-      if (i + n > t.size()) return false;
-      out = std::string(t.substr(i, n));
-      i += n;
-      return true;
-    }
-    const auto end = t.find(' ', i);
-    out = std::string(t.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i));
-    i = end == std::string_view::npos ? t.size() : end;
-    return true;
-  };
-  skip_sp();
+  skip_spaces(t, i);
   if (i >= t.size() || t[i] != '(') return std::nullopt;
   const auto close = t.find(')', i);
   if (close == std::string_view::npos) return std::nullopt;
@@ -210,9 +245,9 @@ std::optional<ImapListEntry> parse_imap_list(std::string_view t) {
     flags.remove_prefix(sp + 1);
   }
   i = close + 1;
-  if (!string_at(e.delimiter)) return std::nullopt;
+  if (!read_astring(t, i, e.delimiter)) return std::nullopt;
   if (e.delimiter == "NIL") e.delimiter.clear();
-  if (!string_at(e.name)) return std::nullopt;
+  if (!read_astring(t, i, e.name)) return std::nullopt;
   return e;
 }
 

@@ -63,4 +63,13 @@ struct ImapListEntry {
 };
 std::optional<ImapListEntry> parse_imap_list(std::string_view text);
 
+// The words of an untagged reply's text (ACL, QUOTAROOT, QUOTA, STATUS): astrings, and
+// flat parenthesised lists as one token each. nullopt when the text does not parse.
+struct ImapToken {
+  bool list = false;
+  std::string text;                // an astring
+  std::vector<std::string> items;  // a list's words
+};
+std::optional<std::vector<ImapToken>> imap_tokens(std::string_view text);
+
 }  // namespace mapsync

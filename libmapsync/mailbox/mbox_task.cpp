@@ -10,8 +10,8 @@ namespace mapsync {
 namespace {
 
 // Each outcome's word, in the enum's order.
-constexpr std::array<const char*, 7> kOutcomeWords = {"created", "existed",  "renamed", "conflict",
-                                                      "failed",  "retry", "skipped"};
+constexpr std::array<const char*, 8> kOutcomeWords = {"created", "existed", "renamed", "moved",
+                                                      "conflict", "failed", "retry", "skipped"};
 static_assert(kOutcomeWords.size() == static_cast<std::size_t>(MboxOutcome::skipped) + 1);
 
 constexpr std::array<const char*, 5> kStepWords = {"create", "quota", "acl", "folder", "rename"};
@@ -39,7 +39,7 @@ MboxOutcome refused(const ImapResult& r) { return temporary_no(r.text) ? MboxOut
 const char* outcome_word(MboxOutcome o) { return kOutcomeWords[static_cast<std::size_t>(o)]; }
 
 bool succeeded(MboxOutcome o) {
-  return o == MboxOutcome::created || o == MboxOutcome::existed || o == MboxOutcome::renamed;
+  return o == MboxOutcome::created || o == MboxOutcome::existed || o == MboxOutcome::renamed || o == MboxOutcome::moved;
 }
 
 const char* step_word(Step s) { return kStepWords[static_cast<std::size_t>(s)]; }

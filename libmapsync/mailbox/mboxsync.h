@@ -36,6 +36,7 @@ enum class MboxOutcome {
   created,   // the server made it (and its quota, ACLs, folders)
   existed,   // it was there already, on the expected back end: done as well
   renamed,
+  moved,     // the whole tree is on the target back end, checked there; the account records it
   conflict,  // it exists on another back end: left alone
   failed,    // refused for good (a bad name, a NO that is not temporary)
   retry,     // a temporary failure: the job is tried again later
@@ -54,6 +55,10 @@ struct MboxResult {
   std::string mailbox;
   MboxOutcome outcome = MboxOutcome::created;
   std::string detail;  // the server's words
+  // moves
+  std::string from;  // the source back end
+  std::uint64_t bytes = 0, messages = 0;
+  double seconds = 0;
 };
 
 struct MboxReport {

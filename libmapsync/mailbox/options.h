@@ -4,6 +4,7 @@
 // section) or directly by tests; this room's code takes it and nothing else.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,19 @@ enum class CyrusAuth { password, gssapi };
 enum class ImapTls { none, starttls, imaps };
 enum class CyrusVia { backend, frontend };
 enum class CyrusPlacement { recorded, fewest, weights };
+
+// Moving mailboxes between back ends (mboxsync move, rebalance; the `cyrus.moves:` section).
+enum class RebalancePolicy { count, quota };
+struct CyrusMoves {
+  unsigned timeout = 3600;      // seconds one XFER may take (a large mailbox takes minutes)
+  unsigned mupdate_wait = 30;   // seconds for the front end to name the target after XFER
+  // When `mboxsync run` starts queued moves, in local time: minutes after midnight,
+  // start == end means any time; start > end spans midnight (22:00-06:00).
+  unsigned window_start = 0, window_end = 0;
+  RebalancePolicy policy = RebalancePolicy::count;  // what "even" means: mailboxes, or quota used
+  unsigned max_moves = 50;      // moves one rebalance --apply queues at most
+  std::uint64_t max_bytes = 0;  // bytes (quota used) it queues at most, 0 = no limit (YAML: max_mb)
+};
 
 struct CyrusConfig {
   bool present = false;
@@ -60,6 +74,7 @@ struct CyrusConfig {
   unsigned retry_max_seconds = 3600;
   unsigned max_attempts = 50;
   std::string lock_name = "mapsync.mboxsync";
+  CyrusMoves moves;
 };
 
 // Everything the mailbox provisioning job reads.

@@ -95,6 +95,7 @@ struct Account {
   std::uint32_t delivery_target_id = 0;  // delivery smtp: a delivery_targets row instead of smtp_nexthop
   std::string_view routing_address;      // replaces the target's address template
   bool keep_copy = false;                // delivery forward: also to the Cyrus mailbox
+  bool mailbox_moving = false;           // mboxsync is moving the mailbox: defer its mail
 };
 
 // A named SMTP next hop (Exchange, a cloud tenant); see schema/004_routing.sql.

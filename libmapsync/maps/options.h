@@ -168,6 +168,11 @@ struct RenderConfig {
   // its local part are accepted and routed to the list server. Mailman 3's set.
   std::vector<std::string> list_companions = {"-bounces", "-confirm", "-join", "-leave",
                                               "-owner", "-request", "-subscribe", "-unsubscribe"};
+  // The transport of a Cyrus account whose mailbox mboxsync is moving (accounts.
+  // mailbox_moving): Postfix's retry service defers the mail until the move is over and the
+  // map routes it to the new back end. A front end's LMTP proxy (lmtp:[fe]:24) also works
+  // (it answers 451 during the move, then delivers to the new place); a back end does not.
+  std::string moving_transport = "retry:4.2.1 mailbox is being moved to another server";
 };
 
 struct MetricsConfig {

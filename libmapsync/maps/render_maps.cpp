@@ -147,6 +147,7 @@ void target_routes(RenderParts& p, MapEntries& m) {
 void computed_routes(RenderParts& p, MapEntries& m) {
   RenderContext& c = p.c;
   std::unordered_map<std::uint32_t, std::string_view> lmtp;  // backend id -> transport
+  std::string_view moving;  // render.moving_transport, added and checked at its first use
   for (const Account& a : c.s.accounts) {
     if (!deliverable(a)) continue;
     const Origin o{Table::accounts, a.id, 0};
@@ -162,7 +163,12 @@ void computed_routes(RenderParts& p, MapEntries& m) {
       }
       if (!a.partition.empty() && !has_partition(*b, a.partition))
         c.findings.warning("transport", describe(o) + ": partition " + q(a.partition) + " is not listed for back end " + q(b->name));
-      if (auto f = p.finals.cyrus(a); !f.empty()) m.add(f, it->second, o);
+      if (a.mailbox_moving && moving.empty()) {
+        if (auto why = check_transport(c.cfg.moving_transport); !why.empty())
+          c.findings.error("transport", "render.moving_transport " + q(c.cfg.moving_transport) + ": " + why);
+        moving = c.pool.add(c.cfg.moving_transport);
+      }
+      if (auto f = p.finals.cyrus(a); !f.empty()) m.add(f, a.mailbox_moving ? moving : it->second, o);
     } else if (a.delivery == Delivery::smtp) {
       smtp_route(p, a, m);
     }

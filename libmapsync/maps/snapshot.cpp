@@ -50,7 +50,7 @@ void read_rows(Database& c, Snapshot& s, const SnapshotOptions& options, std::ui
              });
   c.each_row(std::string("SELECT id, uid, ") + (options.names ? "given_name, surname" : "NULL, NULL") +
                  ", primary_address, status, delivery, backend_id, cyrus_partition, smtp_nexthop, delivery_target_id, "
-                 "routing_address, keep_copy FROM accounts ORDER BY id",
+                 "routing_address, keep_copy, mailbox_moving FROM accounts ORDER BY id",
              "reading accounts", [&](const SqlRow& r) {
                Account a;
                a.id = id(r, 1);
@@ -66,6 +66,7 @@ void read_rows(Database& c, Snapshot& s, const SnapshotOptions& options, std::ui
                a.delivery_target_id = id(r, 11);
                a.routing_address = col(p, r, 12);
                a.keep_copy = (r.u64(13) != 0);
+               a.mailbox_moving = (r.u64(14) != 0);
                s.accounts.push_back(a);
              });
   testhook::pause_point("source.after_accounts", std::to_string(conn_id));

@@ -147,6 +147,15 @@ void sasl_answer_interactions(void* interact) {
 struct GssapiExchange::Impl {
   sasl_conn_t* conn = nullptr;
   std::string where;
+  std::string authzid;
+  void answer(sasl_interact_t* interact) const {
+    sasl_answer_interactions(interact);
+    for (auto* i = interact; i && i->id != SASL_CB_LIST_END; ++i)
+      if (i->id == SASL_CB_USER && !authzid.empty()) {
+        i->result = authzid.c_str();
+        i->len = static_cast<unsigned>(authzid.size());
+      }
+  }
   ~Impl() {
     if (conn) sasl_dispose(&conn);
   }
@@ -156,8 +165,10 @@ struct GssapiExchange::Impl {
   }
 };
 
-GssapiExchange::GssapiExchange(const std::string& service, const std::string& host) : impl_(std::make_unique<Impl>()) {
+GssapiExchange::GssapiExchange(const std::string& service, const std::string& host, const std::string& authzid)
+    : impl_(std::make_unique<Impl>()) {
   impl_->where = service + "/" + host;
+  impl_->authzid = authzid;
   static std::once_flag once;
   static int init_rc = SASL_OK;
   std::call_once(once, [] { init_rc = sasl_client_init(nullptr); });
@@ -183,7 +194,7 @@ std::string GssapiExchange::start() {
   const char* mech = nullptr;
   int rc;
   while ((rc = sasl_client_start(impl_->conn, "GSSAPI", &interact, &out, &len, &mech)) == SASL_INTERACT)
-    sasl_answer_interactions(interact);
+    impl_->answer(interact);
   if (rc != SASL_OK && rc != SASL_CONTINUE) impl_->failed(rc, "start");
   return std::string(out ? out : "", len);
 }
@@ -195,7 +206,7 @@ std::string GssapiExchange::step(std::string_view challenge) {
   int rc;
   while ((rc = sasl_client_step(impl_->conn, challenge.data(), static_cast<unsigned>(challenge.size()), &interact, &out,
                                 &len)) == SASL_INTERACT)
-    sasl_answer_interactions(interact);
+    impl_->answer(interact);
   if (rc != SASL_OK && rc != SASL_CONTINUE) impl_->failed(rc, "step");
   return std::string(out ? out : "", len);
 }

@@ -41,7 +41,9 @@ class KerberosLogin {
 // authenticates must run over TLS. Errors are Exit::tempfail with SASL's words.
 class GssapiExchange {
  public:
-  GssapiExchange(const std::string& service, const std::string& host);
+  // authzid: act as this user (SASL proxy authorisation; the server decides whether the
+  // principal may), "" = the principal's own identity.
+  GssapiExchange(const std::string& service, const std::string& host, const std::string& authzid = {});
   ~GssapiExchange();
   GssapiExchange(const GssapiExchange&) = delete;
   GssapiExchange& operator=(const GssapiExchange&) = delete;

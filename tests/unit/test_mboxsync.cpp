@@ -253,7 +253,14 @@ TEST_CASE("the plan's JSON says in_sync, as adsync's does") {
   CHECK(mbox_plan_json(r).find("\"in_sync\": true") != std::string::npos);
   r.missing.push_back("user.jdoe (be1)");
   CHECK(mbox_plan_json(r).find("\"in_sync\": false") != std::string::npos);
-  r.results.push_back({7, "jdoe", "be1", "user.jdoe", MboxOutcome::retry, "later"});
+  MboxResult later;
+  later.account_id = 7;
+  later.uid = "jdoe";
+  later.backend = "be1";
+  later.mailbox = "user.jdoe";
+  later.outcome = MboxOutcome::retry;
+  later.detail = "later";
+  r.results.push_back(later);
   CHECK(mbox_plan_json(r).find("\"outcome\": \"retry\"") != std::string::npos);
 }
 
