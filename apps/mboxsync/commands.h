@@ -14,6 +14,8 @@ using mapsync_apps::Global;
 void setup_plan(CLI::App& app, Global& g);
 void setup_run(CLI::App& app, Global& g);
 void setup_bulk(CLI::App& app, Global& g);
+void setup_move(CLI::App& app, Global& g);
+void setup_rebalance(CLI::App& app, Global& g);
 
 // mapsync_apps::load_config, and the cyrus section must be there.
 mapsync::MboxsyncSettings load(const Global& g);

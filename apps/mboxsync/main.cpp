@@ -33,7 +33,8 @@ int report_results(const mapsync::MboxReport& r, bool json, const std::string& w
   (r.results.empty() ? mapsync::log::info : mapsync::log::notice)(
       std::to_string(r.results.size()) + " " + what + ": " + std::to_string(r.count(MboxOutcome::created)) +
       " created, " + std::to_string(r.count(MboxOutcome::existed)) + " existed, " +
-      std::to_string(r.count(MboxOutcome::renamed)) + " renamed, " + std::to_string(r.count(MboxOutcome::retry)) +
+      std::to_string(r.count(MboxOutcome::renamed)) + " renamed, " + std::to_string(r.count(MboxOutcome::moved)) +
+      " moved, " + std::to_string(r.count(MboxOutcome::retry)) +
       " to retry, " + std::to_string(r.count(MboxOutcome::failed) + r.count(MboxOutcome::conflict)) + " failed");
   if (r.count(MboxOutcome::failed) || r.count(MboxOutcome::conflict)) return static_cast<int>(mapsync::Exit::data);
   if (r.count(MboxOutcome::retry)) return static_cast<int>(mapsync::Exit::tempfail);
@@ -52,5 +53,7 @@ int main(int argc, char** argv) {
   setup_plan(app, g);
   setup_run(app, g);
   setup_bulk(app, g);
+  setup_move(app, g);
+  setup_rebalance(app, g);
   return mapsync_apps::run(app, g, argc, argv);
 }

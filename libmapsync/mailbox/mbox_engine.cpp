@@ -238,16 +238,20 @@ void Progress::update(std::size_t done, std::size_t failed, bool final) {
   const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
   char line[256];
+  char volume[128] = "";
+  if (bytes_ || messages_)
+    std::snprintf(volume, sizeof volume, "  %.1f MB/s  %.0f msg/s", secs > 0 ? static_cast<double>(bytes_) / 1e6 / secs : 0.0,
+                  secs > 0 ? static_cast<double>(messages_) / secs : 0.0);
   if (bar_) {
     const int width = 30;
     const int filled = total_ ? static_cast<int>(width * done / total_) : width;
-    std::snprintf(line, sizeof line, "\r[%-*s] %zu/%zu  %.0f/s  ETA %.0fs  failed %zu ", width,
-                  std::string(static_cast<std::size_t>(filled), '#').c_str(), done, total_, rate, eta, failed);
+    std::snprintf(line, sizeof line, "\r[%-*s] %zu/%zu  %.1f/s%s  ETA %.0fs  failed %zu ", width,
+                  std::string(static_cast<std::size_t>(filled), '#').c_str(), done, total_, rate, volume, eta, failed);
     std::fputs(line, stderr);
     if (final) std::fputs("\n", stderr);
   } else {
-    std::snprintf(line, sizeof line, "%zu of %zu mailboxes done, %.0f/s, %zu failed, about %.0f s left", done, total_,
-                  rate, failed, eta);
+    std::snprintf(line, sizeof line, "%zu of %zu done, %.1f/s%s, %zu failed, about %.0f s left", done, total_, rate,
+                  volume, failed, eta);
     log::info(line);
   }
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -46,8 +47,14 @@ class Progress {
  public:
   Progress(bool bar, std::size_t total);
   void update(std::size_t done, std::size_t failed, bool final = false);
+  // Moves: the bytes and messages carried so far, shown with their rates.
+  void add_volume(std::uint64_t bytes, std::uint64_t messages) {
+    bytes_ += bytes;
+    messages_ += messages;
+  }
 
  private:
+  std::uint64_t bytes_ = 0, messages_ = 0;
   bool bar_;
   std::size_t total_;
   std::chrono::steady_clock::time_point start_, last_{};

@@ -120,12 +120,12 @@ MoveOutcome move_tree(const CyrusConfig& c, const AdminLogin& login, const MoveO
   MoveOutcome out;
   bool on_target = false, on_source = false;
   if (auto failed = guarded([&] {
-        on_target = holds(c, login, *o.target, o.inbox);
         on_source = holds(c, login, *o.source, o.inbox);
+        on_target = holds(c, login, *o.target, o.inbox);
         if (on_target && !on_source && !o.before) out.after = read_on(c, login, *o.target, o);
         if (on_source) out.before = read_on(c, login, *o.source, o);
       })) {
-    failed->on_source = on_source && !on_target;  // nothing was sent: as it was
+    failed->on_source = on_source;  // nothing was sent; the source's own list says it holds the tree
     return *failed;
   }
   if (on_target && !on_source) {

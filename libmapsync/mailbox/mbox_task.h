@@ -27,7 +27,7 @@ struct MbAccount {
   bool provisioned = false;
 };
 
-// One unit of work for a worker: a create or a rename (move is not implemented).
+// One unit of work for a worker: a create or a rename (moves: mbox_move.h).
 struct Task {
   JobKind kind = JobKind::create;
   std::uint64_t job_id = 0;  // 0: bulk, no queue row

@@ -184,6 +184,27 @@ TreeState read_tree(ImapClient& admin, ImapClient& owner, const CyrusNamespace& 
   return t;
 }
 
+std::map<std::string, std::uint64_t> quota_usage(ImapClient& admin, const std::vector<std::string>& inboxes,
+                                                 unsigned pipeline) {
+  std::map<std::string, std::uint64_t> used;
+  std::size_t sent = 0, done = 0;
+  while (done < inboxes.size()) {
+    while (sent < inboxes.size() && sent - done < std::max(1u, pipeline))
+      admin.submit("GETQUOTAROOT " + imap_string(inboxes[sent++], admin.literal_plus()));
+    admin.flush();
+    const ImapResult r = admin.next();
+    const std::string& inbox = inboxes[done++];
+    if (!r.ok()) continue;
+    for (const auto& u : r.untagged) {
+      std::string root;
+      std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> res;
+      if (u.status == "QUOTA" && parse_quota_reply(u.text, root, res) && res.count("STORAGE"))
+        used[inbox] = res["STORAGE"].first * 1024;
+    }
+  }
+  return used;
+}
+
 std::vector<std::string> compare_trees(const TreeState& before, const TreeState& after) {
   std::vector<std::string> diffs;
   std::map<std::string, const FolderState*> now;

@@ -53,6 +53,11 @@ std::vector<std::string> compare_trees(const TreeState& before, const TreeState&
 // user.jdoe.Sent -> INBOX.Sent (user/jdoe@dom/Sent -> INBOX/Sent with virtual domains).
 std::string owner_folder_name(const CyrusNamespace& ns, const std::string& inbox, const std::string& folder);
 
+// Quota used, in bytes, of each inbox on the server admin is logged in to (GETQUOTAROOT,
+// up to `pipeline` in flight). An inbox without a quota root, or refused, is left out.
+std::map<std::string, std::uint64_t> quota_usage(ImapClient& admin, const std::vector<std::string>& inboxes,
+                                                 unsigned pipeline);
+
 // Parsers of the untagged replies read here (unit-tested).
 bool parse_acl_reply(const std::string& text, std::string& mailbox, std::map<std::string, std::string>& acl);
 bool parse_quota_reply(const std::string& text, std::string& root,

@@ -21,6 +21,7 @@
 #include "libmapsync/db/endpoints.h"
 #include "libmapsync/db/lease.h"
 #include "libmapsync/db/queue.h"
+#include "libmapsync/mailbox/mbox_db.h"
 #include "libmapsync/mailbox/mbox_engine.h"
 #include "libmapsync/mailbox/mbox_task.h"
 
@@ -87,8 +88,8 @@ void refuse_job(Database& db, MboxReport& rep, const QueuedJob& j, const std::st
   mark_failed(db, j.id, Attempt::not_made, why);
 }
 
-// The queue's due jobs as tasks (creates still to be named and placed); move jobs are
-// not implemented yet and stay pending.
+// The queue's due create and rename jobs as tasks (creates still to be named and placed);
+// move jobs are mboxsync_moves.cpp's.
 std::vector<Task> tasks_from_queue(Database& db, const CyrusConfig& c, const State& st, MboxReport& rep) {
   std::vector<Task> tasks;
   for (const QueuedJob& j : due_jobs(db)) {
@@ -97,7 +98,6 @@ std::vector<Task> tasks_from_queue(Database& db, const CyrusConfig& c, const Sta
       refuse_job(db, rep, j, "", "account " + std::to_string(j.account_id) + " is not delivered to Cyrus");
       continue;
     }
-    if (j.kind == JobKind::move) continue;
     Task t;
     t.kind = j.kind;
     t.job_id = j.id;
@@ -128,16 +128,6 @@ std::vector<Task> tasks_from_queue(Database& db, const CyrusConfig& c, const Sta
 // server made a mailbox, but before its result was recorded, is followed by one that finds
 // the mailbox where it was put (existed), instead of placing the account anew and calling
 // its own mailbox a conflict on another back end.
-// Every write of the leader is one transaction fenced by its lease (db/lease.h): a
-// leader that lost the lease writes nothing more.
-template <class Fn>
-void fenced(Database& db, Lease& lease, const std::string& doing, Fn fn) {
-  Transaction tx(db, doing);
-  lease.fence(db);
-  fn();
-  lease.commit(tx, doing);
-}
-
 void record_placement(Database& db, Lease& lease, const std::vector<Task>& tasks) {
   std::unique_ptr<Transaction> tx;
   for (const Task& t : tasks) {
@@ -190,19 +180,6 @@ void write_result_log(std::ofstream& log, const MboxResult& r) {
   log.flush();
 }
 
-std::unique_ptr<Lease> take_lease(Database& db, const CyrusConfig& c, MboxReport& rep) {
-  std::string holder;
-  auto lease = Lease::acquire(db, c.lock_name, holder);
-  if (lease) return lease;
-  rep.not_leader = true;
-  rep.leader = c.lock_name + " (" + holder + ")";
-  return nullptr;
-}
-
-void require(const MboxsyncSettings& cfg) {
-  if (!cfg.cyrus.present) fail(Exit::config, cfg.path + ": cyrus: section is missing (mboxsync needs cyrus.password_file or cyrus.keytab, ...)");
-}
-
 // Mailbox name -> back end name, for every user mailbox on the enabled back ends.
 std::map<std::string, std::string> list_all(const CyrusConfig& c, const State& st, MboxReport& rep) {
   const auto login = admin_login(c);
@@ -221,12 +198,25 @@ std::map<std::string, std::string> list_all(const CyrusConfig& c, const State& s
 
 }  // namespace
 
+std::unique_ptr<Lease> take_mbox_lease(Database& db, const CyrusConfig& c, MboxReport& rep) {
+  std::string holder;
+  auto lease = Lease::acquire(db, c.lock_name, holder);
+  if (lease) return lease;
+  rep.not_leader = true;
+  rep.leader = c.lock_name + " (" + holder + ")";
+  return nullptr;
+}
+
+void require_cyrus(const MboxsyncSettings& cfg) {
+  if (!cfg.cyrus.present) fail(Exit::config, cfg.path + ": cyrus: section is missing (mboxsync needs cyrus.password_file or cyrus.keytab, ...)");
+}
+
 MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt) {
-  require(cfg);
+  require_cyrus(cfg);
   MboxReport rep;
   auto dbp = connect_writer(cfg.database);
   Database& db = *dbp;
-  auto lease = take_lease(db, cfg.cyrus, rep);
+  auto lease = take_mbox_lease(db, cfg.cyrus, rep);
   if (!lease) return rep;
   State st;
   read_state(db, st);
@@ -253,11 +243,13 @@ MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt)
     record_result(db, *lease, cfg.cyrus, t, r);
     if (r.outcome != MboxOutcome::skipped) rep.results.push_back(r);
   }, nullptr);
+  // Moves after the creates: a new account's mailbox matters more than an even spread.
+  run_moves(db, *lease, cfg, opt, pending_moves(db, true), rep);
   return rep;
 }
 
 MboxReport mboxsync_plan(const MboxsyncSettings& cfg) {
-  require(cfg);
+  require_cyrus(cfg);
   MboxReport rep;
   auto dbp = connect_writer(cfg.database);
   Database& db = *dbp;
@@ -288,11 +280,11 @@ MboxReport mboxsync_plan(const MboxsyncSettings& cfg) {
 }
 
 MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt) {
-  require(cfg);
+  require_cyrus(cfg);
   MboxReport rep;
   auto dbp = connect_writer(cfg.database);
   Database& db = *dbp;
-  auto lease = take_lease(db, cfg.cyrus, rep);
+  auto lease = take_mbox_lease(db, cfg.cyrus, rep);
   if (!lease) return rep;
   State st;
   read_state(db, st);
@@ -354,12 +346,20 @@ std::string mbox_plan_json(const MboxReport& r) {
   j["invalid"] = r.invalid;
   j["in_sync"] = r.in_sync();  // the same word as adsync's plan --json
   j["results"] = nlohmann::json::array();
-  for (const auto& x : r.results)
-    j["results"].push_back({{"uid", x.uid},
-                            {"backend", x.backend},
-                            {"mailbox", x.mailbox},
-                            {"outcome", outcome_word(x.outcome)},
-                            {"detail", x.detail}});
+  for (const auto& x : r.results) {
+    nlohmann::json one = {{"uid", x.uid},
+                          {"backend", x.backend},
+                          {"mailbox", x.mailbox},
+                          {"outcome", outcome_word(x.outcome)},
+                          {"detail", x.detail}};
+    if (!x.from.empty()) {  // a move
+      one["from"] = x.from;
+      one["bytes"] = x.bytes;
+      one["messages"] = x.messages;
+      one["seconds"] = x.seconds;
+    }
+    j["results"].push_back(one);
+  }
   return j.dump(2);
 }
 

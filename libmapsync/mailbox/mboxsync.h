@@ -1,10 +1,13 @@
 // mboxsync.h - mailboxes on the Cyrus back ends for the accounts of the user database.
 //
-// Three jobs, one engine:
-//   run   the provisioning queue (provisioning_jobs: create, rename) that adsync fills;
+// The jobs:
+//   run   the provisioning queue (provisioning_jobs: create, rename) that adsync fills,
+//         then the queued moves;
 //   plan  accounts that should have a mailbox against the mailboxes that exist (LIST on
 //         every back end): missing, without an account, on another back end;
-//   bulk  every missing mailbox of existing accounts (the one-off migration), resumable.
+//   bulk  every missing mailbox of existing accounts (the one-off migration), resumable;
+//   move  users' mailbox trees to another back end with XFER (mbox_move.h,
+//         mboxsync_moves.cpp), and rebalance: a plan of moves that evens the back ends out.
 // The engine keeps one authenticated connection per back end (or to the Murder front
 // end), many commands in flight on each (pipelining), the back ends in parallel. A job
 // is done only when the server confirmed every step; a mailbox that exists on the
@@ -72,9 +75,37 @@ struct MboxReport {
   bool in_sync() const { return missing.empty() && orphans.empty() && misplaced.empty() && invalid.empty(); }
 };
 
+// mboxsync move USER... --to BACKEND[!PARTITION]: queues a move job per user (one
+// pending move per user; a pending one to the same place is reused) and, unless
+// queue_only, carries them out now. Moves are mboxsync_moves.cpp.
+struct MoveRequest {
+  std::vector<std::string> uids;
+  std::string to;
+  bool queue_only = false;
+};
+
+// mboxsync rebalance: a plan (rebalance.h) of who moves where; apply queues it.
+struct RebalanceOptions {
+  bool apply = false;
+  unsigned max_moves = 0;       // 0: cyrus.moves.max_moves
+  std::uint64_t max_bytes = 0;  // 0: cyrus.moves.max_bytes
+  bool quota_policy = false;    // --policy quota (else cyrus.moves.policy)
+  bool policy_given = false;
+  bool json = false;
+};
+
 MboxReport mboxsync_plan(const MboxsyncSettings& cfg);
 MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt);
 MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt);
+MboxReport mboxsync_move(const MboxsyncSettings& cfg, const MoveRequest& req, const MboxsyncOptions& opt);
+// The plan as text or JSON (its own format); exit status 0, or the lease's holder.
+struct RebalanceOutput {
+  std::string text;
+  bool not_leader = false;
+  std::string leader;
+  std::size_t queued = 0;
+};
+RebalanceOutput mboxsync_rebalance(const MboxsyncSettings& cfg, const RebalanceOptions& opt);
 
 std::string mbox_plan_text(const MboxReport& r);
 std::string mbox_plan_json(const MboxReport& r);

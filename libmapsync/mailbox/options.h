@@ -34,6 +34,13 @@ struct CyrusMoves {
   // When `mboxsync run` starts queued moves, in local time: minutes after midnight,
   // start == end means any time; start > end spans midnight (22:00-06:00).
   unsigned window_start = 0, window_end = 0;
+  // Before a batch of moves, every hub that reports to fleet_hubs must have published the
+  // deferral of the batch's users (render.moving_transport): wait up to hub_wait seconds.
+  // false: no hub routes mail straight to a back end (Postfix delivers through a front
+  // end's LMTP proxy, which follows mupdate), so there is nothing to wait for.
+  bool wait_for_hubs = true;
+  unsigned hub_wait = 600;
+  unsigned batch = 20;          // users deferred and moved per hub wait
   RebalancePolicy policy = RebalancePolicy::count;  // what "even" means: mailboxes, or quota used
   unsigned max_moves = 50;      // moves one rebalance --apply queues at most
   std::uint64_t max_bytes = 0;  // bytes (quota used) it queues at most, 0 = no limit (YAML: max_mb)

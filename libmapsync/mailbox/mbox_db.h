@@ -1,0 +1,37 @@
+// mbox_db.h - what mboxsync's jobs share on the database side: the leader's lease and its
+// fenced write transactions (db/lease.h), and the check that the cyrus: section is there.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "libmapsync/db/database.h"
+#include "libmapsync/db/lease.h"
+#include "libmapsync/db/queue.h"
+#include "libmapsync/mailbox/mboxsync.h"
+
+namespace mapsync {
+
+// Every write of the leader is one transaction fenced by its lease: a leader that lost
+// the lease writes nothing more.
+template <class Fn>
+void fenced(Database& db, Lease& lease, const std::string& doing, Fn fn) {
+  Transaction tx(db, doing);
+  lease.fence(db);
+  fn();
+  lease.commit(tx, doing);
+}
+
+// The lease cyrus.lock_name, or nullptr with rep.not_leader and rep.leader set.
+std::unique_ptr<Lease> take_mbox_lease(Database& db, const CyrusConfig& c, MboxReport& rep);
+
+// Carries out pending move jobs (mboxsync_moves.cpp): defers the users' mail, waits for
+// the hubs, moves, records. Outside cyrus.moves.window it only says they wait.
+void run_moves(Database& db, Lease& lease, const MboxsyncSettings& cfg, const MboxsyncOptions& opt,
+               const std::vector<MoveJob>& jobs, MboxReport& rep);
+
+// Exit::config when the cyrus: section is missing.
+void require_cyrus(const MboxsyncSettings& cfg);
+
+}  // namespace mapsync
