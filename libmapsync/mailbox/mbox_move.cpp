@@ -53,16 +53,9 @@ TreeState read_on(const CyrusConfig& c, const AdminLogin& login, const BackendRo
 // The server mupdate names for the inbox, asked through the front end ("" = none known).
 std::string mupdate_server(const CyrusConfig& c, const AdminLogin& login, const std::string& inbox) {
   ImapClient fe(endpoint_of(c, login, c.frontend_host, c.frontend_port, c.timeout));
-  const ImapResult r =
-      fe.run("GETMETADATA " + imap_string(inbox, fe.literal_plus()) + " (/shared/vendor/cmu/cyrus-imapd/server)");
+  const auto where = mupdate_servers(fe, {inbox}, 1);
   fe.logout();
-  if (!r.ok()) return {};
-  for (const auto& u : r.untagged) {
-    if (u.status != "METADATA") continue;
-    const auto words = imap_tokens(u.text);
-    if (words && words->size() == 2 && (*words)[1].list && (*words)[1].items.size() == 2) return (*words)[1].items[1];
-  }
-  return {};
+  return where.count(inbox) ? where.at(inbox) : std::string();
 }
 
 // Whether mupdate names the target, asking again until cyrus.moves.mupdate_wait is over

@@ -184,24 +184,50 @@ TreeState read_tree(ImapClient& admin, ImapClient& owner, const CyrusNamespace& 
   return t;
 }
 
+void run_pipelined(ImapClient& imap, const std::vector<std::string>& commands, unsigned pipeline,
+                   const std::function<void(std::size_t, const ImapResult&)>& on_reply) {
+  std::size_t sent = 0, done = 0;
+  while (done < commands.size()) {
+    while (sent < commands.size() && sent - done < std::max(1u, pipeline)) imap.submit(commands[sent++]);
+    imap.flush();
+    const ImapResult r = imap.next();
+    on_reply(done++, r);
+  }
+}
+
+std::map<std::string, std::string> mupdate_servers(ImapClient& frontend, const std::vector<std::string>& inboxes,
+                                                   unsigned pipeline) {
+  std::vector<std::string> commands;
+  for (const auto& inbox : inboxes)
+    commands.push_back("GETMETADATA " + imap_string(inbox, frontend.literal_plus()) +
+                       " (/shared/vendor/cmu/cyrus-imapd/server)");
+  std::map<std::string, std::string> where;
+  run_pipelined(frontend, commands, pipeline, [&](std::size_t i, const ImapResult& r) {
+    if (!r.ok()) return;
+    for (const auto& u : r.untagged) {
+      if (u.status != "METADATA") continue;
+      const auto words = imap_tokens(u.text);
+      if (words && words->size() == 2 && (*words)[1].list && (*words)[1].items.size() == 2 && (*words)[1].items[1] != "NIL")
+        where[inboxes[i]] = (*words)[1].items[1];
+    }
+  });
+  return where;
+}
+
 std::map<std::string, std::uint64_t> quota_usage(ImapClient& admin, const std::vector<std::string>& inboxes,
                                                  unsigned pipeline) {
+  std::vector<std::string> commands;
+  for (const auto& inbox : inboxes) commands.push_back("GETQUOTAROOT " + imap_string(inbox, admin.literal_plus()));
   std::map<std::string, std::uint64_t> used;
-  std::size_t sent = 0, done = 0;
-  while (done < inboxes.size()) {
-    while (sent < inboxes.size() && sent - done < std::max(1u, pipeline))
-      admin.submit("GETQUOTAROOT " + imap_string(inboxes[sent++], admin.literal_plus()));
-    admin.flush();
-    const ImapResult r = admin.next();
-    const std::string& inbox = inboxes[done++];
-    if (!r.ok()) continue;
+  run_pipelined(admin, commands, pipeline, [&](std::size_t i, const ImapResult& r) {
+    if (!r.ok()) return;
     for (const auto& u : r.untagged) {
       std::string root;
       std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> res;
       if (u.status == "QUOTA" && parse_quota_reply(u.text, root, res) && res.count("STORAGE"))
-        used[inbox] = res["STORAGE"].first * 1024;
+        used[inboxes[i]] = res["STORAGE"].first * 1024;
     }
-  }
+  });
   return used;
 }
 

@@ -10,16 +10,18 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "libmapsync/mailbox/imap_client.h"
 #include "libmapsync/mailbox/imap_proto.h"
 
 namespace mapsync {
 
-class ImapClient;
+
 
 struct FolderState {
   std::string name;  // the admin's name: user.jdoe, user.jdoe.Sent
@@ -52,6 +54,16 @@ std::vector<std::string> compare_trees(const TreeState& before, const TreeState&
 // The owner's name for a folder of the admin's namespace: user.jdoe -> INBOX,
 // user.jdoe.Sent -> INBOX.Sent (user/jdoe@dom/Sent -> INBOX/Sent with virtual domains).
 std::string owner_folder_name(const CyrusNamespace& ns, const std::string& inbox, const std::string& folder);
+
+// Sends the commands with up to `pipeline` in flight; each reply goes to on_reply(i,
+// reply), in order.
+void run_pipelined(ImapClient& imap, const std::vector<std::string>& commands, unsigned pipeline,
+                   const std::function<void(std::size_t, const ImapResult&)>& on_reply);
+
+// The server mupdate names for each inbox, asked through a front end (the Murder's
+// server annotation); an inbox mupdate does not know is left out.
+std::map<std::string, std::string> mupdate_servers(ImapClient& frontend, const std::vector<std::string>& inboxes,
+                                                   unsigned pipeline);
 
 // Quota used, in bytes, of each inbox on the server admin is logged in to (GETQUOTAROOT,
 // up to `pipeline` in flight). An inbox without a quota root, or refused, is left out.

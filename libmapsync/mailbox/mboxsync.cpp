@@ -24,6 +24,7 @@
 #include "libmapsync/mailbox/mbox_db.h"
 #include "libmapsync/mailbox/mbox_engine.h"
 #include "libmapsync/mailbox/mbox_task.h"
+#include "libmapsync/mailbox/mbox_tree.h"
 
 namespace mapsync {
 
@@ -196,6 +197,32 @@ std::map<std::string, std::string> list_all(const CyrusConfig& c, const State& s
   return where;
 }
 
+// mupdate (asked through the front end, when one is configured) against the database: a
+// user whose mail Postfix routes to one back end while the Murder knows another.
+void check_mupdate(const CyrusConfig& c, const State& st, MboxReport& rep) {
+  if (c.frontend_host.empty()) return;
+  std::vector<std::string> inboxes;
+  std::vector<const MbAccount*> of;
+  for (const auto& [id, a] : st.accounts) {
+    if (a.status == AccountStatus::pending_delete || !a.provisioned) continue;
+    if (auto inbox = cyrus_inbox(cyrus_namespace(c), a.uid, a.domain, nullptr)) {
+      inboxes.push_back(*inbox);
+      of.push_back(&a);
+    }
+  }
+  const auto login = admin_login(c);
+  ImapClient fe(imap_endpoint(c, c.frontend_host, c.frontend_port, login->password));
+  const auto where = mupdate_servers(fe, inboxes, c.pipeline);
+  fe.logout();
+  for (std::size_t i = 0; i < inboxes.size(); ++i) {
+    const BackendRow* b = st.backend(of[i]->backend_id);
+    auto it = where.find(inboxes[i]);
+    if (it != where.end() && (!b || it->second != b->imap_host))
+      rep.misplaced.push_back(inboxes[i] + ": mupdate names " + it->second + ", the database says " +
+                              (b ? b->name + " (" + b->imap_host + ")" : "none"));
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Lease> take_mbox_lease(Database& db, const CyrusConfig& c, MboxReport& rep) {
@@ -276,6 +303,14 @@ MboxReport mboxsync_plan(const MboxsyncSettings& cfg) {
   }
   for (const auto& [name, backend] : where)
     if (!wanted.count(name)) rep.orphans.push_back(name + " (" + backend + ")");
+  check_mupdate(cfg.cyrus, st, rep);
+  db.query(
+      "SELECT a.uid FROM accounts a WHERE a.mailbox_moving AND NOT EXISTS (SELECT 1 FROM provisioning_jobs j "
+      "WHERE j.account_id = a.id AND j.kind = ? AND j.state = ?) ORDER BY a.uid",
+      {std::string(to_sql(JobKind::move)), std::string(to_sql(JobState::pending))}, "reading deferred accounts",
+      [&](const SqlRow& r) {
+        rep.deferred.push_back(r.str(1) + ": the transport map defers its mail (mailbox_moving) but no move is pending");
+      });
   return rep;
 }
 
@@ -329,10 +364,12 @@ std::string mbox_plan_text(const MboxReport& r) {
   for (const auto& m : r.misplaced) o << "misplaced   " << m << "\n";
   for (const auto& m : r.orphans) o << "orphan      " << m << " (no account)\n";
   for (const auto& m : r.invalid) o << "invalid     " << m << "\n";
+  for (const auto& m : r.deferred) o << "deferred    " << m << "\n";
   o << (r.in_sync() ? "in step\n" : "summary: " + std::to_string(r.missing.size()) + " missing, " +
                                         std::to_string(r.misplaced.size()) + " misplaced, " +
                                         std::to_string(r.orphans.size()) + " orphans, " +
-                                        std::to_string(r.invalid.size()) + " invalid\n");
+                                        std::to_string(r.invalid.size()) + " invalid, " +
+                                        std::to_string(r.deferred.size()) + " deferred\n");
   return o.str();
 }
 
@@ -344,6 +381,7 @@ std::string mbox_plan_json(const MboxReport& r) {
   j["misplaced"] = r.misplaced;
   j["orphans"] = r.orphans;
   j["invalid"] = r.invalid;
+  j["deferred"] = r.deferred;
   j["in_sync"] = r.in_sync();  // the same word as adsync's plan --json
   j["results"] = nlohmann::json::array();
   for (const auto& x : r.results) {

@@ -4,7 +4,8 @@
 //   run   the provisioning queue (provisioning_jobs: create, rename) that adsync fills,
 //         then the queued moves;
 //   plan  accounts that should have a mailbox against the mailboxes that exist (LIST on
-//         every back end): missing, without an account, on another back end;
+//         every back end, and mupdate through the front end): missing, without an
+//         account, on another back end than recorded, mail deferred with no move pending;
 //   bulk  every missing mailbox of existing accounts (the one-off migration), resumable;
 //   move  users' mailbox trees to another back end with XFER (mbox_move.h,
 //         mboxsync_moves.cpp), and rebalance: a plan of moves that evens the back ends out.
@@ -68,11 +69,15 @@ struct MboxReport {
   std::vector<MboxResult> results;
   // plan
   std::vector<std::string> missing, orphans, misplaced, invalid;
+  // users whose mail the transport map defers (accounts.mailbox_moving) with no move pending
+  std::vector<std::string> deferred;
   std::size_t expected = 0, existing = 0;
   bool not_leader = false;
   std::string leader;
   std::size_t count(MboxOutcome outcome) const;
-  bool in_sync() const { return missing.empty() && orphans.empty() && misplaced.empty() && invalid.empty(); }
+  bool in_sync() const {
+    return missing.empty() && orphans.empty() && misplaced.empty() && invalid.empty() && deferred.empty();
+  }
 };
 
 // mboxsync move USER... --to BACKEND[!PARTITION]: queues a move job per user (one

@@ -25,7 +25,7 @@ cy join be3
 
 base_config() {
   cy_config mbmove "$@" 'frontend: {host: 127.0.0.1}' 'retry: {base_seconds: 0}' \
-    'moves: {hub_wait: 120, batch: 25, mupdate_wait: 30}'
+    'moves: {hub_wait: 120, batch: 25, mupdate_wait: 30, max_moves: 1000}'
   printf 'fleet:\n  hub: hub1\n  period: 5\n'
 }
 CONF=$WS/move.yaml
@@ -128,6 +128,10 @@ step_rebalance() {
   # Even now: the back ends' mailbox counts differ by one at most.
   spread=$(q mbmove "SELECT MAX(n) - MIN(n) FROM (SELECT COUNT(*) n FROM accounts GROUP BY backend_id) c")
   (( spread <= 1 )) || die "the back ends are not even after the rebalance: $(q mbmove "SELECT backend_id, COUNT(*) FROM accounts GROUP BY backend_id")"
+  # mboxsync plan agrees: recorded back end, mupdate (through the front end) and the
+  # deferrals, for every account.
+  expect_json 0 mboxsync -c "$CONF" plan --json
+  json_check "plan finds the database, mupdate or the deferrals disagreeing" '(.missing + .misplaced + .deferred) == []'
   # The hub's transport map routes the moved users to be3.
   touch "$WS/stop-hub"
   wait "$HUB" 2>/dev/null || true
