@@ -83,10 +83,10 @@ MoveOutcome retry(std::string why, bool on_source = false) {
 
 // The tree is on the target now: compare it with the one that left, and ask mupdate.
 MoveOutcome judge_arrival(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& o, MoveOutcome out) {
-  std::string named;
-  if (!mupdate_names(c, login, o, named))
-    return retry(o.inbox + " is on " + o.target->name + ", but mupdate names " + (named.empty() ? "no server" : named) +
-                 " after " + std::to_string(c.moves.mupdate_wait) + " s");
+  if (!o.defer_mupdate) {
+    confirm_mupdate(c, login, o, out);
+    if (out.verdict == MoveVerdict::retry) return out;
+  }
   out.after = read_on(c, login, *o.target, o);
   out.diffs = compare_trees(out.before, out.after);
   out.verdict = out.diffs.empty() ? MoveVerdict::moved : MoveVerdict::moved_unequal;
@@ -175,6 +175,18 @@ MoveOutcome move_tree(const CyrusConfig& c, const AdminLogin& login, const MoveO
   }
   judged.seconds = out.seconds;
   return judged;
+}
+
+void confirm_mupdate(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& o, MoveOutcome& out) {
+  std::string named;
+  bool names = false;
+  if (auto failed = guarded([&] { names = mupdate_names(c, login, o, named); })) {
+    out = *failed;
+    return;
+  }
+  if (!names)
+    out = retry(o.inbox + " is on " + o.target->name + ", but mupdate names " + (named.empty() ? "no server" : named) +
+                " after " + std::to_string(c.moves.mupdate_wait) + " s");
 }
 
 std::string xfer_command(const MoveOrder& o, bool lp) {

@@ -40,6 +40,10 @@ struct MoveOrder {
   const BackendRow* target = nullptr;
   std::string partition;    // on the target, "" = its default
   std::optional<TreeState> before;  // read by an earlier, interrupted attempt
+  // Leave out the wait for mupdate to name the target: the caller confirms it later
+  // (confirm_mupdate), so that the front end's mupdate slave, a second or two behind the
+  // master, catches up while the next user moves instead of after every move.
+  bool defer_mupdate = false;
 };
 
 enum class MoveVerdict {
@@ -70,6 +74,11 @@ using BeforeTransfer = std::function<void(const TreeState&)>;
 // (Exit::config) or a signal.
 MoveOutcome move_tree(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& order,
                       const BeforeTransfer& before_transfer);
+
+// For a moved outcome of an order with defer_mupdate: asks the front end (until
+// cyrus.moves.mupdate_wait) whether mupdate names the target; if not, out becomes retry
+// (where the tree is, is unclear: keep deferring its mail).
+void confirm_mupdate(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& order, MoveOutcome& out);
 
 // The per-user result of an XFER from its replies: "" when `* OK USER <user>` came,
 // else the reason (the `* NO USER` text, or the tagged NO).

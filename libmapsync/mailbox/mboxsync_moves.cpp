@@ -168,6 +168,7 @@ struct Prepared {
   MoveJob job;
   MoveAccount account;
   MoveOrder order;
+  MoveOutcome outcome;
 };
 
 class Mover {
@@ -188,11 +189,14 @@ class Mover {
       std::vector<Prepared> batch(ready.begin() + static_cast<std::ptrdiff_t>(i),
                                   ready.begin() + static_cast<std::ptrdiff_t>(std::min(ready.size(), i + c_.moves.batch)));
       if (!defer(batch)) return;  // the rest waits for a later run
+      // Transfer the batch, then confirm mupdate and record: the front end's mupdate
+      // slave follows the master while the next users move.
       for (Prepared& p : batch) {
         check_interrupted();
         lease_.check();
-        carry_out(p);
+        transfer(p);
       }
+      for (Prepared& p : batch) finish(p);
     }
   }
 
@@ -225,7 +229,7 @@ class Mover {
       fail_job(j, a, why);
       return std::nullopt;
     }
-    Prepared p{j, a, {}};
+    Prepared p{j, a, {}, {}};
     p.order.uid = a.uid;
     p.order.owner = c_.virtual_domains ? a.uid + "@" + a.domain : a.uid;
     p.order.inbox = *inbox;
@@ -272,12 +276,19 @@ class Mover {
 
   RetryPolicy retry_policy() const { return {c_.retry_base_seconds, c_.retry_max_seconds, c_.max_attempts}; }
 
-  void carry_out(Prepared& p) {
+  void transfer(Prepared& p) {
     const std::string snapshot_doing = "recording the tree of " + p.account.uid + " before its transfer";
-    const MoveOutcome out = move_tree(c_, *login_, p.order, [&](const TreeState& before) {
+    p.order.defer_mupdate = true;
+    p.outcome = move_tree(c_, *login_, p.order, [&](const TreeState& before) {
       const std::string json = before.to_json();
       fenced(db_, lease_, snapshot_doing, [&] { set_move_step(db_, p.job.id, MoveStep::transfer, &json); });
     });
+  }
+
+  void finish(Prepared& p) {
+    MoveOutcome& out = p.outcome;
+    if (out.verdict == MoveVerdict::moved || out.verdict == MoveVerdict::moved_unequal)
+      confirm_mupdate(c_, *login_, p.order, out);
     MboxOutcome o = MboxOutcome::moved;
     std::string detail = out.detail;
     switch (out.verdict) {

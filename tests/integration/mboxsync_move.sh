@@ -79,7 +79,13 @@ tree_of() {
   } | imap_as "$be" "$u" | grep '^\* STATUS' | tr -d '\r' | sort
   printf 'g1 GETACL user.%s\ng2 GETQUOTAROOT user.%s\n' "$u" "$u" | imap "$be" | grep -E '^\* (ACL|QUOTA) ' |
     sed 's/(STORAGE [0-9]* /(STORAGE - /' | tr -d '\r' | sort
+  # The owner's flags by UID (XFER keeps UIDs).
+  printf 'e1 EXAMINE INBOX\ne2 UID SEARCH FLAGGED\ne3 UID SEARCH SEEN\n' | imap_as "$be" "$u" | grep '^\* SEARCH' |
+    sed 's/^/flags /' | tr -d '\r'
 }
+
+# shape_of BACKEND USER: tree_of without the counts (mail keeps arriving during a rebalance).
+shape_of() { tree_of "$1" "$2" | grep -v -e '^\* STATUS' -e '^flags'; }
 
 step_rebalance() {
   note "rebalance $N users onto be3 under mail load; the first run killed midway"
@@ -91,6 +97,9 @@ step_rebalance() {
   json_check "the plan does not move users from be1 and be2 to be3" \
     '(.moves | length) >= ($n / 3 | floor) and all(.moves[]; .to == "be3")' --argjson n "$N"
   planned=$(jq '.moves | length' "$WS/json")
+  # A sample of the users to move: folders, ACLs and quota before, to compare after.
+  jq -r '.moves[0:5][] | "\(.uid) \(.from)"' "$WS/json" > "$WS/sample"
+  while read -r u be; do shape_of "$be" "$u" > "$WS/shape.$u"; done < "$WS/sample"
   expect_exit 0 mboxsync -c "$CONF" -q rebalance --apply
   moves=$(q mbmove "SELECT COUNT(*) FROM provisioning_jobs WHERE kind = 'move' AND state = 'pending'")
   (( moves == planned )) || die "rebalance --apply queued $moves moves, the plan had $planned"
@@ -128,14 +137,21 @@ step_rebalance() {
   # Even now: the back ends' mailbox counts differ by one at most.
   spread=$(q mbmove "SELECT MAX(n) - MIN(n) FROM (SELECT COUNT(*) n FROM accounts GROUP BY backend_id) c")
   (( spread <= 1 )) || die "the back ends are not even after the rebalance: $(q mbmove "SELECT backend_id, COUNT(*) FROM accounts GROUP BY backend_id")"
+  while read -r u be; do
+    shape_of be3 "$u" | diff "$WS/shape.$u" - || die "the folders, ACLs or quota of $u differ after the move"
+  done < "$WS/sample"
   # mboxsync plan agrees: recorded back end, mupdate (through the front end) and the
   # deferrals, for every account.
   expect_json 0 mboxsync -c "$CONF" plan --json
   json_check "plan finds the database, mupdate or the deferrals disagreeing" '(.missing + .misplaced + .deferred) == []'
   # The hub's transport map routes the moved users to be3.
-  touch "$WS/stop-hub"
-  wait "$HUB" 2>/dev/null || true
-  "$MAPSYNC" -c "$CONF" -q build || die "the last build failed"
+  # (Once the hub has published the last change.)
+  want=$(q mbmove "SELECT serial FROM change_serial")
+  deadline=$((SECONDS + 120))
+  until (( $(q mbmove "SELECT COALESCE(MAX(serial), 0) FROM fleet_hubs WHERE hub = 'hub1'") >= want )); do
+    (( SECONDS < deadline )) || die "the hub did not publish serial $want: $(tail -3 "$WS/hub.log")"
+    sleep 0.2
+  done
   moved=$(q mbmove "SELECT a.uid FROM accounts a WHERE a.backend_id = 3 AND a.uid REGEXP '^mv[0-9]' LIMIT 1")
   got=$(postmap -q "$moved@example.test" "hash:$WS/maps-mbmove/transport") || die "transport has no entry for $moved"
   [[ $got == 'lmtp:[127.0.0.5]:24' ]] || die "transport routes $moved to $got, not be3"
