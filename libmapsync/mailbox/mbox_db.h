@@ -2,6 +2,8 @@
 // fenced write transactions (db/lease.h), and the check that the cyrus: section is there.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +11,7 @@
 #include "libmapsync/db/database.h"
 #include "libmapsync/db/lease.h"
 #include "libmapsync/db/queue.h"
+#include "libmapsync/mailbox/mbox_task.h"
 #include "libmapsync/mailbox/mboxsync.h"
 
 namespace mapsync {
@@ -30,6 +33,9 @@ std::unique_ptr<Lease> take_mbox_lease(Database& db, const CyrusConfig& c, MboxR
 // the hubs, moves, records. Outside cyrus.moves.window it only says they wait.
 void run_moves(Database& db, Lease& lease, const MboxsyncSettings& cfg, const MboxsyncOptions& opt,
                const std::vector<MoveJob>& jobs, MboxReport& rep);
+
+// The accounts with a mailbox (delivery cyrus, and forward with keep_copy), by id.
+std::map<std::uint32_t, MbAccount> read_mailbox_accounts(Database& db);
 
 // Exit::config when the cyrus: section is missing.
 void require_cyrus(const MboxsyncSettings& cfg);

@@ -25,6 +25,7 @@ struct MbAccount {
   std::uint32_t backend_id = 0;  // 0: none recorded
   unsigned quota_mb = 0;
   bool provisioned = false;
+  bool moving = false;  // accounts.mailbox_moving: its mail is deferred while the tree moves
 };
 
 // One unit of work for a worker: a create or a rename (moves: mbox_move.h).

@@ -55,23 +55,7 @@ struct State {
 
 void read_state(Database& db, State& st) {
   st.backends = read_backends(db, BackendLoad::provisioned_mailboxes);
-  db.query(
-      "SELECT id, uid, primary_address, status, COALESCE(backend_id, 0), COALESCE(cyrus_partition, ''), "
-      "COALESCE(quota_mb, 0), provisioned_at IS NOT NULL FROM accounts WHERE delivery = ? OR (delivery = ? AND keep_copy) "
-      "ORDER BY id",
-      {std::string(to_sql(Delivery::cyrus)), std::string(to_sql(Delivery::forward))}, "reading Cyrus accounts",
-      [&](const SqlRow& r) {
-        MbAccount a;
-        a.id = static_cast<std::uint32_t>(r.u64(1));
-        a.uid = r.str(2);
-        a.domain = domain_of(r.str(3));
-        a.status = parse_sql<AccountStatus>(r.view(4));
-        a.backend_id = static_cast<std::uint32_t>(r.u64(5));
-        a.partition = r.str(6);
-        a.quota_mb = static_cast<unsigned>(r.u64(7));
-        a.provisioned = r.u64(8) != 0;
-        st.accounts[a.id] = a;
-      });
+  st.accounts = read_mailbox_accounts(db);
 }
 
 MboxResult outcome(std::uint32_t account_id, const std::string& uid, MboxOutcome what, std::string detail) {
@@ -224,6 +208,29 @@ void check_mupdate(const CyrusConfig& c, const State& st, MboxReport& rep) {
 }
 
 }  // namespace
+
+std::map<std::uint32_t, MbAccount> read_mailbox_accounts(Database& db) {
+  std::map<std::uint32_t, MbAccount> out;
+  db.query(
+      "SELECT id, uid, primary_address, status, COALESCE(backend_id, 0), COALESCE(cyrus_partition, ''), "
+      "COALESCE(quota_mb, 0), provisioned_at IS NOT NULL, mailbox_moving FROM accounts "
+      "WHERE delivery = ? OR (delivery = ? AND keep_copy) ORDER BY id",
+      {std::string(to_sql(Delivery::cyrus)), std::string(to_sql(Delivery::forward))}, "reading Cyrus accounts",
+      [&](const SqlRow& r) {
+        MbAccount a;
+        a.id = static_cast<std::uint32_t>(r.u64(1));
+        a.uid = r.str(2);
+        a.domain = domain_of(r.str(3));
+        a.status = parse_sql<AccountStatus>(r.view(4));
+        a.backend_id = static_cast<std::uint32_t>(r.u64(5));
+        a.partition = r.str(6);
+        a.quota_mb = static_cast<unsigned>(r.u64(7));
+        a.provisioned = r.u64(8) != 0;
+        a.moving = r.u64(9) != 0;
+        out[a.id] = a;
+      });
+  return out;
+}
 
 std::unique_ptr<Lease> take_mbox_lease(Database& db, const CyrusConfig& c, MboxReport& rep) {
   std::string holder;

@@ -24,7 +24,6 @@
 #include <sstream>
 #include <thread>
 
-#include "libmapsync/core/casefold.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/identity.h"
 #include "libmapsync/core/log.h"
@@ -45,38 +44,6 @@ namespace {
 // The first schema whose mapsync renders accounts.mailbox_moving: a hub whose binary needs
 // less would route a moving user to the old back end.
 constexpr unsigned kMovingSchema = 6;
-
-struct MoveAccount {
-  std::uint32_t id = 0;
-  std::string uid, domain, partition;
-  std::uint32_t backend_id = 0;
-  bool cyrus = false, provisioned = false, moving = false;
-  AccountStatus status = AccountStatus::active;
-};
-
-std::map<std::uint32_t, MoveAccount> read_move_accounts(Database& db) {
-  std::map<std::uint32_t, MoveAccount> out;
-  db.query(
-      "SELECT id, uid, primary_address, status, COALESCE(backend_id, 0), COALESCE(cyrus_partition, ''), "
-      "delivery = ? OR (delivery = ? AND keep_copy), provisioned_at IS NOT NULL, mailbox_moving FROM accounts",
-      {std::string(to_sql(Delivery::cyrus)), std::string(to_sql(Delivery::forward))}, "reading accounts",
-      [&](const SqlRow& r) {
-        MoveAccount a;
-        a.id = static_cast<std::uint32_t>(r.u64(1));
-        a.uid = r.str(2);
-        const std::string primary = r.str(3);
-        const auto at = primary.rfind('@');
-        a.domain = at == std::string::npos ? std::string() : fold_key(primary.substr(at + 1));
-        a.status = parse_sql<AccountStatus>(r.view(4));
-        a.backend_id = static_cast<std::uint32_t>(r.u64(5));
-        a.partition = r.str(6);
-        a.cyrus = r.u64(7) != 0;
-        a.provisioned = r.u64(8) != 0;
-        a.moving = r.u64(9) != 0;
-        out[a.id] = a;
-      });
-  return out;
-}
 
 const BackendRow* backend_by_id(const std::vector<BackendRow>& bs, std::uint32_t id) {
   for (const auto& b : bs)
@@ -151,7 +118,7 @@ bool in_window(const CyrusMoves& m) {
                                        : (minute >= m.window_start || minute < m.window_end);
 }
 
-MboxResult move_result(const MoveAccount& a, const BackendRow* from, const BackendRow* to, const std::string& inbox,
+MboxResult move_result(const MbAccount& a, const BackendRow* from, const BackendRow* to, const std::string& inbox,
                        MboxOutcome o, std::string detail) {
   MboxResult r;
   r.account_id = a.id;
@@ -166,7 +133,7 @@ MboxResult move_result(const MoveAccount& a, const BackendRow* from, const Backe
 
 struct Prepared {
   MoveJob job;
-  MoveAccount account;
+  MbAccount account;
   MoveOrder order;
   MoveOutcome outcome;
 };
@@ -178,7 +145,7 @@ class Mover {
 
   void run(const std::vector<MoveJob>& jobs) {
     backends_ = read_backends(db_, BackendLoad::provisioned_mailboxes);
-    accounts_ = read_move_accounts(db_);
+    accounts_ = read_mailbox_accounts(db_);
     std::vector<Prepared> ready;
     for (const MoveJob& j : jobs)
       if (auto p = prepare(j)) ready.push_back(std::move(*p));
@@ -201,15 +168,15 @@ class Mover {
   }
 
  private:
-  void fail_job(const MoveJob& j, const MoveAccount& a, const std::string& why) {
+  void fail_job(const MoveJob& j, const MbAccount& a, const std::string& why) {
     rep_.results.push_back(move_result(a, nullptr, backend_by_id(backends_, j.target_backend_id), "", MboxOutcome::failed, why));
     fenced(db_, lease_, "failing the move of " + a.uid, [&] { mark_failed(db_, j.id, Attempt::not_made, why); });
   }
 
   std::optional<Prepared> prepare(const MoveJob& j) {
     auto it = accounts_.find(j.account_id);
-    MoveAccount a = it == accounts_.end() ? MoveAccount{} : it->second;
-    if (it == accounts_.end() || !a.cyrus) {
+    MbAccount a = it == accounts_.end() ? MbAccount{} : it->second;
+    if (it == accounts_.end()) {
       fail_job(j, a, "account " + std::to_string(j.account_id) + " has no Cyrus mailbox");
       return std::nullopt;
     }
@@ -349,7 +316,7 @@ class Mover {
   MboxReport& rep_;
   Progress* progress_;
   std::vector<BackendRow> backends_;
-  std::map<std::uint32_t, MoveAccount> accounts_;
+  std::map<std::uint32_t, MbAccount> accounts_;
   std::unique_ptr<AdminLogin> login_;
 };
 
@@ -385,17 +352,17 @@ MboxReport mboxsync_move(const MboxsyncSettings& cfg, const MoveRequest& req, co
   if (!to->enabled) fail(Exit::usage, "--to " + req.to + ": back end " + name + " is disabled");
   if (!partition.empty() && std::find(to->partitions.begin(), to->partitions.end(), partition) == to->partitions.end())
     fail(Exit::usage, "--to " + req.to + ": " + name + " has no partition " + partition + " (backends.partitions)");
-  const auto accounts = read_move_accounts(db);
-  std::map<std::string, const MoveAccount*> by_uid;
+  const auto accounts = read_mailbox_accounts(db);
+  std::map<std::string, const MbAccount*> by_uid;
   for (const auto& [id, a] : accounts) by_uid[a.uid] = &a;
   const std::string who = os_user() + "@" + host_name();
   for (const std::string& uid : req.uids) {
     auto it = by_uid.find(uid);
-    if (it == by_uid.end() || !it->second->cyrus || !it->second->provisioned) {
+    if (it == by_uid.end() || !it->second->provisioned) {
       MboxResult r;
       r.uid = uid;
       r.outcome = MboxOutcome::failed;
-      r.detail = it == by_uid.end() ? "no such account" : "the account has no provisioned Cyrus mailbox";
+      r.detail = it == by_uid.end() ? "no account with a Cyrus mailbox" : "the account's mailbox is not provisioned yet";
       rep.results.push_back(r);
       continue;
     }

@@ -42,6 +42,13 @@ PY
 db_root "$DB" mbmove < "$WS/accounts.sql"
 mboxsync -c "$WS/place.yaml" -q bulk || die "bulk provisioning failed"
 seq -f 'mv%04g' 0 $((N - 1)) > "$WS/users"
+# The front end's mupdate slave must know the new mailboxes before mail goes through it
+# (after a test that restarted the mupdate master, it resyncs some 20-30 s later).
+deadline=$((SECONDS + 180))
+until [[ "$(cy mboxlist frontend | grep -c '"user\.mv[0-9]*":')" == "$N" ]]; do
+  (( SECONDS < deadline )) || die "the front end does not know the $N new mailboxes after 180 s"
+  sleep 0.5
+done
 
 # new_user UID BACKEND-ID: one more account with its mailbox (after the rebalance).
 new_user() {
