@@ -181,7 +181,9 @@ class Mover {
       return std::nullopt;
     }
     const BackendRow* to = backend_by_id(backends_, j.target_backend_id);
-    const BackendRow* from = backend_by_id(backends_, j.source_backend_id ? j.source_backend_id : a.backend_id);
+    // From where the database routes the user's mail now (the job's source_backend_id is
+    // where it was when queued: history).
+    const BackendRow* from = backend_by_id(backends_, a.backend_id);
     if (!to || !to->enabled) {
       fail_job(j, a, "the target back end " + (to ? to->name + " is disabled" : std::to_string(j.target_backend_id) + " does not exist"));
       return std::nullopt;
@@ -229,12 +231,13 @@ class Mover {
       });
     std::string why;
     if (wait_for_hubs(db_, cfg_, current_serial(db_), why)) return true;
-    // Nothing was moved: the users' mail goes where it went before.
+    // Nothing was moved now: the mail of the users deferred just now goes where it went
+    // before. (One deferred by an earlier run whose transfer's outcome is unclear stays
+    // deferred: its tree may be on the target already.)
     fenced(db_, lease_, "ending the deferral", [&] {
-      for (const auto& p : batch) {
-        db_.update("UPDATE accounts SET mailbox_moving = FALSE WHERE id = ?", {std::uint64_t{p.account.id}}, "ending a deferral");
-        mark_retry(db_, p.job.id, p.job.attempts, retry_policy(), why);
-      }
+      for (std::uint32_t id : ids)
+        db_.update("UPDATE accounts SET mailbox_moving = FALSE WHERE id = ?", {std::uint64_t{id}}, "ending a deferral");
+      for (const auto& p : batch) mark_retry(db_, p.job.id, p.job.attempts, retry_policy(), why);
     });
     for (const auto& p : batch)
       rep_.results.push_back(move_result(p.account, p.order.source, p.order.target, p.order.inbox, MboxOutcome::retry, why));
