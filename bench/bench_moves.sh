@@ -31,11 +31,14 @@
 #      server work. Per user it reads the tree on source and target, the snapshot (LIST,
 #      GETACL, STATUS as the owner, GETQUOTAROOT), sends the XFER, checks the target and
 #      mupdate, and records the account; its time includes all of that.
-#   Each round moves the users twice: the first contender of the round be1 -> be3 or be3 -> be1,
-#   the other one back. Rounds alternate the first contender (round 1: bare first), and the
-#   direction goes on alternating, so with an even MOVES_BENCH_RUNS both contenders move the
-#   same trees the same number of times each way. Cyrus keeps the trees a user left as deleted
-#   mailboxes (cyrus-imapd #4370); a user moving back reuses them, for both contenders alike.
+#   3. nofe (informational; MOVES_BENCH_NOFE=0: none): the same without cyrus.frontend, so
+#      mboxsync does not ask mupdate at all; the rest of its per-user work stays.
+#   Each run moves all users to the other back end: round r starts with contender r and goes on
+#   in turn (round 1: bare, mboxsync, nofe), each run moving the users back from where the one
+#   before left them, so the direction alternates from run to run; the tables name each run's
+#   direction (with two contenders and an even MOVES_BENCH_RUNS both go each way equally often).
+#   Cyrus keeps the trees a user left as deleted mailboxes (cyrus-imapd #4370); a user moving
+#   back reuses them, for every contender alike.
 #   Checked after every run: mupdate (ctl_mboxlist on the master) names the target for the N
 #   inboxes and their 2N folders, and none of them is left on the source; bare: N `OK USER`
 #   replies; mboxsync: exit 0, N results "moved" in its JSON and N accounts on the target in
@@ -44,7 +47,12 @@
 #   /usr/bin/time for its CPU). Moves/s = N / wall, MB/s = the users' bytes / wall; figures are
 #   medians over the runs. mboxsync's time is split with its own per-user "seconds" (the XFER
 #   session: connect, STARTTLS, login, XFER, logout) against the bare loop's XFER time per user;
-#   the rest is its snapshot, checks and database work. Goal (from the issue): mboxsync >= 0.9 x
+#   the rest is its snapshot, checks and database work. To tell which: after the rounds,
+#   MOVES_BENCH_TRACE users move once more with mboxsync under `strace -e trace=connect`
+#   (informational, slowed a little by strace): its connections per user by server (source,
+#   target, front end, database), and the time from each connection to the next one summed by
+#   server (mboxsync opens its sessions one after the other; the XFER session's own time comes
+#   from its JSON). Goal (from the issue): mboxsync >= 0.9 x
 #   the bare loop. Prints a table with PASS/MISS and exits 0 either way when the runs worked.
 #   Replaces the "Mailbox moves" section of docs/benchmarks.md, or appends it
 #   (MOVES_BENCH_NO_DOC=1: leave the file alone). Cyrus and MariaDB are stopped at the end.
@@ -52,7 +60,10 @@
 #   server and client, GNU time, bash 5, python3.
 # ENVIRONMENT
 #   MOVES_BENCH_USERS     users (default 300; a quick check: 20)
-#   MOVES_BENCH_RUNS      rounds; each moves the users once per contender (default 2)
+#   MOVES_BENCH_RUNS      rounds; each moves the users once per contender (default 1: at 300 users
+#                         the default run takes ~35 min on a busy 2-core machine, most of it mboxsync's)
+#   MOVES_BENCH_NOFE=0    no run without the front end
+#   MOVES_BENCH_TRACE     users of the traced run (default 10; 0: none)
 #   MOVES_BENCH_KEEP=1    keep the work directory (its path is printed); services are stopped anyway
 #   MOVES_BENCH_NO_DOC=1  do not update docs/benchmarks.md
 #   TMPDIR                where the work directory goes (default /tmp)
@@ -72,11 +83,14 @@ readonly BUILD_ARG BUILD
 readonly CYRFIX=$SRC/tests/fixtures/cyrus_murder.sh
 readonly FIXTURES=$SRC/tests/fixtures
 readonly N=${MOVES_BENCH_USERS:-300}
-readonly RUNS=${MOVES_BENCH_RUNS:-2}
+readonly RUNS=${MOVES_BENCH_RUNS:-1}
+readonly TRACE=${MOVES_BENCH_TRACE:-10}
+readonly NOFE=${MOVES_BENCH_NOFE:-1}
 readonly QUOTA_MB=500
 for v in N RUNS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v: not a positive number: ${!v}"
 done
+if [[ ! $TRACE =~ ^[0-9]+$ ]] || (( TRACE > N )); then die "MOVES_BENCH_TRACE: not a number up to $N: $TRACE"; fi
 (( N <= 9999 )) || die "at most 9999 users (names u0001..u9999)"
 
 # ---------------------------------------------------------------- tools, build
@@ -84,7 +98,8 @@ done
 (( EUID == 0 )) || die "must run as root (Cyrus lives in a network namespace)"
 [[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
 need_gnu_time
-for p in cmake mariadb python3 ip; do command -v "$p" >/dev/null || die "$p missing"; done
+for p in cmake mariadb python3 ip jq; do command -v "$p" >/dev/null || die "$p missing"; done
+(( TRACE == 0 )) || command -v strace >/dev/null || die "strace missing (or set MOVES_BENCH_TRACE=0)"
 [[ -x /usr/lib/cyrus/bin/ctl_mboxlist ]] || die "Cyrus missing (apt-get install cyrus-imapd cyrus-murder cyrus-admin)"
 
 cmake_build mboxsync mapsync
@@ -265,6 +280,9 @@ YAML
   }'
   printf 'COMMIT;\n'
 } | db_root moves || die "loading the accounts failed"
+# The same database and settings, no front end: mboxsync then skips asking mupdate.
+mv "$WORK/moves.yaml" "$WORK/mboxsync.yaml"
+grep -v '^  frontend: ' "$WORK/mboxsync.yaml" >"$WORK/nofe.yaml"
 mapfile -t UIDS < <(cut -d' ' -f1 "$WORK/users.txt")
 
 # ---------------------------------------------------------------- runs
@@ -289,8 +307,9 @@ print(len(bad), "; ".join(bad[:3]))' "$N" "${ADDR[$1]}" <<<"$list")
 }
 
 RUNCOUNT=0
-# run_one KIND FROM TO: one timed run; appends "WALL CLIENT_CPU XFER_SECONDS" to WORK/KIND.times
-# (XFER_SECONDS: the sum of the per-user XFER times the client reports).
+# run_one KIND FROM TO: one timed run; appends "WALL CLIENT_CPU XFER_SECONDS REST_SECONDS" to
+# WORK/KIND.times (XFER_SECONDS: the sum of the per-user XFER times the client reports; REST: the
+# wall time less that).
 run_one() {
   local kind=$1 from=$2 to=$3 log res rc=0 wall client xfer n1
   RUNCOUNT=$(( RUNCOUNT + 1 ))
@@ -302,10 +321,10 @@ run_one() {
       bash "$CYRFIX" exec "$CYRDIR" "$WORK/timer.sh" "$res" "$log.out" /usr/bin/python3 "$WORK/xfer_loop.py" \
         "$FIXTURES" "${ADDR[$from]}" "${TLSNAME[$from]}" "$CYRUS_CA" "$CYRUS_ADMIN_PASSWORD_FILE" "${ADDR[$to]}" "$N" \
         >"$log" 2>&1 </dev/null || rc=$? ;;
-    mboxsync)
+    mboxsync|nofe)
       # The database says where the users are now (the bare loop moved them behind its back).
       q moves "UPDATE accounts SET backend_id = ${BE_ID[$from]}" >/dev/null
-      bash "$CYRFIX" exec "$CYRDIR" "$WORK/timer.sh" "$res" "$log.out" "$MBOXSYNC" -c "$WORK/moves.yaml" \
+      bash "$CYRFIX" exec "$CYRDIR" "$WORK/timer.sh" "$res" "$log.out" "$MBOXSYNC" -c "$WORK/$kind.yaml" \
         move "${UIDS[@]}" --to "$to" --json >"$log" 2>&1 </dev/null || rc=$? ;;
   esac
   [[ -s $res ]] || { tail -n 20 "$log" >&2; die "$kind: no timing in $res (could not run the client in the namespace?)"; }
@@ -316,7 +335,7 @@ run_one() {
       n1=$(grep -c '^u[0-9]* OK ' "$log.out" || true)
       [[ $n1 == "$N" ]] || die "$kind: $n1 users moved (OK USER), not $N"
       xfer=$(awk '{ s += $3 } END { printf "%.3f", s }' "$log.out") ;;
-    mboxsync)
+    mboxsync|nofe)
       n1=$(jq '[.results[] | select(.outcome == "moved")] | length' "$log.out")
       [[ $n1 == "$N" ]] || { jq -c '.results[] | select(.outcome != "moved")' "$log.out" | head -n 3 >&2;
         die "$kind: $n1 results \"moved\", not $N"; }
@@ -325,20 +344,79 @@ run_one() {
       [[ $n1 == "$N" ]] || die "$kind: $n1 accounts recorded on $to, not $N" ;;
   esac
   check_on "$to" "$from" "$kind"
-  printf '%s %s %s\n' "$wall" "$client" "$xfer" >>"$WORK/$kind.times"
+  printf '%s %s %s %s %s>%s\n' "$wall" "$client" "$xfer" "$(awk -v a="$wall" -v b="$xfer" 'BEGIN { printf "%.3f", a - b }')" \
+    "$from" "$to" >>"$WORK/$kind.times"
   say "$kind: $N moves in $wall s = $(rate "$N" "$wall") moves/s, $(rate "$MB_TOTAL" "$wall") MB/s (XFER time $xfer s, client CPU $client s)"
 }
 
-command -v jq >/dev/null || die "jq missing"
+# rotated R LIST...: LIST rotated left by R-1 places.
+rotated() {
+  local r=$1
+  shift
+  local -a l=("$@")
+  local i n=${#l[@]}
+  for (( i = 0; i < n; i++ )); do printf '%s\n' "${l[( (r - 1 + i) % n )]}"; done
+}
+CONTENDERS=(bare mboxsync)
+(( NOFE == 0 )) || CONTENDERS+=(nofe)
 where=be1
 for (( r = 1; r <= RUNS; r++ )); do
-  if (( r % 2 == 1 )); then order=(bare mboxsync); else order=(mboxsync bare); fi
-  for c in "${order[@]}"; do
+  for c in $(rotated "$r" "${CONTENDERS[@]}"); do
     if [[ $where == be1 ]]; then to=be3; else to=be1; fi
     run_one "$c" "$where" "$to"
     where=$to
   done
 done
+
+# The traced run (informational): the first TRACE users once more, with strace on mboxsync.
+TRACE_LINE=
+if (( TRACE > 0 )); then
+  if [[ $where == be1 ]]; then to=be3; else to=be1; fi
+  say "traced run: mboxsync moves $TRACE users $where -> $to under strace"
+  q moves "UPDATE accounts SET backend_id = ${BE_ID[$where]}" >/dev/null
+  bash "$CYRFIX" exec "$CYRDIR" strace -f -tt -e trace=connect -o "$WORK/trace.txt" "$MBOXSYNC" -c "$WORK/mboxsync.yaml" \
+    move "${UIDS[@]:0:TRACE}" --to "$to" --json >"$WORK/trace.json" 2>"$WORK/trace.log" </dev/null ||
+    { tail -n 5 "$WORK/trace.log" >&2; die "the traced run failed"; }
+  n1=$(jq '[.results[] | select(.outcome == "moved")] | length' "$WORK/trace.json")
+  [[ $n1 == "$TRACE" ]] || die "traced run: $n1 results \"moved\", not $TRACE"
+  TRACE_LINE=$(/usr/bin/python3 - "$WORK/trace.txt" "$TRACE" "$(jq '[.results[].seconds] | add' "$WORK/trace.json")" \
+    "${ADDR[$where]}" "${ADDR[$to]}" "$CYRUS_FRONTEND" <<'PY'
+import re, sys
+path, k, xfer, src, tgt, fe = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+def secs(t):
+    h, m, s = t.split(":")
+    return int(h) * 3600 + int(m) * 60 + float(s)
+events, end = [], None
+for line in open(path):
+    m = re.match(r"\d+ +(\S+) (.*)", line)
+    if not m:
+        continue
+    t, rest = secs(m.group(1)), m.group(2)
+    end = t
+    if rest.startswith("connect("):
+        a = re.search(r'inet_addr\("([^"]+)"\)', rest)
+        kind = "other"
+        if a:
+            kind = {src: "src", tgt: "tgt", fe: "fe"}.get(a.group(1), "other")
+        elif "mysqld.sock" in rest:
+            kind = "db"
+        events.append((t, kind))
+count, time = {}, {}
+for i, (t, kind) in enumerate(events):
+    nxt = events[i + 1][0] if i + 1 < len(events) else end
+    count[kind] = count.get(kind, 0) + 1
+    time[kind] = time.get(kind, 0.0) + nxt - t
+ms = lambda v: "%.0f" % (v * 1000 / k)
+per = lambda kind: "%.1f" % (count.get(kind, 0) / k)
+print("per user (%d users traced, %.1f s in all): connections: source %s, target %s, front end %s, database %s; "
+      "time: the XFER session %s ms, other source sessions %s ms, target sessions %s ms, front end (mupdate asked until "
+      "it names the target, 250 ms pauses between) %s ms, database and the rest %s ms"
+      % (k, end - events[0][0], per("src"), per("tgt"), per("fe"), per("db"), ms(xfer), ms(time.get("src", 0) - xfer),
+         ms(time.get("tgt", 0)), ms(time.get("fe", 0)), ms(time.get("db", 0) + time.get("other", 0))))
+PY
+  ) || die "reading the trace failed"
+  say "$TRACE_LINE"
+fi
 bash "$CYRFIX" stop "$CYRDIR" >/dev/null 2>&1 || true
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 TOTAL_MIN=$(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (b - a) / 60 }')
@@ -346,7 +424,7 @@ TOTAL_MIN=$(awk -v a="$T_START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (b
 # ---------------------------------------------------------------- figures
 
 col() { cut -d' ' -f"$2" "$WORK/$1.times" | median; }
-all_rates() { awk -v n="$2" '{ printf "%s%.2f", (NR > 1 ? " " : ""), n / $1 }' "$WORK/$1.times"; }
+all_rates() { awk -v n="$2" '{ d = $5; sub(/>/, " -> ", d); printf "%s%.2f (%s)", (NR > 1 ? ", " : ""), n / $1, d }' "$WORK/$1.times"; }
 W_BARE=$(col bare 1)
 W_MB=$(col mboxsync 1)
 R=$(ratio "$(rate "$N" "$W_MB")" "$(rate "$N" "$W_BARE")")
@@ -356,15 +434,15 @@ V=$(verdict "$R" 0.9)
 per_user() { awk -v t="$1" -v n="$N" 'BEGIN { printf "%.0f", t * 1000 / n }'; }
 X_BARE=$(per_user "$(col bare 3)")
 X_MB=$(per_user "$(col mboxsync 3)")
-O_BARE=$(per_user "$(awk -v a="$W_BARE" -v b="$(col bare 3)" 'BEGIN { print a - b }')")
-O_MB=$(per_user "$(awk -v a="$W_MB" -v b="$(col mboxsync 3)" 'BEGIN { print a - b }')")
+O_BARE=$(per_user "$(col bare 4)")
+O_MB=$(per_user "$(col mboxsync 4)")
 
 row() {  # KIND DESCRIPTION
   local wall
   wall=$(col "$1" 1)
   printf '| %s | %s | %s | **%s** | %s | %s | %s | %s | %s |\n' "$2" "$(wc -l <"$WORK/$1.times")" "$wall" \
     "$(rate "$N" "$wall")" "$(rate "$MB_TOTAL" "$wall")" "$(all_rates "$1" "$N")" \
-    "$(per_user "$(col "$1" 3)")" "$(per_user "$(awk -v a="$wall" -v b="$(col "$1" 3)" 'BEGIN { print a - b }')")" \
+    "$(per_user "$(col "$1" 3)")" "$(per_user "$(col "$1" 4)")" \
     "$(col "$1" 2)"
 }
 table=$(
@@ -372,12 +450,18 @@ table=$(
   printf '|---|---:|---:|---:|---:|---|---:|---:|---:|\n'
   row bare "bare loop: \`XFER user.uNNNN TARGET\` on one session, one at a time"
   row mboxsync "\`mboxsync move u0001 ... --to TARGET\`"
+  if (( NOFE == 1 )); then row nofe "the same, no cyrus.frontend (mupdate not asked; informational)"; fi
   printf '\n'
   printf -- '- mboxsync / bare loop: **%s** (goal >= 0.9: %s)\n' "$R" "$(met "$V")"
+  if (( NOFE == 1 )); then
+    printf -- '- without the front end (mupdate not asked): %s x the bare loop\n' \
+      "$(ratio "$(rate "$N" "$(col nofe 1)")" "$(rate "$N" "$W_BARE")")"
+  fi
   printf -- '- per user, mboxsync spends %s ms in its XFER session (bare: %s ms per XFER on an open session) and\n' "$X_MB" "$X_BARE"
   printf '  %s ms on the rest (bare: %s ms): listing the tree on source and target, the snapshot before and\n' "$O_MB" "$O_BARE"
   printf '  after (LIST, GETACL, STATUS as the owner, GETQUOTAROOT), asking mupdate through the front end\n'
   printf '  until it names the target, and the database\n'
+  if [[ -n $TRACE_LINE ]]; then printf -- '- traced run (strace on mboxsync), %s\n' "$TRACE_LINE"; fi
 )
 printf '\n%s\n\n' "$table"
 
@@ -390,7 +474,8 @@ if [[ ${MOVES_BENCH_NO_DOC:-0} != 1 ]]; then
   rev=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
   [[ -z $(git -C "$SRC" status --porcelain -- apps libmapsync schema 2>/dev/null) ]] || rev="$rev + uncommitted changes"
   env_part="MOVES_BENCH_USERS=$N"
-  [[ $RUNS == 2 ]] || env_part+=" MOVES_BENCH_RUNS=$RUNS"
+  [[ $RUNS == 1 ]] || env_part+=" MOVES_BENCH_RUNS=$RUNS"
+  [[ $NOFE == 1 ]] || env_part+=" MOVES_BENCH_NOFE=$NOFE"
   section=$(
     printf '## Mailbox moves (bench/bench_moves.sh)\n\n'
     printf 'Written by bench/bench_moves.sh; a new run replaces this section.\n\n'
@@ -413,10 +498,10 @@ if [[ ${MOVES_BENCH_NO_DOC:-0} != 1 ]]; then
     printf -- '- mboxsync: `mboxsync move u0001 ... --to TARGET --json`, the accounts recorded where they are;\n'
     printf '  cyrus.frontend set (mupdate is asked through it), cyrus.moves.wait_for_hubs: false (no mail hubs in\n'
     printf '  a benchmark: waiting for hubs to publish the deferral is not server work, and in production it is\n'
-    printf '  paid once per batch, not per user)\n'
-    printf -- '- %s round(s); each moves the users with one contender and back with the other; the first contender\n' "$RUNS"
-    printf '  alternates per round and the direction keeps alternating, so with an even number of rounds both\n'
-    printf '  move the same trees equally often each way\n'
+    printf '  paid once per batch, not per user); informational: the same without cyrus.frontend, so that\n'
+    printf '  mboxsync does not ask mupdate\n'
+    printf -- '- %s round(s) of the contenders in turn (the order rotates per round); each run moves all users\n' "$RUNS"
+    printf '  from where the run before left them to the other back end (directions in the table)\n'
     printf -- '- wall time inside the namespace around the client process; moves/s = N / wall, MB/s = quota usage /\n'
     printf '  wall; medians over the runs; XFER per user: bare, its XFER round trip; mboxsync, its per-user\n'
     printf '  "seconds" (the XFER session with its own connect, STARTTLS and login)\n'
