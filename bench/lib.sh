@@ -1,5 +1,6 @@
 # bench/lib.sh - helpers shared by the benchmark scripts in bench/ (bench_build.sh,
-# bench_incremental.sh, bench_adsync.sh, bench_mboxsync.sh); sourced, not run. The caller runs
+# bench_incremental.sh, bench_adsync.sh, bench_mboxsync.sh,
+# bench_moves.sh); sourced, not run. The caller runs
 # under `set -euo pipefail` and sets PROG (its name in messages) and SRC (the source tree); the
 # helpers that say so use more of the caller's globals (WORK, BUILD, MAPSYNC, ...).
 #
@@ -169,7 +170,7 @@ load_campus() {
   say "loaded in ${LOAD_SECONDS} s"
 }
 
-# start_mariadb (bench_adsync.sh, bench_mboxsync.sh): a private MariaDB in WORK/db (buffer pool
+# start_mariadb (bench_adsync.sh, bench_mboxsync.sh, bench_moves.sh): a private MariaDB in WORK/db (buffer pool
 # 512M), stopped at exit; sources its env (MARIADB_SOCKET, ...). Then:
 #   db_root [ARGS...]   the mariadb client as root over the socket, batch mode
 #   q DB SQL            one statement in DB, the result without column names
