@@ -19,9 +19,6 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <nlohmann/json.hpp>
-#include <set>
-#include <sstream>
 #include <thread>
 
 #include "libmapsync/core/error.h"

@@ -7,7 +7,6 @@
 #include <set>
 #include <sstream>
 
-#include "libmapsync/core/casefold.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/identity.h"
 #include "libmapsync/core/log.h"
@@ -29,30 +28,23 @@ struct Candidate {
 };
 
 // Provisioned Cyrus accounts with no job pending (a user being created, renamed or moved
-// is not planned again).
+// is not planned again), read as every mailbox job reads them (read_mailbox_accounts).
 std::vector<Candidate> candidates(Database& db, const CyrusConfig& c) {
+  std::set<std::uint32_t> busy;
+  db.query("SELECT DISTINCT account_id FROM provisioning_jobs WHERE state = ?", {std::string(to_sql(JobState::pending))},
+           "reading the accounts with pending jobs", [&](const SqlRow& r) { busy.insert(static_cast<std::uint32_t>(r.u64(1))); });
   std::vector<Candidate> out;
-  db.query(
-      "SELECT a.id, a.uid, a.primary_address, a.backend_id FROM accounts a "
-      "WHERE (a.delivery = ? OR (a.delivery = ? AND a.keep_copy)) AND a.provisioned_at IS NOT NULL "
-      "AND a.backend_id IS NOT NULL AND a.status <> ? AND NOT a.mailbox_moving AND NOT EXISTS "
-      "(SELECT 1 FROM provisioning_jobs j WHERE j.account_id = a.id AND j.state = ?) ORDER BY a.id",
-      {std::string(to_sql(Delivery::cyrus)), std::string(to_sql(Delivery::forward)),
-       std::string(to_sql(AccountStatus::pending_delete)), std::string(to_sql(JobState::pending))},
-      "reading the accounts to balance", [&](const SqlRow& r) {
-        Candidate cand;
-        cand.user.account_id = static_cast<std::uint32_t>(r.u64(1));
-        cand.user.uid = r.str(2);
-        const std::string primary = r.str(3);
-        const auto at = primary.rfind('@');
-        const std::string domain = at == std::string::npos ? std::string() : fold_key(primary.substr(at + 1));
-        cand.user.backend_id = static_cast<std::uint32_t>(r.u64(4));
-        std::string why;
-        if (auto inbox = cyrus_inbox(cyrus_namespace(c), cand.user.uid, domain, &why)) {
-          cand.inbox = *inbox;
-          out.push_back(std::move(cand));
-        }
-      });
+  for (const auto& [id, a] : read_mailbox_accounts(db)) {
+    if (!a.provisioned || !a.backend_id || a.moving || a.status == AccountStatus::pending_delete || busy.count(id)) continue;
+    auto inbox = cyrus_inbox(cyrus_namespace(c), a.uid, a.domain, nullptr);
+    if (!inbox) continue;
+    Candidate cand;
+    cand.user.account_id = id;
+    cand.user.uid = a.uid;
+    cand.user.backend_id = a.backend_id;
+    cand.inbox = *inbox;
+    out.push_back(std::move(cand));
+  }
   return out;
 }
 
@@ -172,7 +164,6 @@ RebalanceOutput mboxsync_rebalance(const MboxsyncSettings& cfg, const RebalanceO
     });
     log::notice("rebalance: queued " + std::to_string(out.queued) + " moves (" + std::to_string(plan.bytes) + " bytes)");
   }
-  out.queued = opt.apply ? out.queued : 0;
   out.text = render(plan, weighed, policy == RebalancePolicy::count, opt.json, out.queued, opt.apply);
   return out;
 }
