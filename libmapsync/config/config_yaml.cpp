@@ -536,11 +536,12 @@ bool clock_minutes(const std::string& s, unsigned& out) {
 
 void read_cyrus_moves(const Reader& r, const YAML::Node& n, CyrusMoves& m) {
   const std::string p = "cyrus.moves";
-  r.only_keys(n, p, {"timeout", "mupdate_wait", "window", "wait_for_hubs", "hub_wait", "batch", "policy",
-                    "max_moves", "max_mb"});
+  r.only_keys(n, p, {"timeout", "mupdate_wait", "window", "wait_for_hubs", "hub_wait", "batch", "parallel",
+                    "policy", "max_moves", "max_mb"});
   m.wait_for_hubs = r.boolean(n, "wait_for_hubs", p, m.wait_for_hubs);
   m.hub_wait = r.number(n, "hub_wait", p, m.hub_wait, 1, 86400);
   m.batch = r.number(n, "batch", p, m.batch, 1, 10000);
+  m.parallel = r.number(n, "parallel", p, m.parallel, 1, 16);
   m.timeout = r.number(n, "timeout", p, m.timeout, 1, 86400);
   m.mupdate_wait = r.number(n, "mupdate_wait", p, m.mupdate_wait, 0, 3600);
   const std::string window = r.str(n, "window", p, "");

@@ -211,6 +211,11 @@ ImapResult ImapClient::run(const std::string& command) {
   return next();
 }
 
+void ImapClient::set_timeout(unsigned seconds) {
+  ep_.timeout = seconds;
+  s_->set_timeout(seconds);
+}
+
 void ImapClient::logout() {
   try {
     while (!pending_.empty()) next();

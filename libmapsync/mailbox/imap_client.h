@@ -70,6 +70,9 @@ class ImapClient {
   ImapResult next();
   std::size_t in_flight() const { return pending_.size(); }
   ImapResult run(const std::string& command);  // submit, flush, next
+  // How long a read or write may wait from now on (an XFER on an admin session waits
+  // longer than a LIST).
+  void set_timeout(unsigned seconds);
   void logout();
 
  private:

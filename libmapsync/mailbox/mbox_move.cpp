@@ -21,56 +21,16 @@ std::string lower(std::string s) {
   return s;
 }
 
-ImapEndpoint endpoint_of(const CyrusConfig& c, const AdminLogin& login, const std::string& host, unsigned port,
-                         unsigned timeout, const std::string& authzid = {}) {
-  ImapEndpoint ep = imap_endpoint(c, host, port, login.password);
-  ep.timeout = timeout;
-  ep.authzid = authzid;
-  return ep;
-}
-
-ImapEndpoint endpoint_of(const CyrusConfig& c, const AdminLogin& login, const BackendRow& b, unsigned timeout,
-                         const std::string& authzid = {}) {
-  return endpoint_of(c, login, b.imap_host, b.imap_port, timeout, authzid);
-}
-
-bool holds(const CyrusConfig& c, const AdminLogin& login, const BackendRow& b, const std::string& inbox) {
-  ImapClient admin(endpoint_of(c, login, b, c.timeout));
-  const auto names = list_tree(admin, cyrus_namespace(c), inbox);
-  admin.logout();
+bool holds(MoveSessions& s, const BackendRow& b, const std::string& inbox) {
+  const auto names = list_tree(s.admin(b), cyrus_namespace(s.config()), inbox);
   return std::find(names.begin(), names.end(), inbox) != names.end();
 }
 
-TreeState read_on(const CyrusConfig& c, const AdminLogin& login, const BackendRow& b, const MoveOrder& o) {
-  ImapClient admin(endpoint_of(c, login, b, c.timeout));
-  ImapClient owner(endpoint_of(c, login, b, c.timeout, o.owner));
-  TreeState t = read_tree(admin, owner, cyrus_namespace(c), o.inbox);
-  owner.logout();
-  admin.logout();
+TreeState read_on(MoveSessions& s, const BackendRow& b, const MoveOrder& o) {
+  auto owner = s.as_owner(b, o.owner);
+  TreeState t = read_tree(s.admin(b), *owner, cyrus_namespace(s.config()), o.inbox);
+  owner->logout();
   return t;
-}
-
-// The server mupdate names for the inbox, asked through the front end ("" = none known).
-std::string mupdate_server(const CyrusConfig& c, const AdminLogin& login, const std::string& inbox) {
-  ImapClient fe(endpoint_of(c, login, c.frontend_host, c.frontend_port, c.timeout));
-  const auto where = mupdate_servers(fe, {inbox}, 1);
-  fe.logout();
-  return where.count(inbox) ? where.at(inbox) : std::string();
-}
-
-// Whether mupdate names the target, asking again until cyrus.moves.mupdate_wait is over
-// (the front end's mupdate slave follows the master within a second or two). No front
-// end configured: nothing to ask, true.
-bool mupdate_names(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& o, std::string& named) {
-  if (c.frontend_host.empty()) return true;
-  const auto deadline = Clock::now() + std::chrono::seconds(c.moves.mupdate_wait);
-  for (;;) {
-    named = mupdate_server(c, login, o.inbox);
-    if (named == o.target->imap_host) return true;
-    if (Clock::now() >= deadline) return false;
-    check_interrupted();
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
 }
 
 MoveOutcome retry(std::string why, bool on_source = false) {
@@ -81,13 +41,9 @@ MoveOutcome retry(std::string why, bool on_source = false) {
   return out;
 }
 
-// The tree is on the target now: compare it with the one that left, and ask mupdate.
-MoveOutcome judge_arrival(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& o, MoveOutcome out) {
-  if (!o.defer_mupdate) {
-    confirm_mupdate(c, login, o, out);
-    if (out.verdict == MoveVerdict::retry) return out;
-  }
-  out.after = read_on(c, login, *o.target, o);
+// The tree is on the target now: compare it with the one that left.
+MoveOutcome judge_arrival(MoveSessions& s, const MoveOrder& o, MoveOutcome out) {
+  out.after = read_on(s, *o.target, o);
   out.diffs = compare_trees(out.before, out.after);
   out.verdict = out.diffs.empty() ? MoveVerdict::moved : MoveVerdict::moved_unequal;
   return out;
@@ -95,28 +51,62 @@ MoveOutcome judge_arrival(const CyrusConfig& c, const AdminLogin& login, const M
 
 // Runs fn; a server or connection failure becomes MoveVerdict::retry with its words. A
 // refused admin login (Exit::config) and anything else go up.
+// The sessions are dropped then: one may be broken, or hold the user's lock.
 template <class Fn>
-std::optional<MoveOutcome> guarded(Fn fn) {
+std::optional<MoveOutcome> guarded(MoveSessions& s, Fn fn) {
   try {
     fn();
     return std::nullopt;
   } catch (const Error& e) {
     if (e.status() != Exit::tempfail && e.status() != Exit::data) throw;
+    s.close();
     return retry(e.what());
   }
 }
 
 }  // namespace
 
-MoveOutcome move_tree(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& o,
-                      const BeforeTransfer& before_transfer) {
+MoveSessions::~MoveSessions() { close(); }
+
+ImapClient& MoveSessions::admin(const std::string& host, unsigned port) {
+  auto& slot = open_[host + ":" + std::to_string(port)];
+  if (!slot) {
+    ImapEndpoint ep = imap_endpoint(c_, host, port, login_.password);
+    ep.timeout = c_.timeout;
+    slot = std::make_unique<ImapClient>(ep);
+  }
+  return *slot;
+}
+
+std::unique_ptr<ImapClient> MoveSessions::as_owner(const BackendRow& b, const std::string& owner) const {
+  ImapEndpoint ep = imap_endpoint(c_, b.imap_host, b.imap_port, login_.password);
+  ep.timeout = c_.timeout;
+  ep.authzid = owner;
+  return std::make_unique<ImapClient>(ep);
+}
+
+void MoveSessions::drop(const BackendRow& b) {
+  auto it = open_.find(b.imap_host + ":" + std::to_string(b.imap_port));
+  if (it == open_.end()) return;
+  if (it->second) it->second->logout();
+  open_.erase(it);
+}
+
+void MoveSessions::close() {
+  for (auto& [where, imap] : open_)
+    if (imap) imap->logout();
+  open_.clear();
+}
+
+MoveOutcome move_tree(MoveSessions& s, const MoveOrder& o, const BeforeTransfer& before_transfer) {
+  const CyrusConfig& c = s.config();
   MoveOutcome out;
   bool on_target = false, on_source = false;
-  if (auto failed = guarded([&] {
-        on_source = holds(c, login, *o.source, o.inbox);
-        on_target = holds(c, login, *o.target, o.inbox);
-        if (on_target && !on_source && !o.before) out.after = read_on(c, login, *o.target, o);
-        if (on_source) out.before = read_on(c, login, *o.source, o);
+  if (auto failed = guarded(s, [&] {
+        on_source = holds(s, *o.source, o.inbox);
+        on_target = holds(s, *o.target, o.inbox);
+        if (on_target && !on_source && !o.before) out.after = read_on(s, *o.target, o);
+        if (on_source) out.before = read_on(s, *o.source, o);
       })) {
     failed->on_source = on_source;  // nothing was sent; the source's own list says it holds the tree
     return *failed;
@@ -131,7 +121,7 @@ MoveOutcome move_tree(const CyrusConfig& c, const AdminLogin& login, const MoveO
     }
     out.before = *o.before;
     MoveOutcome judged;
-    if (auto failed = guarded([&] { judged = judge_arrival(c, login, o, out); })) return *failed;
+    if (auto failed = guarded(s, [&] { judged = judge_arrival(s, o, out); })) return *failed;
     return judged;
   }
   if (!on_source) return retry(o.inbox + " is on neither " + o.source->name + " nor " + o.target->name);
@@ -146,26 +136,26 @@ MoveOutcome move_tree(const CyrusConfig& c, const AdminLogin& login, const MoveO
   std::string failure;
   bool still_on_source = false;
   MoveOutcome judged;
-  if (auto failed = guarded([&] {
-        {
-          ImapClient src(endpoint_of(c, login, *o.source, c.moves.timeout));
-          const ImapResult r = src.run(xfer_command(o, src.literal_plus()));
-          failure = xfer_failure(r, o.owner);
-          // Some early failures leave the user's lock held by this session: close it.
-          src.logout();
-        }
+  if (auto failed = guarded(s, [&] {
+        ImapClient& src = s.admin(*o.source);
+        src.set_timeout(c.moves.timeout);
+        const ImapResult r = src.run(xfer_command(o, src.literal_plus()));
+        src.set_timeout(c.timeout);
+        failure = xfer_failure(r, o.owner);
+        // Some early failures leave the user's lock held by this session: close it.
+        if (!failure.empty()) s.drop(*o.source);
         out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         if (!failure.empty()) {
-          still_on_source = holds(c, login, *o.source, o.inbox);  // a failed XFER rolls back to the source
+          still_on_source = holds(s, *o.source, o.inbox);  // a failed XFER rolls back to the source
           return;
         }
-        if (!holds(c, login, *o.target, o.inbox)) {
-          still_on_source = holds(c, login, *o.source, o.inbox);
+        if (!holds(s, *o.target, o.inbox)) {
+          still_on_source = holds(s, *o.source, o.inbox);
           failure = "it said OK USER, but " + o.target->name + " does not list " + o.inbox;
           return;
         }
-        if (holds(c, login, *o.source, o.inbox)) out.diffs.push_back(o.source->name + " still lists " + o.inbox);
-        judged = judge_arrival(c, login, o, out);
+        if (holds(s, *o.source, o.inbox)) out.diffs.push_back(o.source->name + " still lists " + o.inbox);
+        judged = judge_arrival(s, o, out);
       }))
     return *failed;
   if (!failure.empty()) return retry("XFER to " + o.target->name + ": " + failure, still_on_source);
@@ -177,16 +167,42 @@ MoveOutcome move_tree(const CyrusConfig& c, const AdminLogin& login, const MoveO
   return judged;
 }
 
-void confirm_mupdate(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& o, MoveOutcome& out) {
-  std::string named;
-  bool names = false;
-  if (auto failed = guarded([&] { names = mupdate_names(c, login, o, named); })) {
-    out = *failed;
-    return;
+void confirm_mupdate(MoveSessions& s, const std::vector<MoveInFlight>& moves) {
+  const CyrusConfig& c = s.config();
+  std::vector<MoveInFlight> asking;
+  for (const MoveInFlight& m : moves)
+    if (m.outcome->verdict == MoveVerdict::moved || m.outcome->verdict == MoveVerdict::moved_unequal) asking.push_back(m);
+  if (c.frontend_host.empty() || asking.empty()) return;
+  const auto deadline = Clock::now() + std::chrono::seconds(c.moves.mupdate_wait);
+  std::map<std::string, std::string> named;
+  for (;;) {
+    std::vector<std::string> inboxes;
+    for (const MoveInFlight& m : asking) inboxes.push_back(m.order->inbox);
+    try {
+      named = mupdate_servers(s.admin(c.frontend_host, c.frontend_port), inboxes, c.pipeline);
+    } catch (const Error& e) {
+      if (e.status() != Exit::tempfail && e.status() != Exit::data) throw;
+      s.close();
+      for (const MoveInFlight& m : asking) *m.outcome = retry(std::string("asking mupdate through the front end: ") + e.what());
+      return;
+    }
+    std::vector<MoveInFlight> still;
+    for (const MoveInFlight& m : asking) {
+      auto it = named.find(m.order->inbox);
+      if (it == named.end() || it->second != m.order->target->imap_host) still.push_back(m);
+    }
+    asking.swap(still);
+    if (asking.empty()) return;
+    if (Clock::now() >= deadline) break;
+    check_interrupted();
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
-  if (!names)
-    out = retry(o.inbox + " is on " + o.target->name + ", but mupdate names " + (named.empty() ? "no server" : named) +
-                " after " + std::to_string(c.moves.mupdate_wait) + " s");
+  for (const MoveInFlight& m : asking) {
+    auto it = named.find(m.order->inbox);
+    *m.outcome = retry(m.order->inbox + " is on " + m.order->target->name + ", but mupdate names " +
+                       (it == named.end() ? std::string("no server") : it->second) + " after " +
+                       std::to_string(c.moves.mupdate_wait) + " s");
+  }
 }
 
 std::string xfer_command(const MoveOrder& o, bool lp) {

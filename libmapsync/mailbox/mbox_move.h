@@ -11,13 +11,18 @@
 //   - A failed transfer leaves the user on the source, whole; XFER can simply be sent again.
 //   - After a move the source's lmtpd answers 550 5.1.1 for the user: mail must not be
 //     routed to the old back end once the transfer starts (the job defers it first).
-// So a move is done only when the target lists the tree, the source does not, mupdate
-// (asked through the front end) names the target, and the tree compares equal
-// (mbox_tree.h).
+// So a move is done only when the target lists the tree, the source does not, the tree
+// compares equal (mbox_tree.h), and mupdate (asked through the front end) names the target.
+//
+// Sessions are kept (MoveSessions) because what costs is opening them: a STARTTLS login is
+// tens of milliseconds, and the source's imapd keeps its replication connection to the
+// target for the session, so XFER on a fresh session pays that connection again.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +36,28 @@ namespace mapsync {
 
 struct AdminLogin;
 
+// One thread's admin sessions, one per server, opened when first needed and kept for the
+// next steps and moves. A step that fails drops them (a broken connection is not reused).
+class MoveSessions {
+ public:
+  MoveSessions(const CyrusConfig& c, const AdminLogin& login) : c_(c), login_(login) {}
+  ~MoveSessions();
+  MoveSessions(const MoveSessions&) = delete;
+  MoveSessions& operator=(const MoveSessions&) = delete;
+  ImapClient& admin(const BackendRow& b) { return admin(b.imap_host, b.imap_port); }
+  ImapClient& admin(const std::string& host, unsigned port);
+  // A new session on b acting as owner (proxy authorisation): one per tree read.
+  std::unique_ptr<ImapClient> as_owner(const BackendRow& b, const std::string& owner) const;
+  void drop(const BackendRow& b);
+  void close();  // logs out of every session
+  const CyrusConfig& config() const { return c_; }
+
+ private:
+  const CyrusConfig& c_;
+  const AdminLogin& login_;
+  std::map<std::string, std::unique_ptr<ImapClient>> open_;  // by host:port
+};
+
 // One move to carry out.
 struct MoveOrder {
   std::string uid;          // the account, for messages
@@ -40,10 +67,6 @@ struct MoveOrder {
   const BackendRow* target = nullptr;
   std::string partition;    // on the target, "" = its default
   std::optional<TreeState> before;  // read by an earlier, interrupted attempt
-  // Leave out the wait for mupdate to name the target: the caller confirms it later
-  // (confirm_mupdate), so that the front end's mupdate slave, a second or two behind the
-  // master, catches up while the next user moves instead of after every move.
-  bool defer_mupdate = false;
 };
 
 enum class MoveVerdict {
@@ -69,16 +92,22 @@ struct MoveOutcome {
 // go on by throwing.
 using BeforeTransfer = std::function<void(const TreeState&)>;
 
-// Carries out one move. Connection failures and refusals before the transfer are
-// MoveVerdict::retry with the reason; an Error escapes only for a failed admin login
-// (Exit::config) or a signal.
-MoveOutcome move_tree(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& order,
-                      const BeforeTransfer& before_transfer);
+// Carries out one move up to the comparison of the trees; mupdate is confirmed afterwards
+// (confirm_mupdate) for many moves at once. Connection failures and refusals before the
+// transfer are MoveVerdict::retry with the reason; an Error escapes only for a failed
+// admin login (Exit::config) or a signal.
+MoveOutcome move_tree(MoveSessions& s, const MoveOrder& order, const BeforeTransfer& before_transfer);
 
-// For a moved outcome of an order with defer_mupdate: asks the front end (until
-// cyrus.moves.mupdate_wait) whether mupdate names the target; if not, out becomes retry
-// (where the tree is, is unclear: keep deferring its mail).
-void confirm_mupdate(const CyrusConfig& c, const AdminLogin& login, const MoveOrder& order, MoveOutcome& out);
+// For the moved outcomes among moves: asks the front end whether mupdate names each
+// target, again every 250 ms until cyrus.moves.mupdate_wait is over (its mupdate slave
+// follows the master within seconds, so asking after many moves mostly waits for none);
+// an outcome whose target mupdate does not name becomes retry (where the tree is, is
+// unclear: keep deferring its mail). No front end configured: nothing to ask.
+struct MoveInFlight {
+  const MoveOrder* order;
+  MoveOutcome* outcome;
+};
+void confirm_mupdate(MoveSessions& s, const std::vector<MoveInFlight>& moves);
 
 // The per-user result of an XFER from its replies: "" when `* OK USER <user>` came,
 // else the reason (the `* NO USER` text, or the tagged NO).

@@ -13,12 +13,18 @@
 //      and Postfix delivers what it deferred. A move that failed with the tree whole on the
 //      source ends the deferral with the user still there; one whose outcome is unclear
 //      keeps deferring until a later run finds out where the tree is.
-// The main thread owns the database; moves run one at a time (the servers' work is the
-// copy itself).
+// The main thread owns the database. The moves of a batch run cyrus.moves.parallel at a
+// time, each thread with its own kept sessions (mbox_move.h); their one database write,
+// the snapshot before XFER, takes the database in turn while the main thread waits for
+// them. A batch is confirmed with mupdate and recorded after the next batch's transfers,
+// by which time the front end's mupdate slave has caught up.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <exception>
+#include <mutex>
 #include <thread>
 
 #include "libmapsync/core/error.h"
@@ -148,20 +154,19 @@ class Mover {
       if (auto p = prepare(j)) ready.push_back(std::move(*p));
     if (ready.empty()) return;
     login_ = admin_login(c_);
+    for (unsigned k = 0; k < std::max(1u, c_.moves.parallel); ++k)
+      sessions_.push_back(std::make_unique<MoveSessions>(c_, *login_));
+    std::vector<Prepared> transferred;  // the batch before: to confirm and record
     for (std::size_t i = 0; i < ready.size(); i += c_.moves.batch) {
       check_interrupted();
       std::vector<Prepared> batch(ready.begin() + static_cast<std::ptrdiff_t>(i),
                                   ready.begin() + static_cast<std::ptrdiff_t>(std::min(ready.size(), i + c_.moves.batch)));
-      if (!defer(batch)) return;  // the rest waits for a later run
-      // Transfer the batch, then confirm mupdate and record: the front end's mupdate
-      // slave follows the master while the next users move.
-      for (Prepared& p : batch) {
-        check_interrupted();
-        lease_.check();
-        transfer(p);
-      }
-      for (Prepared& p : batch) finish(p);
+      if (!defer(batch)) break;  // the rest waits for a later run
+      transfer_all(batch);
+      settle(transferred);
+      transferred = std::move(batch);
     }
+    settle(transferred);
   }
 
  private:
@@ -227,6 +232,8 @@ class Mover {
           db_.update("UPDATE accounts SET mailbox_moving = TRUE WHERE id = ?", {std::uint64_t{id}}, "deferring the mail of a user to move");
       });
     std::string why;
+    if (c_.moves.wait_for_hubs)
+      for (auto& s : sessions_) s->close();  // not left idle through a wait of minutes
     if (wait_for_hubs(db_, cfg_, current_serial(db_), why)) return true;
     // Nothing was moved now: the mail of the users deferred just now goes where it went
     // before. (One deferred by an earlier run whose transfer's outcome is unclear stays
@@ -243,19 +250,60 @@ class Mover {
 
   RetryPolicy retry_policy() const { return {c_.retry_base_seconds, c_.retry_max_seconds, c_.max_attempts}; }
 
-  void transfer(Prepared& p) {
+  // The batch's transfers, cyrus.moves.parallel at a time. The first error (a signal, a
+  // lost lease, a refused admin login) stops the threads from starting more moves and
+  // goes up once they have finished the ones they started.
+  void transfer_all(std::vector<Prepared>& batch) {
+    std::atomic<std::size_t> next{0};
+    std::mutex mu;
+    std::exception_ptr error;
+    auto work = [&](MoveSessions& s) {
+      try {
+        for (;;) {
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            if (error) return;
+          }
+          const std::size_t i = next++;
+          if (i >= batch.size()) return;
+          check_interrupted();
+          lease_.check();
+          transfer(s, batch[i]);
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+      }
+    };
+    std::vector<std::thread> threads;
+    const std::size_t n = std::min(sessions_.size(), batch.size());
+    for (std::size_t k = 1; k < n; ++k) threads.emplace_back(work, std::ref(*sessions_[k]));
+    work(*sessions_[0]);
+    for (auto& t : threads) t.join();
+    if (error) std::rethrow_exception(error);
+  }
+
+  void transfer(MoveSessions& s, Prepared& p) {
     const std::string snapshot_doing = "recording the tree of " + p.account.uid + " before its transfer";
-    p.order.defer_mupdate = true;
-    p.outcome = move_tree(c_, *login_, p.order, [&](const TreeState& before) {
+    p.outcome = move_tree(s, p.order, [&](const TreeState& before) {
       const std::string json = before.to_json();
+      std::lock_guard<std::mutex> lock(db_mu_);
       fenced(db_, lease_, snapshot_doing, [&] { set_move_step(db_, p.job.id, MoveStep::transfer, &json); });
     });
   }
 
+  // Confirms with mupdate and records the moves of a transferred batch.
+  void settle(std::vector<Prepared>& batch) {
+    if (batch.empty()) return;
+    std::vector<MoveInFlight> moves;
+    for (Prepared& p : batch) moves.push_back({&p.order, &p.outcome});
+    confirm_mupdate(*sessions_[0], moves);
+    for (Prepared& p : batch) finish(p);
+    batch.clear();
+  }
+
   void finish(Prepared& p) {
-    MoveOutcome& out = p.outcome;
-    if (out.verdict == MoveVerdict::moved || out.verdict == MoveVerdict::moved_unequal)
-      confirm_mupdate(c_, *login_, p.order, out);
+    const MoveOutcome& out = p.outcome;
     MboxOutcome o = MboxOutcome::moved;
     std::string detail = out.detail;
     switch (out.verdict) {
@@ -318,6 +366,8 @@ class Mover {
   std::vector<BackendRow> backends_;
   std::map<std::uint32_t, MbAccount> accounts_;
   std::unique_ptr<AdminLogin> login_;
+  std::vector<std::unique_ptr<MoveSessions>> sessions_;  // one per thread, after login_
+  std::mutex db_mu_;  // db_ while the threads of transfer_all run
 };
 
 }  // namespace

@@ -30,6 +30,7 @@ class Stream {
   virtual std::string read_line() = 0;                // up to and without CRLF
   virtual std::string read_exact(std::size_t n) = 0;
   virtual const std::string& peer() const = 0;        // "host:port", for messages
+  virtual void set_timeout(unsigned timeout_s) = 0;   // for the reads and writes from now on
 };
 
 }  // namespace mapsync

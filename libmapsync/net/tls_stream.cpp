@@ -111,6 +111,7 @@ class TcpStream final : public Stream {
 
   bool encrypted() const override { return ssl_ != nullptr; }
   const std::string& peer() const override { return peer_; }
+  void set_timeout(unsigned timeout_s) override { timeout_ms_ = static_cast<int>(timeout_s) * 1000; }
 
   void write(std::string_view data) override { out_.append(data); }
 
