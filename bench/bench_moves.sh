@@ -26,15 +26,17 @@
 #      session, so this is the servers' own limit for sequential moves.
 #   2. mboxsync: `mboxsync -c CONF move u0001 ... uN --to TARGET --json` against a database with
 #      the N accounts recorded on the back end where they are now (set untimed before the run),
-#      cyrus.frontend 127.0.0.1 (mupdate is asked through it) and cyrus.moves.wait_for_hubs:
-#      false: a benchmark has no mail hubs, and waiting for hubs to publish the deferral is not
-#      server work. Per user it reads the tree on source and target, the snapshot (LIST,
-#      GETACL, STATUS as the owner, GETQUOTAROOT), sends the XFER, checks the target and
-#      mupdate, and records the account; its time includes all of that.
-#   3. nofe (informational; MOVES_BENCH_NOFE=0: none): the same without cyrus.frontend, so
-#      mboxsync does not ask mupdate at all; the rest of its per-user work stays.
+#      cyrus.frontend 127.0.0.1 (mupdate is asked through it), cyrus.moves.wait_for_hubs:
+#      false (a benchmark has no mail hubs, and waiting for hubs to publish the deferral is not
+#      server work) and the default cyrus.moves.parallel (3 moves at once). Per user it reads
+#      the tree on source and target, the snapshot (LIST, GETACL, STATUS as the owner,
+#      GETQUOTAROOT), sends the XFER, checks the target and mupdate, and records the account;
+#      its time includes all of that.
+#   3. serial (informational; MOVES_BENCH_SERIAL=0: none): the same with cyrus.moves.parallel: 1,
+#      one move at a time like the bare loop, so that its wall time less its XFER time is
+#      mboxsync's own per-user work.
 #   Each run moves all users to the other back end: round r starts with contender r and goes on
-#   in turn (round 1: bare, mboxsync, nofe), each run moving the users back from where the one
+#   in turn (round 1: bare, mboxsync, serial), each run moving the users back from where the one
 #   before left them, so the direction alternates from run to run; the tables name each run's
 #   direction (with two contenders and an even MOVES_BENCH_RUNS both go each way equally often).
 #   Cyrus keeps the trees a user left as deleted mailboxes (cyrus-imapd #4370); a user moving
@@ -45,14 +47,11 @@
 #   the database. A failed run or check exits 1.
 #   Wall time is taken inside the namespace around the client process (bash EPOCHREALTIME,
 #   /usr/bin/time for its CPU). Moves/s = N / wall, MB/s = the users' bytes / wall; figures are
-#   medians over the runs. mboxsync's time is split with its own per-user "seconds" (the XFER
-#   session: connect, STARTTLS, login, XFER, logout) against the bare loop's XFER time per user;
-#   the rest is its snapshot, checks and database work. To tell which: after the rounds,
+#   medians over the runs. Per user: the wall time / N, and the XFER time (bare: its round trip;
+#   mboxsync: its per-user "seconds", the XFER on its kept session). After the rounds,
 #   MOVES_BENCH_TRACE users move once more with mboxsync under `strace -e trace=connect`
-#   (informational, slowed a little by strace): its connections per user by server (source,
-#   target, front end, database), and the time from each connection to the next one summed by
-#   server (mboxsync opens its sessions one after the other; the XFER session's own time comes
-#   from its JSON). Goal (from the issue): mboxsync >= 0.9 x
+#   (informational): its connections per user by server (source, target, front end, database).
+#   Goal (from the issue): mboxsync >= 0.9 x
 #   the bare loop. Prints a table with PASS/MISS and exits 0 either way when the runs worked.
 #   Replaces the "Mailbox moves" section of docs/benchmarks.md, or appends it
 #   (MOVES_BENCH_NO_DOC=1: leave the file alone). Cyrus and MariaDB are stopped at the end.
@@ -61,8 +60,8 @@
 # ENVIRONMENT
 #   MOVES_BENCH_USERS     users (default 300; a quick check: 20)
 #   MOVES_BENCH_RUNS      rounds; each moves the users once per contender (default 1: at 300 users
-#                         the default run takes ~35 min on a busy 2-core machine, most of it mboxsync's)
-#   MOVES_BENCH_NOFE=0    no run without the front end
+#                         the default run takes ~10 min on a 2-core machine)
+#   MOVES_BENCH_SERIAL=0  no run with cyrus.moves.parallel: 1
 #   MOVES_BENCH_TRACE     users of the traced run (default 10; 0: none)
 #   MOVES_BENCH_KEEP=1    keep the work directory (its path is printed); services are stopped anyway
 #   MOVES_BENCH_NO_DOC=1  do not update docs/benchmarks.md
@@ -85,7 +84,7 @@ readonly FIXTURES=$SRC/tests/fixtures
 readonly N=${MOVES_BENCH_USERS:-300}
 readonly RUNS=${MOVES_BENCH_RUNS:-1}
 readonly TRACE=${MOVES_BENCH_TRACE:-10}
-readonly NOFE=${MOVES_BENCH_NOFE:-1}
+readonly SERIAL=${MOVES_BENCH_SERIAL:-1}
 readonly QUOTA_MB=500
 for v in N RUNS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v: not a positive number: ${!v}"
@@ -280,9 +279,10 @@ YAML
   }'
   printf 'COMMIT;\n'
 } | db_root moves || die "loading the accounts failed"
-# The same database and settings, no front end: mboxsync then skips asking mupdate.
+# The same database and settings, one move at a time.
 mv "$WORK/moves.yaml" "$WORK/mboxsync.yaml"
-grep -v '^  frontend: ' "$WORK/mboxsync.yaml" >"$WORK/nofe.yaml"
+sed 's/^  moves: {wait_for_hubs: false}$/  moves: {wait_for_hubs: false, parallel: 1}/' "$WORK/mboxsync.yaml" >"$WORK/serial.yaml"
+grep -q 'parallel: 1' "$WORK/serial.yaml" || die "serial.yaml: cyrus.moves.parallel not set"
 mapfile -t UIDS < <(cut -d' ' -f1 "$WORK/users.txt")
 
 # ---------------------------------------------------------------- runs
@@ -321,7 +321,7 @@ run_one() {
       bash "$CYRFIX" exec "$CYRDIR" "$WORK/timer.sh" "$res" "$log.out" /usr/bin/python3 "$WORK/xfer_loop.py" \
         "$FIXTURES" "${ADDR[$from]}" "${TLSNAME[$from]}" "$CYRUS_CA" "$CYRUS_ADMIN_PASSWORD_FILE" "${ADDR[$to]}" "$N" \
         >"$log" 2>&1 </dev/null || rc=$? ;;
-    mboxsync|nofe)
+    mboxsync|serial)
       # The database says where the users are now (the bare loop moved them behind its back).
       q moves "UPDATE accounts SET backend_id = ${BE_ID[$from]}" >/dev/null
       bash "$CYRFIX" exec "$CYRDIR" "$WORK/timer.sh" "$res" "$log.out" "$MBOXSYNC" -c "$WORK/$kind.yaml" \
@@ -335,7 +335,7 @@ run_one() {
       n1=$(grep -c '^u[0-9]* OK ' "$log.out" || true)
       [[ $n1 == "$N" ]] || die "$kind: $n1 users moved (OK USER), not $N"
       xfer=$(awk '{ s += $3 } END { printf "%.3f", s }' "$log.out") ;;
-    mboxsync|nofe)
+    mboxsync|serial)
       n1=$(jq '[.results[] | select(.outcome == "moved")] | length' "$log.out")
       [[ $n1 == "$N" ]] || { jq -c '.results[] | select(.outcome != "moved")' "$log.out" | head -n 3 >&2;
         die "$kind: $n1 results \"moved\", not $N"; }
@@ -358,7 +358,7 @@ rotated() {
   for (( i = 0; i < n; i++ )); do printf '%s\n' "${l[( (r - 1 + i) % n )]}"; done
 }
 CONTENDERS=(bare mboxsync)
-(( NOFE == 0 )) || CONTENDERS+=(nofe)
+(( SERIAL == 0 )) || CONTENDERS+=(serial)
 where=be1
 for (( r = 1; r <= RUNS; r++ )); do
   for c in $(rotated "$r" "${CONTENDERS[@]}"); do
@@ -379,40 +379,20 @@ if (( TRACE > 0 )); then
     { tail -n 5 "$WORK/trace.log" >&2; die "the traced run failed"; }
   n1=$(jq '[.results[] | select(.outcome == "moved")] | length' "$WORK/trace.json")
   [[ $n1 == "$TRACE" ]] || die "traced run: $n1 results \"moved\", not $TRACE"
-  TRACE_LINE=$(/usr/bin/python3 - "$WORK/trace.txt" "$TRACE" "$(jq '[.results[].seconds] | add' "$WORK/trace.json")" \
-    "${ADDR[$where]}" "${ADDR[$to]}" "$CYRUS_FRONTEND" <<'PY'
+  TRACE_LINE=$(/usr/bin/python3 - "$WORK/trace.txt" "$TRACE" "${ADDR[$where]}" "${ADDR[$to]}" "$CYRUS_FRONTEND" <<'PY'
 import re, sys
-path, k, xfer, src, tgt, fe = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
-def secs(t):
-    h, m, s = t.split(":")
-    return int(h) * 3600 + int(m) * 60 + float(s)
-events, end = [], None
+path, k, src, tgt, fe = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+count = {}
 for line in open(path):
-    m = re.match(r"\d+ +(\S+) (.*)", line)
+    m = re.match(r"\d+ +\S+ connect\((.*)", line)
     if not m:
         continue
-    t, rest = secs(m.group(1)), m.group(2)
-    end = t
-    if rest.startswith("connect("):
-        a = re.search(r'inet_addr\("([^"]+)"\)', rest)
-        kind = "other"
-        if a:
-            kind = {src: "src", tgt: "tgt", fe: "fe"}.get(a.group(1), "other")
-        elif "mysqld.sock" in rest:
-            kind = "db"
-        events.append((t, kind))
-count, time = {}, {}
-for i, (t, kind) in enumerate(events):
-    nxt = events[i + 1][0] if i + 1 < len(events) else end
+    a = re.search(r'inet_addr\("([^"]+)"\)', m.group(1))
+    kind = {src: "src", tgt: "tgt", fe: "fe"}.get(a.group(1), "other") if a else ("db" if "mysqld.sock" in m.group(1) else "other")
     count[kind] = count.get(kind, 0) + 1
-    time[kind] = time.get(kind, 0.0) + nxt - t
-ms = lambda v: "%.0f" % (v * 1000 / k)
 per = lambda kind: "%.1f" % (count.get(kind, 0) / k)
-print("per user (%d users traced, %.1f s in all): connections: source %s, target %s, front end %s, database %s; "
-      "time: the XFER session %s ms, other source sessions %s ms, target sessions %s ms, front end (mupdate asked until "
-      "it names the target, 250 ms pauses between) %s ms, database and the rest %s ms"
-      % (k, end - events[0][0], per("src"), per("tgt"), per("fe"), per("db"), ms(xfer), ms(time.get("src", 0) - xfer),
-         ms(time.get("tgt", 0)), ms(time.get("fe", 0)), ms(time.get("db", 0) + time.get("other", 0))))
+print("connections per user (%d users traced): source %s, target %s, front end %s, database %s"
+      % (k, per("src"), per("tgt"), per("fe"), per("db")))
 PY
   ) || die "reading the trace failed"
   say "$TRACE_LINE"
@@ -429,55 +409,35 @@ W_BARE=$(col bare 1)
 W_MB=$(col mboxsync 1)
 R=$(ratio "$(rate "$N" "$W_MB")" "$(rate "$N" "$W_BARE")")
 V=$(verdict "$R" 0.9)
-# Per user, in ms: the XFER itself (bare: its round trip; mboxsync: its XFER session, with its
-# own connect, STARTTLS and login) and the rest of the wall time.
+# Per user, in ms: the wall time / N, and the XFER itself (bare: its round trip; mboxsync: its
+# per-user "seconds", the XFER on its kept session).
 per_user() { awk -v t="$1" -v n="$N" 'BEGIN { printf "%.0f", t * 1000 / n }'; }
-X_BARE=$(per_user "$(col bare 3)")
-X_MB=$(per_user "$(col mboxsync 3)")
-O_BARE=$(per_user "$(col bare 4)")
-O_MB=$(per_user "$(col mboxsync 4)")
 
 row() {  # KIND DESCRIPTION
   local wall
   wall=$(col "$1" 1)
   printf '| %s | %s | %s | **%s** | %s | %s | %s | %s | %s |\n' "$2" "$(wc -l <"$WORK/$1.times")" "$wall" \
     "$(rate "$N" "$wall")" "$(rate "$MB_TOTAL" "$wall")" "$(all_rates "$1" "$N")" \
-    "$(per_user "$(col "$1" 3)")" "$(per_user "$(col "$1" 4)")" \
+    "$(per_user "$wall")" "$(per_user "$(col "$1" 3)")" \
     "$(col "$1" 2)"
 }
 table=$(
-  printf '| contender | runs | wall, median (s) | moves/s | MB/s | moves/s, all runs | XFER per user (ms) | rest per user (ms) | client CPU (s) |\n'
+  printf '| contender | runs | wall, median (s) | moves/s | MB/s | moves/s, all runs | wall per user (ms) | XFER per user (ms) | client CPU (s) |\n'
   printf '|---|---:|---:|---:|---:|---|---:|---:|---:|\n'
   row bare "bare loop: \`XFER user.uNNNN TARGET\` on one session, one at a time"
-  row mboxsync "\`mboxsync move u0001 ... --to TARGET\`"
-  if (( NOFE == 1 )); then row nofe "the same, no cyrus.frontend (mupdate not asked; informational)"; fi
+  row mboxsync "\`mboxsync move u0001 ... --to TARGET\` (cyrus.moves.parallel 3, the default)"
+  if (( SERIAL == 1 )); then row serial "the same, cyrus.moves.parallel: 1 (one move at a time; informational)"; fi
   printf '\n'
   printf -- '- mboxsync / bare loop: **%s** (goal >= 0.9: %s)\n' "$R" "$(met "$V")"
-  if (( NOFE == 1 )); then
-    printf -- '- without the front end (mupdate not asked): %s x the bare loop\n' \
-      "$(ratio "$(rate "$N" "$(col nofe 1)")" "$(rate "$N" "$W_BARE")")"
+  if (( SERIAL == 1 )); then
+    printf -- '- one move at a time: %s x the bare loop; its own per-user work (wall less XFER per user) is %s ms:\n' \
+      "$(ratio "$(rate "$N" "$(col serial 1)")" "$(rate "$N" "$W_BARE")")" \
+      "$(( $(per_user "$(col serial 1)") - $(per_user "$(col serial 3)") ))"
+    printf '  listing the tree on source and target, the snapshot before and after (LIST, GETACL, STATUS as\n'
+    printf '  the owner on a session of its own, GETQUOTAROOT), mupdate asked through the front end, the\n'
+    printf '  database; with three moves at once that work overlaps the other moves'"'"' XFERs\n'
   fi
-  printf -- '- per user, mboxsync spends %s ms in its XFER session (bare: %s ms per XFER on an open session) and\n' "$X_MB" "$X_BARE"
-  printf '  %s ms on the rest (bare: %s ms): listing the tree on source and target, the snapshot before and\n' "$O_MB" "$O_BARE"
-  printf '  after (LIST, GETACL, STATUS as the owner, GETQUOTAROOT), asking mupdate through the front end\n'
-  printf '  until it names the target, and the database\n'
   if [[ -n $TRACE_LINE ]]; then printf -- '- traced run (strace on mboxsync), %s\n' "$TRACE_LINE"; fi
-  if (( NOFE == 1 )); then
-    O_NOFE=$(per_user "$(col nofe 4)")
-    printf -- '- asking mupdate through the front end costs %s ms per user (mboxsync'"'"'s rest less that of the run\n' \
-      "$(( O_MB - O_NOFE ))"
-    printf '  without the front end): the front end'"'"'s mupdate slave names the target only seconds after XFER\n'
-    printf '  answers (docs/cyrus-xfer-observed.md: 1-5 s), and mboxsync asks again every 250 ms until it does;\n'
-    printf '  without it the rest is %s ms per user against the bare loop'"'"'s %s ms: mboxsync opens a new STARTTLS\n' \
-      "$O_NOFE" "$O_BARE"
-    printf '  session and logs in for each step (the traced run counts them), the XFER session included\n'
-  fi
-  if [[ $V == MISS ]]; then
-    printf -- '- suggestions for the library (not made here): confirm mupdate after the next user'"'"'s XFER, or at\n'
-    printf '  the end of a batch, instead of waiting for it before the next move (the check needs no lock), or\n'
-    printf '  ask the mupdate master rather than the front end'"'"'s slave; keep one admin session per back end (and\n'
-    printf '  the owner'"'"'s for the user) open across the steps of a move instead of a STARTTLS login per step\n'
-  fi
 )
 printf '\n%s\n\n' "$table"
 
@@ -491,7 +451,7 @@ if [[ ${MOVES_BENCH_NO_DOC:-0} != 1 ]]; then
   [[ -z $(git -C "$SRC" status --porcelain -- apps libmapsync schema 2>/dev/null) ]] || rev="$rev + uncommitted changes"
   env_part="MOVES_BENCH_USERS=$N"
   [[ $RUNS == 1 ]] || env_part+=" MOVES_BENCH_RUNS=$RUNS"
-  [[ $NOFE == 1 ]] || env_part+=" MOVES_BENCH_NOFE=$NOFE"
+  [[ $SERIAL == 1 ]] || env_part+=" MOVES_BENCH_SERIAL=$SERIAL"
   section=$(
     printf '## Mailbox moves (bench/bench_moves.sh)\n\n'
     printf 'Written by bench/bench_moves.sh; a new run replaces this section.\n\n'
@@ -514,13 +474,13 @@ if [[ ${MOVES_BENCH_NO_DOC:-0} != 1 ]]; then
     printf -- '- mboxsync: `mboxsync move u0001 ... --to TARGET --json`, the accounts recorded where they are;\n'
     printf '  cyrus.frontend set (mupdate is asked through it), cyrus.moves.wait_for_hubs: false (no mail hubs in\n'
     printf '  a benchmark: waiting for hubs to publish the deferral is not server work, and in production it is\n'
-    printf '  paid once per batch, not per user); informational: the same without cyrus.frontend, so that\n'
-    printf '  mboxsync does not ask mupdate\n'
+    printf '  paid once per batch, not per user), cyrus.moves.parallel 3 (the default: three moves at once, each\n'
+    printf '  thread with its kept admin sessions); informational: the same with parallel 1\n'
     printf -- '- %s round(s) of the contenders in turn (the order rotates per round); each run moves all users\n' "$RUNS"
     printf '  from where the run before left them to the other back end (directions in the table)\n'
     printf -- '- wall time inside the namespace around the client process; moves/s = N / wall, MB/s = quota usage /\n'
     printf '  wall; medians over the runs; XFER per user: bare, its XFER round trip; mboxsync, its per-user\n'
-    printf '  "seconds" (the XFER session with its own connect, STARTTLS and login)\n'
+    printf '  "seconds" (the XFER on its kept session; with moves at once their sum exceeds the wall time)\n'
     printf -- '- checked after every run: mupdate names the target for every inbox and folder; bare: N `OK USER`\n'
     printf '  replies; mboxsync: N results "moved" and N accounts on the target in the database\n\n'
     printf '%s\n' "$table"

@@ -43,7 +43,7 @@ struct CyrusMoves {
   unsigned batch = 20;          // users deferred and moved per hub wait
   // Moves of a batch carried out at once: while one XFER copies, the next user's tree is
   // read and the last one's checked (docs/mailbox-moves.md, Speed).
-  unsigned parallel = 2;
+  unsigned parallel = 3;
   RebalancePolicy policy = RebalancePolicy::count;  // what "even" means: mailboxes, or quota used
   unsigned max_moves = 50;      // moves one rebalance --apply queues at most
   std::uint64_t max_bytes = 0;  // bytes (quota used) it queues at most, 0 = no limit (YAML: max_mb)
