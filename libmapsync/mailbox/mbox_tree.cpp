@@ -55,6 +55,7 @@ std::string TreeState::to_json() const {
   j["folders"] = nlohmann::json::array();
   for (const auto& f : folders)
     j["folders"].push_back({{"name", f.name}, {"messages", f.messages}, {"unseen", f.unseen}, {"acl", f.acl}});
+  if (subscriptions) j["subscriptions"] = *subscriptions;
   return j.dump();
 }
 
@@ -65,6 +66,7 @@ std::optional<TreeState> TreeState::from_json(const std::string& text) {
     t.quota_root = j.at("quota_root").get<std::string>();
     t.quota_limits = j.at("quota_limits").get<std::map<std::string, std::uint64_t>>();
     t.storage_kb = j.at("storage_kb").get<std::uint64_t>();
+    if (j.contains("subscriptions")) t.subscriptions = j.at("subscriptions").get<std::vector<std::string>>();
     for (const auto& f : j.at("folders")) {
       FolderState s;
       s.name = f.at("name").get<std::string>();
@@ -167,6 +169,17 @@ TreeState read_tree(ImapClient& admin, ImapClient& owner, const CyrusNamespace& 
     t.folders.push_back(std::move(f));
   }
   if (t.folders.empty()) return t;
+  const ImapResult sub = must(owner, "LSUB \"\" \"*\"", "LSUB (as the owner)");
+  t.subscriptions.emplace();
+  for (const auto& u : sub.untagged) {
+    if (u.status != "LSUB") continue;
+    // (flags) "sep" name
+    const auto words = imap_tokens(u.text);
+    if (!words || words->size() < 3)
+      fail(Exit::tempfail, owner.peer() + ": cannot read the LSUB reply: " + u.text);
+    t.subscriptions->push_back(words->back().text);
+  }
+  std::sort(t.subscriptions->begin(), t.subscriptions->end());
   const ImapResult q = must(admin, "GETQUOTAROOT " + imap_string(inbox, lp), "GETQUOTAROOT " + inbox);
   for (const auto& u : q.untagged) {
     if (u.status == "QUOTAROOT") {
@@ -257,6 +270,14 @@ std::vector<std::string> compare_trees(const TreeState& before, const TreeState&
     }
   }
   for (const auto& [name, f] : now) diffs.push_back(name + ": on the target only (" + std::to_string(f->messages) + " messages)");
+  if (before.subscriptions && after.subscriptions && *before.subscriptions != *after.subscriptions) {
+    auto list = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& n : v) out += " " + n;
+      return out.empty() ? std::string(" (none)") : out;
+    };
+    diffs.push_back("subscriptions" + list(*after.subscriptions) + ", before" + list(*before.subscriptions));
+  }
   if (after.quota_root != before.quota_root)
     diffs.push_back("quota root " + (after.quota_root.empty() ? "(none)" : after.quota_root) + ", before " +
                     (before.quota_root.empty() ? "(none)" : before.quota_root));

@@ -4,9 +4,10 @@
 // Cyrus's XFER has lost parts of a tree before (seen state, expunged messages, sieve
 // activation: shared/notes/cyrus-murder.md), so a move is done only when the target shows
 // the same folders, at least the same messages, the owner's same unseen counts (the seen
-// state travelled), the same quota root and limits, and the same ACLs. Read as the admin
-// (LIST, GETACL, GETQUOTAROOT) and, for the counts, as the owner through SASL proxy
-// authorisation (STATUS needs the read right, and unseen is the owner's own state).
+// state travelled), the same quota root and limits, the same ACLs and the same
+// subscriptions. Read as the admin (LIST, GETACL, GETQUOTAROOT) and, for the counts and the
+// subscriptions, as the owner through SASL proxy authorisation (STATUS needs the read right,
+// and unseen and LSUB are the owner's own state).
 #pragma once
 
 #include <cstdint>
@@ -34,6 +35,9 @@ struct TreeState {
   std::string quota_root;            // "" = none
   std::map<std::string, std::uint64_t> quota_limits;  // resource (STORAGE, MESSAGE) -> limit
   std::uint64_t storage_kb = 0;      // usage of the quota root's STORAGE (0 without one)
+  // The owner's subscriptions (LSUB as the owner: INBOX, INBOX.Sent, shared folders too),
+  // sorted; nullopt in a snapshot recorded before mapsync read them.
+  std::optional<std::vector<std::string>> subscriptions;
   std::uint64_t messages() const;
   std::string to_json() const;
   static std::optional<TreeState> from_json(const std::string& text);

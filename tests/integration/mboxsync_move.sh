@@ -89,6 +89,7 @@ tree_of() {
   # The owner's flags by UID (XFER keeps UIDs).
   printf 'e1 EXAMINE INBOX\ne2 UID SEARCH FLAGGED\ne3 UID SEARCH SEEN\n' | imap_as "$be" "$u" | grep '^\* SEARCH' |
     sed 's/^/flags /' | tr -d '\r'
+  printf 'l1 LSUB "" "*"\n' | imap_as "$be" "$u" | { grep '^\* LSUB' || true; } | tr -d '\r' | sort
 }
 
 # shape_of BACKEND USER: tree_of without the counts (mail keeps arriving during a rebalance).
@@ -166,7 +167,7 @@ step_rebalance() {
 step rebalance step_rebalance
 
 step_large_mailbox() {
-  note "a large mailbox: thousands of messages in several folders, some seen, an ACL"
+  note "a large mailbox: thousands of messages in several folders, some seen, an ACL, subscriptions"
   new_user mvbig 1
   # 20 messages, then COPY doubles them (fast, server side) into INBOX and two folders.
   for i in $(seq 1 20); do
@@ -176,12 +177,14 @@ step_large_mailbox() {
     printf 'c1 SELECT INBOX\n'
     for i in 1 2 3 4 5 6 7; do printf 'c%d COPY 1:* INBOX\n' $((i + 1)); done
     printf 'd1 CREATE INBOX.Archive\nd2 CREATE INBOX.Archive.2025\nd3 COPY 1:1000 INBOX.Archive\nd4 COPY 1:300 INBOX.Archive.2025\n'
+    printf 'd5 SUBSCRIBE INBOX.Archive\nd6 SUBSCRIBE INBOX.Archive.2025\n'
     printf 'e1 STORE 1:700 +FLAGS (\\Seen)\ne2 STORE 5:9 +FLAGS (\\Flagged)\n'
   } | imap_as be1 mvbig > "$WS/big.out"
   grep -q '^e2 OK' "$WS/big.out" || die "could not fill mvbig: $(grep -v '^\* [0-9]' "$WS/big.out" | head -20)"
   printf 's1 SETACL user.mvbig.Archive anyone lr\n' | imap be1 | grep -q '^s1 OK' || die "SETACL failed"
   tree_of be1 mvbig > "$WS/big.before"
   grep -q 'MESSAGES 2560' "$WS/big.before" || die "mvbig INBOX does not hold 2560 messages: $(cat "$WS/big.before")"
+  grep -q '^\* LSUB .*INBOX.Archive.2025' "$WS/big.before" || die "mvbig has no subscriptions: $(cat "$WS/big.before")"
   expect_json 0 mboxsync -c "$CONF" move mvbig --to be3 --json
   json_check "mvbig was not moved" '[.results[].outcome] == ["moved"]'
   json_check "the move counted no messages" '.results[0].messages >= 3860'

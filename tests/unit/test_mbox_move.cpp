@@ -33,6 +33,7 @@ TreeState tree(std::uint64_t inbox_messages, std::uint64_t inbox_unseen) {
   t.quota_root = "user.jdoe";
   t.quota_limits = {{"STORAGE", 102400}};
   t.storage_kb = 2000;
+  t.subscriptions = std::vector<std::string>{"INBOX", "INBOX.Sent"};
   return t;
 }
 
@@ -116,7 +117,23 @@ TEST_CASE("a tree arrived whole, or what differs") {
     REQUIRE(back);
     CHECK(compare_trees(before, *back).empty());
     CHECK(back->messages() == 105);
+    CHECK(back->subscriptions == before.subscriptions);
     CHECK_FALSE(TreeState::from_json("{\"folders\": 3}"));
+  }
+  SUBCASE("subscriptions lost on the way") {
+    TreeState after = before;
+    after.subscriptions = std::vector<std::string>{"INBOX"};
+    const auto d = compare_trees(before, after);
+    REQUIRE(d.size() == 1);
+    CHECK(d[0] == "subscriptions INBOX, before INBOX INBOX.Sent");
+  }
+  SUBCASE("a snapshot recorded before subscriptions were read: not compared") {
+    TreeState old = before;
+    old.subscriptions.reset();
+    const auto back = TreeState::from_json(old.to_json());
+    REQUIRE(back);
+    CHECK_FALSE(back->subscriptions);
+    CHECK(compare_trees(*back, tree(100, 10)).empty());
   }
 }
 
