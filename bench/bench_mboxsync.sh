@@ -105,29 +105,18 @@ for d in $SWEEP; do [[ $d =~ ^[1-9][0-9]*$ ]] || die "MBOXSYNC_BENCH_SWEEP: not 
 
 # ---------------------------------------------------------------- tools, build
 
-(( EUID == 0 )) || die "must run as root (Cyrus lives in a network namespace)"
-[[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
-need_gnu_time
-for p in cmake mariadb perl ip; do command -v "$p" >/dev/null || die "$p missing"; done
+bench_preflight "Cyrus lives in a network namespace" cmake mariadb perl ip
 [[ -x $CYRBIN/ctl_mboxlist && -x $CYRBIN/quota && -x $CYRBIN/cyr_dbtool ]] ||
   die "$CYRBIN/ctl_mboxlist, quota or cyr_dbtool missing (apt-get install cyrus-imapd cyrus-murder cyrus-admin)"
 perl -MCyrus::IMAP::Admin -e 1 2>/dev/null || die "Perl Cyrus::IMAP::Admin missing (apt-get install cyrus-admin libcyrus-imap-perl)"
 
-cmake_build mboxsync mapsync
-readonly MBOXSYNC=$BUILD/apps/mboxsync/mboxsync
-readonly MAPSYNC=$BUILD/apps/mapsync/mapsync
-[[ -x $MBOXSYNC && -x $MAPSYNC ]] || die "$MBOXSYNC or $MAPSYNC missing after the build"
+build_programs mboxsync mapsync
 
 # ---------------------------------------------------------------- work directory, cleanup
 
 WORK_KEEP=${MBOXSYNC_BENCH_KEEP:-0}
-bench_work_dir mboxsync-bench
-chmod 0711 "$WORK"   # the Cyrus processes (user cyrus) need to reach WORK/cyr
-readonly CYRDIR=$WORK/cyr
-(( ${#CYRDIR} <= 60 )) || die "$CYRDIR: too long for Cyrus's unix socket paths; set a shorter TMPDIR"
-
-# timer.sh RESULT OUT CMD...: see write_timer_script (runs inside the namespace).
-write_timer_script "$WORK/timer.sh"
+# WORK/timer.sh RESULT OUT CMD...: see write_timer_script (runs inside the namespace).
+cyrus_work_dir mboxsync-bench
 # par.sh K FILE OUTDIR HELPER-ARGS...: runs inside the namespace; K helper connections at once, the
 # commands of FILE split by user number (user i goes to connection i mod K); replies to OUTDIR/J.out.
 cat >"$WORK/par.sh" <<'EOF'
@@ -360,7 +349,7 @@ run_one() {
     cyradm)
       [[ ! -s $log ]] || { head -n 5 "$log" >&2; die "$LABEL: cyradm_bulk.pl reported errors"; } ;;
     mboxsync|both)
-      grep -qF "$users accounts: $users created, 0 existed, 0 renamed, 0 to retry, 0 failed" "$log" ||
+      grep -qF "$users accounts: $users created, 0 existed, 0 renamed, 0 moved, 0 to retry, 0 failed" "$log" ||
         { tail -n 5 "$log" >&2; die "$LABEL: mboxsync did not create all $users mailboxes"; }
       n1=$(q "$db" "SELECT COUNT(*) FROM accounts WHERE provisioned_at IS NOT NULL")
       [[ $n1 == "$users" ]] || die "$LABEL: $n1 accounts recorded as provisioned, not $users" ;;

@@ -60,7 +60,7 @@
 # ENVIRONMENT
 #   MOVES_BENCH_USERS     users (default 300; a quick check: 20)
 #   MOVES_BENCH_RUNS      rounds; each moves the users once per contender (default 1: at 300 users
-#                         the default run takes ~10 min on a 2-core machine)
+#                         the default run takes ~5 min on a 2-core machine)
 #   MOVES_BENCH_SERIAL=0  no run with cyrus.moves.parallel: 1
 #   MOVES_BENCH_TRACE     users of the traced run (default 10; 0: none)
 #   MOVES_BENCH_KEEP=1    keep the work directory (its path is printed); services are stopped anyway
@@ -94,26 +94,16 @@ if [[ ! $TRACE =~ ^[0-9]+$ ]] || (( TRACE > N )); then die "MOVES_BENCH_TRACE: n
 
 # ---------------------------------------------------------------- tools, build
 
-(( EUID == 0 )) || die "must run as root (Cyrus lives in a network namespace)"
-[[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
-need_gnu_time
-for p in cmake mariadb python3 ip jq; do command -v "$p" >/dev/null || die "$p missing"; done
+bench_preflight "Cyrus lives in a network namespace" cmake mariadb python3 ip jq
 (( TRACE == 0 )) || command -v strace >/dev/null || die "strace missing (or set MOVES_BENCH_TRACE=0)"
 [[ -x /usr/lib/cyrus/bin/ctl_mboxlist ]] || die "Cyrus missing (apt-get install cyrus-imapd cyrus-murder cyrus-admin)"
 
-cmake_build mboxsync mapsync
-readonly MBOXSYNC=$BUILD/apps/mboxsync/mboxsync
-readonly MAPSYNC=$BUILD/apps/mapsync/mapsync
-[[ -x $MBOXSYNC && -x $MAPSYNC ]] || die "$MBOXSYNC or $MAPSYNC missing after the build"
+build_programs mboxsync mapsync
 
 # ---------------------------------------------------------------- work directory, scripts
 
 WORK_KEEP=${MOVES_BENCH_KEEP:-0}
-bench_work_dir moves-bench
-chmod 0711 "$WORK"   # the Cyrus processes (user cyrus) need to reach WORK/cyr
-readonly CYRDIR=$WORK/cyr
-(( ${#CYRDIR} <= 60 )) || die "$CYRDIR: too long for Cyrus's unix socket paths; set a shorter TMPDIR"
-write_timer_script "$WORK/timer.sh"
+cyrus_work_dir moves-bench
 
 # make_users.py HOST PASSWORD_FILE N QUOTA_KB: the users on HOST (plain IMAP on loopback: setup,
 # not timed); prints "uNNNN MESSAGES KB" per user.

@@ -52,6 +52,28 @@ cmake_build() {
   readonly BUILD_TYPE
 }
 
+# bench_preflight WHY PROGRAM...: root (WHY: what needs it), bash 5 (EPOCHREALTIME), GNU time
+# (need_gnu_time) and each PROGRAM on PATH.
+bench_preflight() {
+  local p
+  (( EUID == 0 )) || die "must run as root ($1)"
+  [[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
+  need_gnu_time
+  for p in "${@:2}"; do command -v "$p" >/dev/null || die "$p missing"; done
+}
+
+# build_programs PROGRAM...: cmake_build PROGRAM...; then, for each, a read-only variable named
+# like it in capitals holding its path (MBOXSYNC=BUILD/apps/mboxsync/mboxsync), checked.
+build_programs() {
+  local p var
+  cmake_build "$@"
+  for p in "$@"; do
+    var=${p^^}
+    declare -gr "$var=$BUILD/apps/$p/$p"
+    [[ -x ${!var} ]] || die "${!var} missing after the build"
+  done
+}
+
 # ---------------------------------------------------------------- work directory, cleanup
 
 # Set WORK_KEEP=1 to keep the work directory after a successful run (a failed run keeps it anyway).
@@ -92,6 +114,17 @@ bench_work_dir() {
   trap bench_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
+}
+
+# cyrus_work_dir PREFIX: bench_work_dir PREFIX, reachable by the Cyrus processes (user cyrus), with
+# CYRDIR (read-only), WORK/cyr, for tests/fixtures/cyrus_murder.sh and the timer WORK/timer.sh.
+cyrus_work_dir() {
+  bench_work_dir "$1"
+  chmod 0711 "$WORK"
+  CYRDIR=$WORK/cyr
+  readonly CYRDIR
+  (( ${#CYRDIR} <= 60 )) || die "$CYRDIR: too long for Cyrus's unix socket paths; set a shorter TMPDIR"
+  write_timer_script "$WORK/timer.sh"
 }
 
 # write_timer_script FILE: writes FILE (mode 0755), a timer for one client process, to be run

@@ -26,8 +26,14 @@ void fenced(Database& db, Lease& lease, const std::string& doing, Fn fn) {
   lease.commit(tx, doing);
 }
 
-// The lease cyrus.lock_name, or nullptr with rep.not_leader and rep.leader set.
-std::unique_ptr<Lease> take_mbox_lease(Database& db, const CyrusConfig& c, MboxReport& rep);
+// How every job starts: the cyrus: section checked (Exit::config when missing), the
+// writable endpoint, and with lead the lease cyrus.lock_name; lease is null when another
+// mboxsync leads (rep.not_leader and rep.leader set) or lead is false.
+struct MboxJob {
+  std::unique_ptr<Database> db;
+  std::unique_ptr<Lease> lease;
+};
+MboxJob start_mbox_job(const MboxsyncSettings& cfg, bool lead, MboxReport& rep);
 
 // Carries out pending move jobs (mboxsync_moves.cpp): defers the users' mail, waits for
 // the hubs, moves, records. Outside cyrus.moves.window it only says they wait.
@@ -36,8 +42,5 @@ void run_moves(Database& db, Lease& lease, const MboxsyncSettings& cfg, const Mb
 
 // The accounts with a mailbox (delivery cyrus, and forward with keep_copy), by id.
 std::map<std::uint32_t, MbAccount> read_mailbox_accounts(Database& db);
-
-// Exit::config when the cyrus: section is missing.
-void require_cyrus(const MboxsyncSettings& cfg);
 
 }  // namespace mapsync

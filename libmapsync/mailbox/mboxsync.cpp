@@ -232,26 +232,26 @@ std::map<std::uint32_t, MbAccount> read_mailbox_accounts(Database& db) {
   return out;
 }
 
-std::unique_ptr<Lease> take_mbox_lease(Database& db, const CyrusConfig& c, MboxReport& rep) {
-  std::string holder;
-  auto lease = Lease::acquire(db, c.lock_name, holder);
-  if (lease) return lease;
-  rep.not_leader = true;
-  rep.leader = c.lock_name + " (" + holder + ")";
-  return nullptr;
-}
-
-void require_cyrus(const MboxsyncSettings& cfg) {
+MboxJob start_mbox_job(const MboxsyncSettings& cfg, bool lead, MboxReport& rep) {
   if (!cfg.cyrus.present) fail(Exit::config, cfg.path + ": cyrus: section is missing (mboxsync needs cyrus.password_file or cyrus.keytab, ...)");
+  MboxJob job;
+  job.db = connect_writer(cfg.database);
+  if (!lead) return job;
+  std::string holder;
+  job.lease = Lease::acquire(*job.db, cfg.cyrus.lock_name, holder);
+  if (!job.lease) {
+    rep.not_leader = true;
+    rep.leader = cfg.cyrus.lock_name + " (" + holder + ")";
+  }
+  return job;
 }
 
 MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt) {
-  require_cyrus(cfg);
   MboxReport rep;
-  auto dbp = connect_writer(cfg.database);
-  Database& db = *dbp;
-  auto lease = take_mbox_lease(db, cfg.cyrus, rep);
-  if (!lease) return rep;
+  MboxJob job = start_mbox_job(cfg, true, rep);
+  if (!job.lease) return rep;
+  Database& db = *job.db;
+  auto& lease = job.lease;
   State st;
   read_state(db, st);
   std::vector<Task> ready;
@@ -283,10 +283,9 @@ MboxReport mboxsync_run(const MboxsyncSettings& cfg, const MboxsyncOptions& opt)
 }
 
 MboxReport mboxsync_plan(const MboxsyncSettings& cfg) {
-  require_cyrus(cfg);
   MboxReport rep;
-  auto dbp = connect_writer(cfg.database);
-  Database& db = *dbp;
+  MboxJob job = start_mbox_job(cfg, false, rep);
+  Database& db = *job.db;
   State st;
   read_state(db, st);
   const std::map<std::string, std::string> where = list_all(cfg.cyrus, st, rep);
@@ -322,12 +321,11 @@ MboxReport mboxsync_plan(const MboxsyncSettings& cfg) {
 }
 
 MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt) {
-  require_cyrus(cfg);
   MboxReport rep;
-  auto dbp = connect_writer(cfg.database);
-  Database& db = *dbp;
-  auto lease = take_mbox_lease(db, cfg.cyrus, rep);
-  if (!lease) return rep;
+  MboxJob job = start_mbox_job(cfg, true, rep);
+  if (!job.lease) return rep;
+  Database& db = *job.db;
+  auto& lease = job.lease;
   State st;
   read_state(db, st);
   // Every Cyrus account not yet recorded as provisioned; those whose mailbox exists are

@@ -387,12 +387,11 @@ void run_moves(Database& db, Lease& lease, const MboxsyncSettings& cfg, const Mb
 }
 
 MboxReport mboxsync_move(const MboxsyncSettings& cfg, const MoveRequest& req, const MboxsyncOptions& opt) {
-  require_cyrus(cfg);
   MboxReport rep;
-  auto dbp = connect_writer(cfg.database);
-  Database& db = *dbp;
-  auto lease = take_mbox_lease(db, cfg.cyrus, rep);
-  if (!lease) return rep;
+  MboxJob job = start_mbox_job(cfg, true, rep);
+  if (!job.lease) return rep;
+  Database& db = *job.db;
+  auto& lease = job.lease;
   const auto bang = req.to.find('!');
   const std::string name = req.to.substr(0, bang);
   const std::string partition = bang == std::string::npos ? std::string() : req.to.substr(bang + 1);

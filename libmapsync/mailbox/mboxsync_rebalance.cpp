@@ -126,19 +126,15 @@ std::string render(const RebalancePlan& plan, const std::vector<RebalanceBackend
 }  // namespace
 
 RebalanceOutput mboxsync_rebalance(const MboxsyncSettings& cfg, const RebalanceOptions& opt) {
-  require_cyrus(cfg);
   RebalanceOutput out;
-  auto dbp = connect_writer(cfg.database);
-  Database& db = *dbp;
   MboxReport rep;
-  std::unique_ptr<Lease> lease;
-  if (opt.apply) {
-    lease = take_mbox_lease(db, cfg.cyrus, rep);
-    if (!lease) {
-      out.not_leader = true;
-      out.leader = rep.leader;
-      return out;
-    }
+  MboxJob job = start_mbox_job(cfg, opt.apply, rep);
+  Database& db = *job.db;
+  auto& lease = job.lease;
+  if (rep.not_leader) {
+    out.not_leader = true;
+    out.leader = rep.leader;
+    return out;
   }
   const CyrusMoves& m = cfg.cyrus.moves;
   const RebalancePolicy policy = opt.policy_given ? (opt.quota_policy ? RebalancePolicy::quota : RebalancePolicy::count) : m.policy;
