@@ -31,8 +31,9 @@ packages=(
   # the fleet tests: a 3-node Galera cluster (galera-4 with mariadb-server; rsync for its state
   # transfers) and async replicas, all in a network namespace on 127.0.0.x
   galera-4 rsync
-  # test and benchmark helpers (jq: the tests read the programs' --json output)
-  python3 jq time util-linux procps
+  # test and benchmark helpers (jq: the tests read the programs' --json output; python3-jsonschema
+  # validates it against docs/json/*.schema.json; mandoc lints the man pages)
+  python3 python3-jsonschema jq time util-linux procps mandoc
   # the fuzzers (tests/fuzz/run.sh): clang with libFuzzer and the ASan/UBSan runtimes
   clang libclang-rt-14-dev
 )

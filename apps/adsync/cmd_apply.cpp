@@ -28,7 +28,7 @@ int run_apply(const Global& g, const ApplyOptions& o) {
     mapsync::log::info("another adsync holds the lease " + cfg.ad.lock_name + " (" + r.leader + "); nothing to do here");
     return 0;
   }
-  if (o.json) std::cout << mapsync::plan_json(r) << "\n";
+  if (o.json) std::cout << mapsync::plan_json(r, mapsync::json_format::adsync_apply) << "\n";
   else if (!g.quiet || r.refused || !r.plan.conflicts.empty()) std::cout << mapsync::plan_text(r, g.verbose);
   if (r.refused) {
     std::string gates;

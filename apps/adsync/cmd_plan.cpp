@@ -22,7 +22,7 @@ int run_plan(const Global& g, const PlanOptions& o) {
   opt.full = o.full;
   opt.only_uid = o.user;
   const mapsync::AdsyncReport r = mapsync::run_adsync(cfg, opt);
-  if (o.json) std::cout << mapsync::plan_json(r) << "\n";
+  if (o.json) std::cout << mapsync::plan_json(r, mapsync::json_format::adsync_plan) << "\n";
   else std::cout << mapsync::plan_text(r, g.verbose);
   return o.check && !r.plan.in_sync() ? 1 : 0;
 }

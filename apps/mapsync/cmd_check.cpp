@@ -8,6 +8,7 @@
 
 #include "apps/mapsync/commands.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/maps/build.h"
 #include "libmapsync/core/log.h"
 
@@ -15,7 +16,7 @@ namespace mapsync_cli {
 namespace {
 
 std::string findings_json(const mapsync::BuildReport& rep) {
-  nlohmann::json j;
+  nlohmann::json j = mapsync::json_document<nlohmann::json>(mapsync::json_format::mapsync_check);
   j["errors"] = rep.findings.errors();
   j["warnings"] = rep.findings.warnings();
   j["findings"] = nlohmann::json::array();

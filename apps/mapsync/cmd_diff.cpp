@@ -19,7 +19,7 @@ struct DiffCli {
 int run(const Global& g, const DiffCli& o) {
   const auto cfg = load(g);
   const auto diffs = mapsync::diff_map_dirs(cfg.maps, o.old_dir, o.new_dir, o.maps);
-  std::cout << (o.json ? mapsync::format_diff_json(diffs) : mapsync::format_diff(diffs));
+  std::cout << (o.json ? mapsync::format_diff_json(diffs, mapsync::json_format::mapsync_diff) : mapsync::format_diff(diffs));
   for (const auto& d : diffs)
     if (!d.empty()) return 1;
   return 0;

@@ -95,7 +95,7 @@ int run(const Global& g, const PlanCli& o) {
                           "publishes it once):" + all);
   }
   const auto diffs = mapsync::diff_map_dirs(cfg.maps, cfg.maps.directory, staging);
-  std::cout << (o.json ? mapsync::format_diff_json(diffs) : mapsync::format_diff(diffs));
+  std::cout << (o.json ? mapsync::format_diff_json(diffs, mapsync::json_format::mapsync_plan) : mapsync::format_diff(diffs));
   bool drift = false;
   for (const auto& d : diffs) drift |= !d.empty();
   if (!o.check) return 0;

@@ -43,7 +43,7 @@ int run(const Global& g, const StatusCli& o) {
   const auto st = mapsync::read_state(cfg.maps.directory);
   if (!st) mapsync::fail(mapsync::Exit::noinput, "nothing published in " + cfg.maps.directory + " yet (no state file)");
   if (o.json) {
-    std::cout << mapsync::state_to_json(*st);
+    std::cout << mapsync::status_json(*st);
     return 0;
   }
   std::cout << "directory:    " << cfg.maps.directory << "\n"

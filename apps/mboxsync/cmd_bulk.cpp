@@ -19,7 +19,7 @@ void setup_bulk(CLI::App& app, Global& g) {
     g.action = [&g, o] {
       o->progress = isatty(STDERR_FILENO) && !g.quiet;
       const mapsync::MboxReport r = mapsync::mboxsync_bulk(load(g), *o);
-      return report_results(r, o->json, "accounts");
+      return report_results(r, o->json ? &mapsync::json_format::mboxsync_bulk : nullptr, "accounts");
     };
   });
 }

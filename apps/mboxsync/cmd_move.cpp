@@ -21,7 +21,7 @@ void setup_move(CLI::App& app, Global& g) {
     g.action = [&g, o, req] {
       o->progress = isatty(STDERR_FILENO) && !g.quiet;
       const mapsync::MboxReport r = mapsync::mboxsync_move(load(g), *req, *o);
-      return report_results(r, o->json, "moves");
+      return report_results(r, o->json ? &mapsync::json_format::mboxsync_move : nullptr, "moves");
     };
   });
 }

@@ -20,7 +20,7 @@ void setup_plan(CLI::App& app, Global& g) {
   sub->callback([&g, o] {
     g.action = [&g, o] {
       const mapsync::MboxReport r = mapsync::mboxsync_plan(load(g));
-      std::cout << (o->json ? mapsync::mbox_plan_json(r) + "\n" : mapsync::mbox_plan_text(r));
+      std::cout << (o->json ? mapsync::mbox_plan_json(r, mapsync::json_format::mboxsync_plan) + "\n" : mapsync::mbox_plan_text(r));
       return o->check && !r.in_sync() ? 1 : 0;
     };
   });

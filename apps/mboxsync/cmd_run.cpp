@@ -14,7 +14,7 @@ void setup_run(CLI::App& app, Global& g) {
   sub->callback([&g, o] {
     g.action = [&g, o] {
       const mapsync::MboxReport r = mapsync::mboxsync_run(load(g), *o);
-      return report_results(r, o->json, "jobs");
+      return report_results(r, o->json ? &mapsync::json_format::mboxsync_run : nullptr, "jobs");
     };
   });
 }

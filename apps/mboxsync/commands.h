@@ -20,9 +20,10 @@ void setup_rebalance(CLI::App& app, Global& g);
 // mapsync_apps::load_config, and the cyrus section must be there.
 mapsync::MboxsyncSettings load(const Global& g);
 
-// Reports the results of a run or bulk (JSON on stdout when asked, a warning for every
+// Reports the results of a run or bulk (a JSON document of kind *json on stdout when json
+// is not null, a warning for every
 // mailbox not done, a summary of the `what`: "jobs" or "accounts") and returns the exit
 // status: 0 all done, 75 some to retry later, 65 some failed for good.
-int report_results(const mapsync::MboxReport& r, bool json, const std::string& what);
+int report_results(const mapsync::MboxReport& r, const mapsync::JsonFormat* json, const std::string& what);
 
 }  // namespace mboxsync_cli

@@ -18,26 +18,34 @@ mapsync::MboxsyncSettings load(const Global& g) {
   return mapsync::mboxsync_settings(c);
 }
 
-int report_results(const mapsync::MboxReport& r, bool json, const std::string& what) {
-  if (json) std::cout << mapsync::mbox_plan_json(r) << "\n";
+int report_results(const mapsync::MboxReport& r, const mapsync::JsonFormat* json, const std::string& what) {
+  if (json) std::cout << mapsync::mbox_plan_json(r, *json) << "\n";
   if (r.not_leader) {
     mapsync::log::info("another mboxsync holds the lease " + r.leader + "; nothing to do here");
     return 0;
   }
   using mapsync::MboxOutcome;
+  const std::size_t not_tried = r.count(MboxOutcome::not_tried);
   for (const auto& x : r.results)
-    if (!mapsync::succeeded(x.outcome))
+    if (!mapsync::succeeded(x.outcome) && x.outcome != MboxOutcome::not_tried)
       mapsync::log::warning(x.uid + " (" + x.mailbox + " on " + x.backend + "): " + mapsync::outcome_word(x.outcome) +
                             ": " + x.detail);
-  // A run from cron that found nothing to do stays quiet at the default level.
+  // A run from cron that found nothing to do stays quiet at the default level. The line's
+  // first part is grepped by bench/bench_mboxsync.sh; "not tried" follows only when some were.
   (r.results.empty() ? mapsync::log::info : mapsync::log::notice)(
       std::to_string(r.results.size()) + " " + what + ": " + std::to_string(r.count(MboxOutcome::created)) +
       " created, " + std::to_string(r.count(MboxOutcome::existed)) + " existed, " +
       std::to_string(r.count(MboxOutcome::renamed)) + " renamed, " + std::to_string(r.count(MboxOutcome::moved)) +
       " moved, " + std::to_string(r.count(MboxOutcome::retry)) +
-      " to retry, " + std::to_string(r.count(MboxOutcome::failed) + r.count(MboxOutcome::conflict)) + " failed");
+      " to retry, " + std::to_string(r.count(MboxOutcome::failed) + r.count(MboxOutcome::conflict)) + " failed" +
+      (not_tried ? ", " + std::to_string(not_tried) + " not tried" : std::string()));
+  if (!r.interrupted.empty() || not_tried)
+    mapsync::log::warning((r.interrupted.empty() ? std::string("stopped") : "interrupted by " + r.interrupted) +
+                          " after trying " + std::to_string(r.tried()) + " of " + std::to_string(r.results.size()) + " " +
+                          what + "; what was tried is recorded, " + std::to_string(not_tried) +
+                          " not tried: run it again to continue");
   if (r.count(MboxOutcome::failed) || r.count(MboxOutcome::conflict)) return static_cast<int>(mapsync::Exit::data);
-  if (r.count(MboxOutcome::retry)) return static_cast<int>(mapsync::Exit::tempfail);
+  if (r.count(MboxOutcome::retry) || not_tried || !r.interrupted.empty()) return static_cast<int>(mapsync::Exit::tempfail);
   return 0;
 }
 

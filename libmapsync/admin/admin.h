@@ -130,7 +130,8 @@ struct AdminReport {
 // Applies a batch of changes (add, set, remove, enable, disable) in one transaction.
 AdminReport apply_changes(const MapsSettings& settings, const std::vector<Change>& changes, const AdminOptions& options);
 
-// show and list: rows as a JSON array of objects (field name -> value).
+// show and list: a mapadm.rows JSON document (docs/json.md), its "rows" an array of objects
+// (field name -> value).
 std::string query_rows(const MapsSettings& settings, const Change& query, std::size_t limit);
 
 // show/list rows (query_rows' JSON) as text: "field: value" lines for one row (show), a
@@ -140,7 +141,7 @@ std::string format_rows(const std::string& rows_json, bool show);
 // The report as text (one line per change, then the diff when dry) or as JSON.
 std::string format_report(const AdminReport& report, bool json);
 
-// The last audit rows, newest first, as JSON (mapadm log).
+// The last audit rows, newest first, as a mapadm.log JSON document (mapadm log).
 std::string audit_log(const MapsSettings& settings, std::size_t limit, const std::string& object_key);
 
 }  // namespace mapsync::admin

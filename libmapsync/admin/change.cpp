@@ -13,6 +13,7 @@
 #include "libmapsync/admin/admin.h"
 #include "libmapsync/admin/rows.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/db/endpoints.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/testhooks.h"
@@ -299,13 +300,15 @@ AdminReport apply_changes(const MapsSettings& settings, const std::vector<Change
 
 std::string format_report(const AdminReport& r, bool as_json) {
   if (as_json) {
-    json j = {{"batch", r.batch}, {"dry_run", r.dry_run}, {"committed", r.committed}, {"serial", r.serial},
-              {"new_warnings", r.warnings}, {"changes", json::array()}};
+    json j = json_document<json>(json_format::mapadm_change);
+    j.update({{"batch", r.batch}, {"dry_run", r.dry_run}, {"committed", r.committed}, {"serial", r.serial},
+              {"new_warnings", r.warnings}, {"changes", json::array()}});
     for (const auto& c : r.changes)
       j["changes"].push_back({{"entity", c.entity}, {"table", c.table}, {"key", c.key}, {"action", c.action},
                               {"before", json::parse(c.before_json)}, {"after", json::parse(c.after_json)},
                               {"serial", c.serial}});
-    if (r.dry_run) j["diff"] = json::parse(format_diff_json(r.diff));
+    // The maps of a mapsync.diff document, without its own format and kind.
+    if (r.dry_run) j["diff"] = json::parse(format_diff_json(r.diff, json_format::mapsync_diff))["maps"];
     return j.dump(2) + "\n";
   }
   std::string out;

@@ -4,6 +4,7 @@
 #include "libmapsync/admin/admin.h"
 #include "libmapsync/admin/rows.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/db/endpoints.h"
 
 namespace mapsync::admin {
@@ -41,11 +42,14 @@ std::string query_rows(const MapsSettings& settings, const Change& q, std::size_
     for (std::uint64_t id : ids) rows.push_back(row_json(db, e, id));
   }
   db.execute("COMMIT", "ending the read");
-  return rows.dump();
+  json doc = json_document<json>(json_format::mapadm_rows);
+  doc["entity"] = std::string(e.name);
+  doc["rows"] = std::move(rows);
+  return doc.dump();
 }
 
 std::string format_rows(const std::string& rows_json, bool show) {
-  const json rows = json::parse(rows_json);
+  const json rows = json::parse(rows_json).at("rows");
   auto text = [](const json& v) {
     if (v.is_null()) return std::string("-");
     if (v.is_string()) return v.get<std::string>();
@@ -87,7 +91,9 @@ std::string audit_log(const MapsSettings& settings, std::size_t limit, const std
                     {"command", r.str(6)}, {"table", r.str(7)}, {"key", r.str(8)}, {"action", r.str(9)},
                     {"before", parsed(10)}, {"after", parsed(11)}, {"serial", r.u64(12)}});
   });
-  return rows.dump();
+  json doc = json_document<json>(json_format::mapadm_log);
+  doc["rows"] = std::move(rows);
+  return doc.dump();
 }
 
 }  // namespace mapsync::admin

@@ -26,6 +26,8 @@ std::atomic<unsigned> state{0};
 static_assert(std::atomic<unsigned>::is_always_lock_free, "the signal handler needs a lock-free atomic");
 
 volatile sig_atomic_t caught = 0;
+std::atomic<int> graceful{0};  // GracefulStop scopes open
+static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free atomic");
 char program_name[64] = "mapsync";
 
 void put(const char* s) {
@@ -43,6 +45,13 @@ void put(const char* s) {
 }
 
 extern "C" void on_signal(int sig) {
+  if (graceful.load() > 0 && caught == 0) {
+    caught = sig;
+    put(program_name);
+    put(sig == SIGINT ? ": SIGINT" : sig == SIGHUP ? ": SIGHUP" : ": SIGTERM");
+    put(": finishing what is in flight, then stopping with a report (signal again to stop at once)\n");
+    return;
+  }
   caught = sig;
   unsigned s = state.load();
   for (;;) {
@@ -66,6 +75,18 @@ void install_interrupt_handlers(const char* program) {
 }
 
 bool interrupted() { return caught != 0; }
+
+const char* interrupting_signal() {
+  switch (caught) {
+    case 0: return "";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    default: return "SIGTERM";
+  }
+}
+
+GracefulStop::GracefulStop() { ++graceful; }
+GracefulStop::~GracefulStop() { --graceful; }
 
 void check_interrupted() {
   if (caught) fail(Exit::tempfail, std::string("interrupted by signal ") + strsignal(caught) + "; nothing published");

@@ -36,4 +36,19 @@ class CriticalSection {
 // The renames of a publish (libmapsync/maps/publish.cpp) use the older name.
 using SignalBlock = CriticalSection;
 
+// While one exists, the first SIGTERM/SIGINT/SIGHUP does not end the process: it is only
+// noted (interrupted() turns true, a line on stderr says so) for a long run that can stop
+// between items and report what it did and what it did not (mboxsync bulk). A second
+// signal ends the process at once, as always, should the stop take too long.
+class GracefulStop {
+ public:
+  GracefulStop();
+  ~GracefulStop();
+  GracefulStop(const GracefulStop&) = delete;
+  GracefulStop& operator=(const GracefulStop&) = delete;
+};
+
+// The signal that interrupted the run ("SIGTERM", "SIGINT", "SIGHUP"), or "" when none.
+const char* interrupting_signal();
+
 }  // namespace mapsync

@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/db/backends.h"
 #include "libmapsync/db/vocabulary.h"
 #include "libmapsync/directory/directory.h"
@@ -244,7 +245,7 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt);
 
 // Text and JSON forms of a plan, for adsync plan and the audit row.
 std::string plan_text(const AdsyncReport& r, bool verbose);
-std::string plan_json(const AdsyncReport& r, bool summary_only = false, bool compact = false);
+std::string plan_json(const AdsyncReport& r, const JsonFormat& format, bool summary_only = false, bool compact = false);
 
 // SHA-256 of what decides which entries are in scope: a change forces a full run.
 std::string ad_scope_digest(const AdConfig& ad);

@@ -19,6 +19,7 @@
 #include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/identity.h"
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/signals.h"
 #include "libmapsync/db/database.h"
@@ -258,10 +259,10 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
   info.record_dc_state = opt.only_uid.empty();
   check_interrupted();
   lease->check();
-  std::string audit = plan_json(rep, false, true);
+  std::string audit = plan_json(rep, json_format::adsync_apply, false, true);
   // The audit row keeps the whole plan, but not the tens of megabytes of an initial
   // import of a whole university (max_allowed_packet): then the counts only.
-  if (audit.size() > (4u << 20)) audit = plan_json(rep, true, true);
+  if (audit.size() > (4u << 20)) audit = plan_json(rep, json_format::adsync_apply, true, true);
   log::debug("plan as JSON: " + std::to_string(audit.size()) + " bytes");
   if (!rep.run_id) rep.run_id = begin_ad_audit(db, info, mode);
   apply_ad_plan(db, rep.plan, info, audit, rep.run_id, creates_written);
@@ -340,10 +341,10 @@ std::string plan_text(const AdsyncReport& r, bool verbose) {
   return o.str();
 }
 
-std::string plan_json(const AdsyncReport& r, bool summary_only, bool compact) {
+std::string plan_json(const AdsyncReport& r, const JsonFormat& format, bool summary_only, bool compact) {
   using nlohmann::json;
   const Plan& p = r.plan;
-  json j;
+  json j = json_document<json>(format);
   if (summary_only) j["truncated"] = "the plan was too large to keep; counts only";
   j["mode"] = p.mode == SyncMode::full ? "full" : "incremental";
   j["dc"] = {{"uri", r.dc.uri},

@@ -1,6 +1,7 @@
 // report.cpp - an import's report as text (a table per map) and as JSON.
 #include <nlohmann/json.hpp>
 
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/importer/importer.h"
 
 namespace mapsync {
@@ -54,7 +55,7 @@ std::string format_import_report(const ImportReport& r) {
 }
 
 std::string format_import_report_json(const ImportReport& r) {
-  nlohmann::json j;
+  nlohmann::json j = json_document<nlohmann::json>(json_format::mapadm_import);
   j["source"] = r.source;
   j["applied"] = r.applied;
   j["dry_run"] = r.dry_run;

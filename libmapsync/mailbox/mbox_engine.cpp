@@ -115,7 +115,15 @@ class Worker {
     // A refused login or a certificate that does not verify says nothing about the
     // mailboxes: their jobs stay as they are, and the run ends with 78.
     const MboxOutcome outcome = e.status() == Exit::config ? MboxOutcome::skipped : MboxOutcome::retry;
-    for (std::size_t i = judged_; i < tasks_.size(); ++i) sink_(*tasks_[i], task_result(*tasks_[i], outcome, e.what()));
+    for (std::size_t i = judged_; i < tasks_.size(); ++i)
+      sink_(*tasks_[i], i >= sent_ && stopping() ? not_tried(*tasks_[i]) : task_result(*tasks_[i], outcome, e.what()));
+  }
+
+  // Stopped (a signal under GracefulStop, or the results could not be recorded) before
+  // this task's commands were sent: nothing happened to it, and the next run does it.
+  MboxResult not_tried(const Task& t) const {
+    const std::string sig = interrupting_signal();
+    return task_result(t, MboxOutcome::not_tried, sig.empty() ? "not tried: the run stopped" : "not tried: interrupted by " + sig);
   }
 
   void send(ImapClient& imap, Flight& f) {
@@ -134,14 +142,14 @@ class Worker {
 
   void work(ImapClient& imap) {
     std::deque<Flight> flights;
-    std::size_t next = judged_;  // a new session starts where the last one was cut
+    sent_ = judged_;  // a new session starts where the last one was cut
     std::size_t commands = 0;
     while (judged_ < tasks_.size()) {
       // Fill the pipeline, then read the oldest task's replies.
-      while (next < tasks_.size() && (commands < c_.pipeline || flights.empty())) {
+      while (sent_ < tasks_.size() && (commands < c_.pipeline || flights.empty())) {
         if (stopping()) break;
         Flight f;
-        f.task = tasks_[next++];
+        f.task = tasks_[sent_++];
         send(imap, f);
         commands += f.commands.size();
         flights.push_back(std::move(f));
@@ -166,8 +174,8 @@ class Worker {
       }
       if (stopping() && flights.empty()) break;
     }
-    // Stopped early: the tasks never sent are reported as to be retried (operator()).
-    if (judged_ < tasks_.size()) fail(Exit::tempfail, interrupted() ? "interrupted by a signal" : "stopped");
+    // Stopped early, with every flight judged: the tasks never sent are not tried.
+    for (; judged_ < tasks_.size(); ++judged_) sink_(*tasks_[judged_], not_tried(*tasks_[judged_]));
   }
 
   bool stopping() const { return interrupted() || *stop_; }
@@ -180,6 +188,7 @@ class Worker {
   const std::atomic<bool>* stop_;
   ResultSink sink_;
   std::size_t judged_ = 0;
+  std::size_t sent_ = 0;  // tasks_[judged_, sent_) are in flight
   std::string error_;
   Exit status_ = Exit::ok;
 };
@@ -299,7 +308,8 @@ Exit run_tasks(const CyrusConfig& c, const std::vector<Task>& tasks, const Recor
   for (auto& th : threads) th.join();
   if (progress) progress->update(done, failed, true);
   if (db_error) std::rethrow_exception(db_error);
-  check_interrupted();
+  // A signal ends the process before this point, except under GracefulStop: then the
+  // not_tried results say what the interruption left, and the caller reports them.
   Exit worst = Exit::ok;
   for (auto& w : workers) {
     if (w->status() == Exit::config) fail(Exit::config, w->error() + "; nothing recorded for its mailboxes");

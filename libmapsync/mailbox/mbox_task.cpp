@@ -10,9 +10,9 @@ namespace mapsync {
 namespace {
 
 // Each outcome's word, in the enum's order.
-constexpr std::array<const char*, 8> kOutcomeWords = {"created", "existed", "renamed", "moved",
-                                                      "conflict", "failed", "retry", "skipped"};
-static_assert(kOutcomeWords.size() == static_cast<std::size_t>(MboxOutcome::skipped) + 1);
+constexpr std::array<const char*, 9> kOutcomeWords = {"created", "existed", "renamed", "moved",    "conflict",
+                                                      "failed",  "retry",   "skipped", "not_tried"};
+static_assert(kOutcomeWords.size() == static_cast<std::size_t>(MboxOutcome::not_tried) + 1);
 
 constexpr std::array<const char*, 5> kStepWords = {"create", "quota", "acl", "folder", "rename"};
 static_assert(kStepWords.size() == static_cast<std::size_t>(Step::rename) + 1);

@@ -16,6 +16,8 @@
 
 #include "libmapsync/core/casefold.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/json_format.h"
+#include "libmapsync/core/signals.h"
 #include "libmapsync/db/backends.h"
 #include "libmapsync/db/database.h"
 #include "libmapsync/db/endpoints.h"
@@ -152,7 +154,8 @@ void record_result_rows(Database& db, const CyrusConfig& c, const Task& t, const
 }
 
 void record_result(Database& db, Lease& lease, const CyrusConfig& c, const Task& t, const MboxResult& r) {
-  if (r.outcome == MboxOutcome::skipped) return;
+  // Nothing was sent: the job (or the unprovisioned account) stays as it was.
+  if (r.outcome == MboxOutcome::skipped || r.outcome == MboxOutcome::not_tried) return;
   fenced(db, lease, "recording the result of " + t.account.uid, [&] { record_result_rows(db, c, t, r); });
 }
 
@@ -351,6 +354,9 @@ MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt
     tasks.push_back(t);
     if (opt.limit && tasks.size() >= opt.limit) break;
   }
+  // From here a signal stops the bulk between mailboxes: the commands in flight finish and
+  // are recorded, the rest is reported as not tried, and a rerun continues.
+  GracefulStop stop_with_a_report;
   record_placement(db, *lease, tasks);
   Progress progress(opt.progress, tasks.size());
   run_tasks(cfg.cyrus, tasks, [&](const Task& t, const MboxResult& r) {
@@ -359,6 +365,7 @@ MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt
     write_result_log(log, r);
     rep.results.push_back(r);
   }, &progress);
+  rep.interrupted = interrupting_signal();
   return rep;
 }
 
@@ -378,8 +385,8 @@ std::string mbox_plan_text(const MboxReport& r) {
   return o.str();
 }
 
-std::string mbox_plan_json(const MboxReport& r) {
-  nlohmann::json j;
+std::string mbox_plan_json(const MboxReport& r, const JsonFormat& format) {
+  nlohmann::json j = json_document<nlohmann::json>(format);
   j["expected"] = r.expected;
   j["existing"] = r.existing;
   j["missing"] = r.missing;
@@ -403,6 +410,13 @@ std::string mbox_plan_json(const MboxReport& r) {
     }
     j["results"].push_back(one);
   }
+  nlohmann::json summary = {{"tried", r.tried()}};
+  for (MboxOutcome o : {MboxOutcome::created, MboxOutcome::existed, MboxOutcome::renamed, MboxOutcome::moved,
+                        MboxOutcome::conflict, MboxOutcome::failed, MboxOutcome::retry, MboxOutcome::skipped,
+                        MboxOutcome::not_tried})
+    summary[outcome_word(o)] = r.count(o);
+  j["summary"] = std::move(summary);
+  j["interrupted"] = r.interrupted.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.interrupted);
   return j.dump(2);
 }
 

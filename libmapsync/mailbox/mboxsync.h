@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/mailbox/options.h"
 
 namespace mapsync {
@@ -45,6 +46,7 @@ enum class MboxOutcome {
   failed,    // refused for good (a bad name, a NO that is not temporary)
   retry,     // a temporary failure: the job is tried again later
   skipped,   // not tried: the admin login was refused (the run ends with 78)
+  not_tried, // not tried: the run was stopped (a signal under GracefulStop) before it was sent
 };
 
 // The outcome's word in JSON, the result log and messages ("created", ...).
@@ -74,7 +76,10 @@ struct MboxReport {
   std::size_t expected = 0, existing = 0;
   bool not_leader = false;
   std::string leader;
+  std::string interrupted;  // the signal that stopped a bulk early ("SIGTERM"), or ""
   std::size_t count(MboxOutcome outcome) const;
+  // Results whose commands were sent (not skipped, not not_tried).
+  std::size_t tried() const { return results.size() - count(MboxOutcome::skipped) - count(MboxOutcome::not_tried); }
   bool in_sync() const {
     return missing.empty() && orphans.empty() && misplaced.empty() && invalid.empty() && deferred.empty();
   }
@@ -113,6 +118,6 @@ struct RebalanceOutput {
 RebalanceOutput mboxsync_rebalance(const MboxsyncSettings& cfg, const RebalanceOptions& opt);
 
 std::string mbox_plan_text(const MboxReport& r);
-std::string mbox_plan_json(const MboxReport& r);
+std::string mbox_plan_json(const MboxReport& r, const JsonFormat& format);
 
 }  // namespace mapsync

@@ -9,6 +9,7 @@
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/identity.h"
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/db/backends.h"
 #include "libmapsync/db/endpoints.h"
@@ -92,7 +93,7 @@ std::string render(const RebalancePlan& plan, const std::vector<RebalanceBackend
     return std::to_string(id);
   };
   if (json) {
-    nlohmann::json j;
+    nlohmann::json j = json_document<nlohmann::json>(json_format::mboxsync_rebalance);
     j["policy"] = by_count ? "count" : "quota";
     j["backends"] = nlohmann::json::array();
     for (const auto& b : bs)

@@ -12,6 +12,7 @@
 #include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/identity.h"
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/version.h"
 #include "libmapsync/db/schema.h"
@@ -144,8 +145,7 @@ std::string fleet_text(const FleetStatus& st) {
 }
 
 std::string fleet_json(const FleetStatus& st) {
-  nlohmann::json j;
-  j["format"] = 1;
+  nlohmann::json j = json_document<nlohmann::json>(json_format::mapsync_fleet_status);
   j["newest_serial"] = st.newest_serial;
   j["hold"] = st.hold.held ? nlohmann::json{{"reason", st.hold.reason},
                                             {"by", st.hold.by},

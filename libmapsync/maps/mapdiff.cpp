@@ -113,8 +113,9 @@ std::string format_diff(const std::vector<MapDiff>& diffs, std::size_t max_lines
   return out;
 }
 
-std::string format_diff_json(const std::vector<MapDiff>& diffs) {
-  nlohmann::json j = nlohmann::json::array();
+std::string format_diff_json(const std::vector<MapDiff>& diffs, const JsonFormat& format) {
+  nlohmann::json j = json_document<nlohmann::json>(format);
+  j["maps"] = nlohmann::json::array();
   for (const MapDiff& d : diffs) {
     nlohmann::json m;
     m["map"] = d.map;
@@ -128,7 +129,7 @@ std::string format_diff_json(const std::vector<MapDiff>& diffs) {
     for (const auto& [k, v] : d.removed) m["removed"].push_back({{"key", k}, {"value", v}});
     m["changed"] = nlohmann::json::array();
     for (const auto& c : d.changed) m["changed"].push_back({{"key", c.key}, {"old", c.old_value}, {"new", c.new_value}});
-    j.push_back(std::move(m));
+    j["maps"].push_back(std::move(m));
   }
   // Keys and values are UTF-8 as Postfix stores them; replace anything else rather than throw.
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/maps/options.h"
 #include "libmapsync/maps/model.h"
 
@@ -55,7 +56,8 @@ std::vector<MapDiff> diff_map_dirs(const MapsConfig& maps, const std::string& ol
 // "~ key old -> new", then one summary line per map.
 std::string format_diff(const std::vector<MapDiff>& diffs, std::size_t max_lines_per_map = 0);
 
-// The same as JSON (nlohmann::json dump).
-std::string format_diff_json(const std::vector<MapDiff>& diffs);
+// The same as a JSON document of kind `format` (mapsync.plan or mapsync.diff, docs/json.md):
+// {"format", "kind", "maps": [...]}.
+std::string format_diff_json(const std::vector<MapDiff>& diffs, const JsonFormat& format);
 
 }  // namespace mapsync

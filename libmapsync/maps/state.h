@@ -64,7 +64,11 @@ std::uint64_t next_generation(std::uint64_t current, const std::string& dir);
 // Replaces the state file atomically (temp, fsync, rename, fsync dir).
 void write_state(const std::string& dir, const PublishState& state);
 
+// The state file's text.
 std::string state_to_json(const PublishState& state);
+
+// `mapsync status --json`: the same fields as a mapsync.status document (docs/json.md).
+std::string status_json(const PublishState& state);
 
 // Stamp of dir/name now; nullopt when missing.
 std::optional<FileStamp> stamp_file(const std::string& dir, const std::string& name);

@@ -72,7 +72,7 @@ MAPSYNC_FUZZ_TARGET(mapdiff) {
     const std::vector<mapsync::MapDiff> diffs = {d};
     (void)mapsync::format_diff(diffs);
     (void)mapsync::format_diff(diffs, 3);
-    (void)mapsync::format_diff_json(diffs);
+    (void)mapsync::format_diff_json(diffs, mapsync::json_format::mapsync_diff);
   } catch (const mapsync::Error& e) {
     FUZZ_CHECK(!"the text reader refused a file", e.what());
   } catch (const std::exception& e) {

@@ -260,6 +260,8 @@ expect_exit() {
 
 # expect_json CODE CMD...: like expect_exit for a command run with --json: its stdout, which
 # must be one JSON document, goes to $WS/json for json_check; its log (stderr) to $WS/out.
+# The document must conform to the schema of its kind (docs/json.md): every test that
+# reads JSON checks the format of what it read.
 expect_json() {
   local want=$1; shift
   local got=0
@@ -269,6 +271,7 @@ expect_json() {
     die "expected exit $want, got $got: $*"
   fi
   jq -e . "$WS/json" >/dev/null || { cat "$WS/json" >&2; die "stdout is not one JSON document: $*"; }
+  python3 "$ROOT/tests/support/check_json.py" "$WS/json" || die "stdout does not conform to its schema (docs/json/): $*"
 }
 
 # json_check MESSAGE FILTER [JQ-OPTIONS...]: dies with MESSAGE unless the jq FILTER is true of

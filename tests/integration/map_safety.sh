@@ -173,19 +173,19 @@ SQL
 
   expect_json 1 "${M[@]}" plan --check --json
   cp "$WS/json" "$WS/plan4.json"
-  json_check "plan --json: not one diff for each of the six maps" '[.[].map] | sort == ["aliases", "canonical", "relay_domains", "relay_recipients", "transport", "virtual"]'
+  json_check "plan --json: not one diff for each of the six maps" '[.maps[].map] | sort == ["aliases", "canonical", "relay_domains", "relay_recipients", "transport", "virtual"]'
   json_check "plan --json: virtual's counts" \
-    '.[] | select(.map == "virtual") | .old_exists and .new_exists and .old_entries == $n and .new_entries == $n' --argjson n "$n_virtual"
-  json_check "plan --json: virtual's added, removed and changed keys" '.[] | select(.map == "virtual") |
+    '.maps[] | select(.map == "virtual") | .old_exists and .new_exists and .old_entries == $n and .new_entries == $n' --argjson n "$n_virtual"
+  json_check "plan --json: virtual's added, removed and changed keys" '.maps[] | select(.map == "virtual") |
     .added == [{key: "a.smith@alias.edu", value: "asmith@example.edu"}, {key: "a.smith@example.edu", value: "asmith@example.edu"}]
     and .removed == [{key: "johnny@alias.edu", value: "jdoe@example.edu"}, {key: "johnny@example.edu", value: "jdoe@example.edu"}]
     and .changed == [{key: "ed.meritus@alias.edu", old: "ed@retired.example.org", new: "ed@emeritus.example.org"},
                      {key: "ed.meritus@example.edu", old: "ed@retired.example.org", new: "ed@emeritus.example.org"}]'
-  json_check "plan --json: relay_recipients' keys" '.[] | select(.map == "relay_recipients") |
+  json_check "plan --json: relay_recipients' keys" '.maps[] | select(.map == "relay_recipients") |
     [.added[].key] == ["a.smith@alias.edu", "a.smith@example.edu"]
     and [.removed[].key] == ["johnny@alias.edu", "johnny@example.edu"] and .changed == []'
   json_check "plan --json: a change in a map that did not change" \
-    'all(.[] | select(.map | IN("transport", "canonical", "relay_domains", "aliases"));
+    'all(.maps[] | select(.map | IN("transport", "canonical", "relay_domains", "aliases"));
          .added == [] and .removed == [] and .changed == [] and .old_entries == .new_entries and .old_entries > 0)'
 }
 step --needs plan_cycle plan_change step_plan_change
@@ -206,7 +206,7 @@ step_diff_dirs() {
   has_line "$WS/diff2" "~ ed.meritus@example.edu	ed@emeritus.example.org -> ed@retired.example.org"
   lacks "$WS/diff2" "relay_recipients:"
   expect_json 1 "${M[@]}" diff --json --map virtual "$MAPS" "$WS/staged"
-  json_check "diff --json --map virtual" '[.[].map] == ["virtual"] and (.[0].added | length) == 2'
+  json_check "diff --json --map virtual" '[.maps[].map] == ["virtual"] and (.maps[0].added | length) == 2'
   stamp "$MAPS" > "$WS/stamp.after"
   diff -u "$WS/stamp.before" "$WS/stamp.after" >&2 || die "plan/diff touched published files"
 }
@@ -701,7 +701,7 @@ step_ci_add() {
   has_line "$WS/ci-out/comment.md" "+ ci-new@example.edu	jdoe@example.edu"
   grep -q "changes the published maps" "$WS/ci-out/comment.md" || die "comment.md does not say the maps change"
   JSON=$WS/ci-out/plan.json json_check "plan.json of the CI job" \
-    '[.[] | select(.map == "virtual") | .added[].key] == ["ci-new@alias.edu", "ci-new@example.edu"]'
+    '[.maps[] | select(.map == "virtual") | .added[].key] == ["ci-new@alias.edu", "ci-new@example.edu"]'
 }
 step --needs ci_setup ci_add step_ci_add
 

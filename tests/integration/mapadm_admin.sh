@@ -48,12 +48,12 @@ step_account() {
     given_name=New surname=Bie quota_mb=1024 --json
   json_check "add result" '.committed and .changes[0].action == "create" and .changes[0].after.backend == "be1"'
   expect_json 0 A account show newbie --json
-  json_check "show" '.[0].primary_address == "New.Bie@example.edu" and .[0].delivery == "cyrus" and .[0].quota_mb == 1024 and .[0].source == "manual" and .[0].keep_copy == false'
+  json_check "show" '.rows[0].primary_address == "New.Bie@example.edu" and .rows[0].delivery == "cyrus" and .rows[0].quota_mb == 1024 and .rows[0].source == "manual" and .rows[0].keep_copy == false'
   [[ $(q "$DBN" "SELECT j.kind, j.state, j.new_uid FROM provisioning_jobs j JOIN accounts a ON a.id = j.account_id WHERE a.uid = 'newbie'") == $'create\tpending\tnewbie' ]] ||
     die "no mailbox job queued for the new Cyrus account"
   expect_exit 0 A account set newbie quota_mb=2048 display_name="New Bie"
   expect_json 0 A account list backend=be1 status=active --json
-  json_check "list by back end" 'map(.uid) | index("newbie") != null and index("asmith") == null'
+  json_check "list by back end" '.rows | map(.uid) | index("newbie") != null and index("asmith") == null'
   build
   [[ $(lookup new.bie@example.edu virtual) == newbie@example.edu || -n $(lookup new.bie@example.edu virtual) ]] || die "virtual lacks the new account"
   lookup new.bie@example.edu relay_recipients >/dev/null || die "relay_recipients lacks the new account"
@@ -70,7 +70,7 @@ step account step_account
 step_address() {
   expect_exit 0 A address add bie@example.edu account=newbie
   expect_json 0 A address list account=newbie --json
-  json_check "address list" 'length == 1 and .[0].kind == "alias"'
+  json_check "address list" '(.rows | length) == 1 and .rows[0].kind == "alias"'
   build
   [[ -n $(lookup bie@example.edu virtual) ]] || die "virtual lacks the alias"
   expect_exit 0 A address set bie@example.edu account=emeritus
@@ -87,7 +87,7 @@ step_group() {
   expect_exit 0 A member add helpers@example.edu account:newbie
   expect_exit 0 A member add helpers@example.edu oncall@pager.example.net
   expect_json 0 A member list group=helpers@example.edu --json
-  json_check "members" 'map(.member) | sort == ["account:newbie", "oncall@pager.example.net"]'
+  json_check "members" '.rows | map(.member) | sort == ["account:newbie", "oncall@pager.example.net"]'
   build
   lookup helpers@example.edu virtual | grep -q oncall@pager.example.net || die "virtual: group lacks the external member"
   expect_exit 0 A member remove helpers@example.edu oncall@pager.example.net
@@ -103,7 +103,7 @@ step --needs account group step_group
 step_forward() {
   expect_exit 0 A forward add emeritus ed@second.example.org
   expect_json 0 A forward list account=emeritus --json
-  json_check "forwards" 'map(.target) | sort == ["ed@retired.example.org", "ed@second.example.org"]'
+  json_check "forwards" '.rows | map(.target) | sort == ["ed@retired.example.org", "ed@second.example.org"]'
   build
   lookup ed.meritus@example.edu virtual | grep -q ed@second.example.org || die "virtual lacks the forward"
   expect_exit 0 A forward remove emeritus ed@second.example.org
@@ -117,7 +117,7 @@ step_domain() {
   expect_exit 0 A domain add alias2.edu kind=alias target=example.edu
   expect_exit 0 A domain add bücher.example.edu kind=local
   expect_json 0 A domain show alias2.edu --json
-  json_check "alias domain" '.[0].kind == "alias" and .[0].target == "example.edu"'
+  json_check "alias domain" '.rows[0].kind == "alias" and .rows[0].target == "example.edu"'
   build
   [[ -n $(lookup newdept.example.edu relay_domains) ]] || die "relay_domains lacks the new relay domain"
   [[ $(lookup newdept.example.edu transport) == "smtp:[mx.newdept.example.edu]" ]] || die "transport of the relay domain"
@@ -136,7 +136,7 @@ step_list_alias_canonical() {
   expect_exit 0 A canonical add web@example.edu target=helpdesk@example.edu note="web team"
   expect_exit 0 A transport add pprof@example.edu "transport=smtp:[exchange3.example.edu]"
   expect_json 0 A list show talk@example.edu --json
-  json_check "list" '.[0].manager == "transport" and .[0].enabled == true'
+  json_check "list" '.rows[0].manager == "transport" and .rows[0].enabled == true'
   build
   [[ $(lookup talk@example.edu transport) == "smtp:[lists.example.edu]" ]] || die "list transport"
   [[ $(aliases_lookup security) == it-team@example.edu ]] || die "aliases lacks security"
@@ -157,9 +157,9 @@ step_backend_target() {
   expect_exit 0 A target add exo "transport=smtp:[exo.example.net]" routing_domain=exo.example.edu
   expect_exit 0 A account set helpdesk delivery=smtp delivery_target=exo smtp_nexthop=
   expect_json 0 A account show helpdesk --json
-  json_check "target" '.[0].delivery_target == "exo" and .[0].smtp_nexthop == null'
+  json_check "target" '.rows[0].delivery_target == "exo" and .rows[0].smtp_nexthop == null'
   expect_json 0 A target list --json
-  json_check "targets" 'map(.name) == ["exo"]'
+  json_check "targets" '.rows | map(.name) == ["exo"]'
   build
   [[ $(lookup newbie@example.edu transport) == *127.0.0.4* ]] || die "transport: newbie not on be3: $(lookup newbie@example.edu transport)"
   # (the renderer reads delivery_targets but does not route by them yet: the build passing
@@ -246,7 +246,7 @@ step_audit() {
   [[ $serial == "$serial1" ]] || die "audit serial $serial, change serial $serial1"
   [[ $command == "account set emeritus display_name=Ed M." ]] || die "audit command: $command"
   expect_json 0 A log --key emeritus --limit 1
-  json_check "log" '.[0].who == "alice" and .[0].before.display_name == null and .[0].after.display_name == "Ed M."'
+  json_check "log" '.rows[0].who == "alice" and .rows[0].before.display_name == null and .rows[0].after.display_name == "Ed M."'
   (unset SUDO_USER; "$MAPADM" -c "$CONF" account set emeritus display_name="Ed" >/dev/null 2>&1) || die "set"
   [[ $(q "$DBN" "SELECT who FROM admin_audit ORDER BY id DESC LIMIT 1") == "$(id -un)" ]] || die "who without sudo"
 }

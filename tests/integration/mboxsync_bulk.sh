@@ -2,6 +2,8 @@
 # mboxsync_bulk - the one-off migration: 500 accounts without mailboxes are all created,
 # spread over both back ends by the placement policy; a bulk run killed midway (SIGKILL)
 # and run again finishes the job: every mailbox exists exactly once, nothing is pending.
+# A bulk stopped by SIGTERM finishes what is in flight and reports truthfully: what it
+# tried, created and did not try (JSON and the summary line), exit 75; a rerun does the rest.
 TEST_NAME=mboxsync_bulk
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -98,6 +100,59 @@ step_crash_before_record() {
 
 }
 step crash_before_record step_crash_before_record
+
+step_sigterm_report() {
+  note "bulk, stopped by SIGTERM: the report says what was tried and what was not"
+  local n=300 conf=$WS/term.yaml log=$WS/term.log
+  cy_config mbterm 'placement: fewest' 'pipeline: 4' > "$conf"
+  fixture_db mbterm "$conf"
+  printf "('term%04d', 'term%04d@example.test', 'cyrus', 1, 'ad')\n" $(seq 0 $((n - 1)) | sed 'p') | paste -sd, |
+    sed 's/^/INSERT INTO accounts (uid, primary_address, delivery, backend_id, source) VALUES /; s/$/;/' |
+    db_root "$DB" mbterm
+  : > "$log"
+  # ip netns exec execs mboxsync: $! is mboxsync itself.
+  bash "$CYFIX" exec "$CYDIR" "$MBOXSYNC" -c "$conf" bulk --json --log "$log" > "$WS/term.json" 2> "$WS/term.err" &
+  pid=$!
+  trap 'kill -KILL "$pid" 2>/dev/null || true' EXIT
+  deadline=$((SECONDS + 120))
+  while (( $(wc -l < "$log") < 20 )); do
+    kill -0 "$pid" 2>/dev/null || { cat "$WS/term.err" >&2; die "bulk ended before the signal"; }
+    (( SECONDS < deadline )) || die "bulk made no progress"
+    sleep 0.05
+  done
+  kill -TERM "$pid"
+  rc=0; wait "$pid" || rc=$?
+  trap - EXIT
+  [[ $rc == 75 ]] || { cat "$WS/term.err" >&2; die "bulk stopped by SIGTERM exited $rc, not 75"; }
+  python3 "$ROOT/tests/support/check_json.py" "$WS/term.json" || die "the interrupted bulk's JSON does not conform to its schema"
+  JSON=$WS/term.json json_check "not interrupted by SIGTERM" '.kind == "mboxsync.bulk" and .interrupted == "SIGTERM"'
+  JSON=$WS/term.json json_check "not one result per account" '(.results | length) == $n' --argjson n "$n"
+  JSON=$WS/term.json json_check "tried + not tried is not every account, or nothing was left" \
+    '.summary.tried + .summary.not_tried == $n and .summary.not_tried > 0 and .summary.tried >= 20' --argjson n "$n"
+  JSON=$WS/term.json json_check "an account not tried counted as failed or to retry" \
+    '.summary.failed == 0 and .summary.retry == 0 and .summary.created == .summary.tried and
+     ([.results[] | select(.outcome == "not_tried")] | length) == .summary.not_tried'
+  local tried created not_tried
+  tried=$(jq .summary.tried "$WS/term.json"); created=$(jq .summary.created "$WS/term.json")
+  not_tried=$(jq .summary.not_tried "$WS/term.json")
+  # The summary line and the warning tell the same, and nobody says "nothing published".
+  grep -qF "$n accounts: $created created, 0 existed, 0 renamed, 0 moved, 0 to retry, 0 failed, $not_tried not tried" "$WS/term.err" ||
+    { cat "$WS/term.err" >&2; die "the summary line does not count what was tried"; }
+  grep -qF "interrupted by SIGTERM after trying $tried of $n accounts" "$WS/term.err" ||
+    { cat "$WS/term.err" >&2; die "no warning of the interruption"; }
+  ! grep -q "nothing published" "$WS/term.err" || { cat "$WS/term.err" >&2; die "the report says nothing published"; }
+  # What was tried is recorded (and in the result log); what was not is not.
+  [[ "$(q mbterm "SELECT COUNT(*) FROM accounts WHERE provisioned_at IS NOT NULL")" == "$created" ]] ||
+    die "the database does not record the $created mailboxes created"
+  [[ "$(grep -c $'\tcreated\t' "$log")" == "$created" && "$(grep -c $'\tnot_tried\t' "$log")" == "$not_tried" ]] ||
+    die "the result log does not match the report"
+  [[ "$(inboxes | grep -c '^user\.term')" == "$created" ]] || die "the back ends hold another number of mailboxes than created"
+  note "stopped after $tried of $n; a rerun creates the $not_tried others"
+  expect_json 0 mboxsync -c "$conf" bulk --json
+  json_check "the rerun did not create exactly the ones not tried" \
+    '.summary.created == $k and .summary.tried == $k and .interrupted == null' --argjson k "$not_tried"
+}
+step sigterm_report step_sigterm_report
 
 step_third_run() {
   note "a third run has nothing to do"

@@ -46,15 +46,15 @@ SQL
 step_plan() {
   expect_json 0 "$MAPSYNC" -c "$conf" plan --json
   json_check "plan: virtual pat.professor -> the routing address" \
-    '.[] | select(.map == "virtual") | .changed[] | select(.key == "pat.professor@example.edu") | .new == "pprof@exchange.example.edu"'
+    '.maps[] | select(.map == "virtual") | .changed[] | select(.key == "pat.professor@example.edu") | .new == "pprof@exchange.example.edu"'
   json_check "plan: transport of the routing domain" \
-    '.[] | select(.map == "transport") | .added[] | select(.key == "exchange.example.edu") | .value == $hop' --arg hop "$EXCHANGE"
+    '.maps[] | select(.map == "transport") | .added[] | select(.key == "exchange.example.edu") | .value == $hop' --arg hop "$EXCHANGE"
   json_check "plan: the kept copy" \
-    '.[] | select(.map == "virtual") | .changed[] | select(.key == "kim.student@example.edu") | .new | contains("kstud@example.edu")'
+    '.maps[] | select(.map == "virtual") | .changed[] | select(.key == "kim.student@example.edu") | .new | contains("kstud@example.edu")'
   json_check "plan: the list domain" \
-    '.[] | select(.map == "relay_domains") | .added[] | select(.key == "lists.example.edu") | .value == "list"'
+    '.maps[] | select(.map == "relay_domains") | .added[] | select(.key == "lists.example.edu") | .value == "list"'
   json_check "plan: a companion address" \
-    '[.[] | select(.map == "relay_recipients") | .added[] | .key] | index("physics-request@lists.example.edu") != null'
+    '[.maps[] | select(.map == "relay_recipients") | .added[] | .key] | index("physics-request@lists.example.edu") != null'
 }
 step plan step_plan
 

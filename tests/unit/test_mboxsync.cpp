@@ -244,15 +244,17 @@ TEST_CASE("outcome words, one table") {
   CHECK(std::string(outcome_word(MboxOutcome::failed)) == "failed");
   CHECK(std::string(outcome_word(MboxOutcome::retry)) == "retry");
   CHECK(std::string(outcome_word(MboxOutcome::skipped)) == "skipped");
+  CHECK(std::string(outcome_word(MboxOutcome::not_tried)) == "not_tried");
   CHECK(succeeded(MboxOutcome::existed));
+  CHECK_FALSE(succeeded(MboxOutcome::not_tried));
   CHECK_FALSE(succeeded(MboxOutcome::conflict));
 }
 
 TEST_CASE("the plan's JSON says in_sync, as adsync's does") {
   MboxReport r;
-  CHECK(mbox_plan_json(r).find("\"in_sync\": true") != std::string::npos);
+  CHECK(mbox_plan_json(r, json_format::mboxsync_plan).find("\"in_sync\": true") != std::string::npos);
   r.missing.push_back("user.jdoe (be1)");
-  CHECK(mbox_plan_json(r).find("\"in_sync\": false") != std::string::npos);
+  CHECK(mbox_plan_json(r, json_format::mboxsync_plan).find("\"in_sync\": false") != std::string::npos);
   MboxResult later;
   later.account_id = 7;
   later.uid = "jdoe";
@@ -261,7 +263,30 @@ TEST_CASE("the plan's JSON says in_sync, as adsync's does") {
   later.outcome = MboxOutcome::retry;
   later.detail = "later";
   r.results.push_back(later);
-  CHECK(mbox_plan_json(r).find("\"outcome\": \"retry\"") != std::string::npos);
+  CHECK(mbox_plan_json(r, json_format::mboxsync_plan).find("\"outcome\": \"retry\"") != std::string::npos);
+}
+
+TEST_CASE("an interrupted bulk's JSON counts what was tried and what was not") {
+  MboxReport r;
+  r.interrupted = "SIGTERM";
+  for (MboxOutcome o : {MboxOutcome::created, MboxOutcome::created, MboxOutcome::existed, MboxOutcome::failed,
+                        MboxOutcome::not_tried, MboxOutcome::not_tried, MboxOutcome::not_tried}) {
+    MboxResult x;
+    x.uid = "u" + std::to_string(r.results.size());
+    x.outcome = o;
+    r.results.push_back(x);
+  }
+  CHECK(r.tried() == 4);
+  const std::string j = mbox_plan_json(r, json_format::mboxsync_bulk);
+  CHECK(j.find("\"format\": 1") != std::string::npos);
+  CHECK(j.find("\"kind\": \"mboxsync.bulk\"") != std::string::npos);
+  CHECK(j.find("\"interrupted\": \"SIGTERM\"") != std::string::npos);
+  CHECK(j.find("\"tried\": 4") != std::string::npos);
+  CHECK(j.find("\"not_tried\": 3") != std::string::npos);
+  CHECK(j.find("\"created\": 2") != std::string::npos);
+  CHECK(j.find("\"failed\": 1") != std::string::npos);
+  r.interrupted.clear();
+  CHECK(mbox_plan_json(r, json_format::mboxsync_run).find("\"interrupted\": null") != std::string::npos);
 }
 
 TEST_CASE("the queue's backoff doubles from base_seconds up to max_seconds") {

@@ -189,7 +189,7 @@ TEST_CASE("mapsync diff and plan: a key or value with a line break or tab stays 
                 "~ e@example.edu\tv\\0w -> bad \\xff\n"
                 "virtual: +1 -1 ~1 (0 -> 0 entries)\n");
   // JSON: nlohmann escapes control characters and replaces invalid UTF-8; one document.
-  const std::string json = format_diff_json({d});
+  const std::string json = format_diff_json({d}, json_format::mapsync_plan);
   CHECK(json.find("a\\nb@example.edu") != std::string::npos);
   CHECK(json.find("x\\ty") != std::string::npos);
   CHECK(json.find('\t') == std::string::npos);
