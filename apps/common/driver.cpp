@@ -1,6 +1,7 @@
 // driver.cpp - option parsing, config loading and the single error sink of the programs.
 #include "apps/common/driver.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <exception>
 
@@ -30,9 +31,79 @@ mapsync::Config load_config(const Global& g) {
   return c;
 }
 
+namespace {
+
+// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+// neighbours ("biuld" -> "build" is 1), as git and CLI tools count typing mistakes.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i)
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+// The first word of argv that is not an option, skipping the value of -c/--config (the
+// one global option with a value); "" when there is none.
+std::string first_word(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") return i + 1 < argc ? argv[i + 1] : "";
+    if (a == "--config" || (a.size() >= 2 && a[0] == '-' && a[1] != '-' && a.back() == 'c')) {
+      ++i;  // -c FILE, -vc FILE
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    return a;
+  }
+  return "";
+}
+
+// Checked before CLI11 parses: it would say only "The following arguments were not
+// expected", which does not tell a postmaster at 3 a.m. that a subcommand is misspelt.
+std::string unknown_subcommand_message(const CLI::App& app, const std::string& program, int argc, char** argv) {
+  const std::string word = first_word(argc, argv);
+  if (word.empty() || !app.get_options([](const CLI::Option* o) { return o->get_positional(); }).empty()) return "";
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    names.push_back(sub->get_name());
+    for (const std::string& alias : sub->get_aliases()) names.push_back(alias);
+  }
+  if (std::find(names.begin(), names.end(), word) != names.end()) return "";
+  // "help" is 2 away from "hold": the option is what was meant.
+  const std::string close = word == "help" ? "--help" : closest_subcommand(word, names);
+  return "unknown subcommand \"" + word + "\"" + (close.empty() ? "" : "; did you mean \"" + close + "\"?") +
+         " (" + program + " --help lists them)";
+}
+
+}  // namespace
+
+std::string closest_subcommand(const std::string& word, const std::vector<std::string>& names) {
+  std::string best;
+  std::size_t best_distance = 3;
+  for (const std::string& n : names) {
+    const std::size_t d = edit_distance(word, n);
+    if (d < best_distance) best = n, best_distance = d;
+  }
+  if (best_distance <= 1) return best;
+  // "reb" means rebalance rather than run (2 away): a unique prefix before distance 2.
+  std::vector<std::string> prefixed;
+  for (const std::string& n : names)
+    if (word.size() >= 2 && n.compare(0, word.size(), word) == 0) prefixed.push_back(n);
+  return prefixed.size() == 1 ? prefixed[0] : best;
+}
+
 int run(CLI::App& app, Global& g, int argc, char** argv, const char* default_subcommand) {
   // Before any password is read: a core file or a debugger must not find it.
   mapsync::protect_secrets_in_memory();
+  if (const std::string m = unknown_subcommand_message(app, g.program, argc, argv); !m.empty()) {
+    mapsync::log::error(m);
+    return static_cast<int>(mapsync::Exit::usage);
+  }
   try {
     app.parse(argc, argv);
     if (!g.action && default_subcommand) app.get_subcommand(default_subcommand)->parse(std::vector<std::string>{});

@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "libmapsync/config/config.h"
 
@@ -29,7 +30,13 @@ void add_global_options(CLI::App& app, Global& g, const std::string& version);
 mapsync::Config load_config(const Global& g);
 
 // Parses argv, runs the chosen action and returns the exit status. default_subcommand,
-// when given, runs when none is named.
+// when given, runs when none is named. A first word that names no subcommand fails with
+// 64 and `unknown subcommand "biuld"; did you mean "build"?` when one is close.
 int run(CLI::App& app, Global& g, int argc, char** argv, const char* default_subcommand = nullptr);
+
+// The subcommand of `names` that `word` is most likely a misspelling of: the first at a
+// Damerau-Levenshtein distance of 1, else the one name `word` is a prefix of, else the
+// first at distance 2; "" when none is close.
+std::string closest_subcommand(const std::string& word, const std::vector<std::string>& names);
 
 }  // namespace mapsync_apps
