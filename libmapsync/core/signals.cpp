@@ -6,12 +6,15 @@
 // has decided to end the process, and the handler never ends it while one is open.
 #include "libmapsync/core/signals.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
+#include <ctime>
 #include <string>
+#include <thread>
 
 #include "libmapsync/core/error.h"
 
@@ -25,9 +28,13 @@ constexpr unsigned kDepth = kPending - 1;
 std::atomic<unsigned> state{0};
 static_assert(std::atomic<unsigned>::is_always_lock_free, "the signal handler needs a lock-free atomic");
 
-volatile sig_atomic_t caught = 0;
-std::atomic<int> graceful{0};  // GracefulStop scopes open
+// Written by the handler and by GracefulStop's thread, read by any: atomic, and lock-free
+// for the handler.
+std::atomic<int> caught{0};
 static_assert(std::atomic<int>::is_always_lock_free, "the signal handler needs a lock-free atomic");
+// GracefulStop's thread, while there is one: the handler passes a signal on to it.
+std::atomic<bool> waiter_active{false};
+pthread_t waiter_thread{};
 char program_name[64] = "mapsync";
 
 void put(const char* s) {
@@ -45,11 +52,10 @@ void put(const char* s) {
 }
 
 extern "C" void on_signal(int sig) {
-  if (graceful.load() > 0 && caught == 0) {
-    caught = sig;
-    put(program_name);
-    put(sig == SIGINT ? ": SIGINT" : sig == SIGHUP ? ": SIGHUP" : ": SIGTERM");
-    put(": finishing what is in flight, then stopping with a report (signal again to stop at once)\n");
+  // A thread that did not block the signals (one started before the GracefulStop) got it:
+  // hand it on (pthread_kill is async-signal-safe); the waiter has it blocked and takes it.
+  if (waiter_active.load()) {
+    pthread_kill(waiter_thread, sig);
     return;
   }
   caught = sig;
@@ -74,10 +80,10 @@ void install_interrupt_handlers(const char* program) {
   for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
 }
 
-bool interrupted() { return caught != 0; }
+bool interrupted() { return caught.load() != 0; }
 
 const char* interrupting_signal() {
-  switch (caught) {
+  switch (caught.load()) {
     case 0: return "";
     case SIGINT: return "SIGINT";
     case SIGHUP: return "SIGHUP";
@@ -85,8 +91,44 @@ const char* interrupting_signal() {
   }
 }
 
-GracefulStop::GracefulStop() { ++graceful; }
-GracefulStop::~GracefulStop() { --graceful; }
+struct GracefulStop::Waiter {
+  sigset_t set{}, old{};
+  std::atomic<bool> done{false};
+  std::thread thread;
+};
+
+GracefulStop::GracefulStop() : waiter_(std::make_unique<Waiter>()) {
+  Waiter& w = *waiter_;
+  sigemptyset(&w.set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&w.set, sig);
+  pthread_sigmask(SIG_BLOCK, &w.set, &w.old);
+  w.thread = std::thread([&w] {
+    while (!w.done.load()) {
+      // A timeout, only so that the destructor can end this thread.
+      const timespec tick{0, 200 * 1000 * 1000};
+      const int sig = sigtimedwait(&w.set, nullptr, &tick);
+      if (sig <= 0) continue;
+      if (caught.load() == 0) {
+        caught = sig;
+        put(program_name);
+        put(sig == SIGINT ? ": SIGINT" : sig == SIGHUP ? ": SIGHUP" : ": SIGTERM");
+        put(": finishing what is in flight, then stopping with a report (signal again to stop at once)\n");
+      } else {
+        waiter_active = false;  // the second one: as without GracefulStop
+        on_signal(sig);
+      }
+    }
+  });
+  waiter_thread = w.thread.native_handle();
+  waiter_active = true;
+}
+
+GracefulStop::~GracefulStop() {
+  waiter_active = false;
+  waiter_->done = true;
+  waiter_->thread.join();
+  pthread_sigmask(SIG_SETMASK, &waiter_->old, nullptr);
+}
 
 void check_interrupted() {
   if (caught) fail(Exit::tempfail, std::string("interrupted by signal ") + strsignal(caught) + "; nothing published");

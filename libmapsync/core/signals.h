@@ -14,6 +14,8 @@
 // until the outermost section ends, in whichever thread the signal lands.
 #pragma once
 
+#include <memory>
+
 namespace mapsync {
 
 // program names the process in the message written when a signal ends it.
@@ -39,13 +41,21 @@ using SignalBlock = CriticalSection;
 // While one exists, the first SIGTERM/SIGINT/SIGHUP does not end the process: it is only
 // noted (interrupted() turns true, a line on stderr says so) for a long run that can stop
 // between items and report what it did and what it did not (mboxsync bulk). A second
-// signal ends the process at once, as always, should the stop take too long.
+// signal ends the process as before (at once, or after the open critical sections).
+// The signals are blocked in the creating thread, and so in every thread it starts
+// meanwhile, and taken by a thread of its own with sigtimedwait: no read of a database or
+// IMAP connection is cut short with EINTR, which would turn a stop into a lost connection.
+// Create it in the main thread before the workers; not nested.
 class GracefulStop {
  public:
   GracefulStop();
   ~GracefulStop();
   GracefulStop(const GracefulStop&) = delete;
   GracefulStop& operator=(const GracefulStop&) = delete;
+
+ private:
+  struct Waiter;
+  std::unique_ptr<Waiter> waiter_;
 };
 
 // The signal that interrupted the run ("SIGTERM", "SIGINT", "SIGHUP"), or "" when none.

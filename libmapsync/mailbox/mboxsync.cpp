@@ -324,6 +324,10 @@ MboxReport mboxsync_plan(const MboxsyncSettings& cfg) {
 }
 
 MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt) {
+  // A signal stops the bulk between mailboxes: the commands in flight finish and are
+  // recorded, the rest is reported as not tried, and a rerun continues. First, so that
+  // every thread of the run (the lease's renewer, the workers) blocks the signals.
+  GracefulStop stop_with_a_report;
   MboxReport rep;
   MboxJob job = start_mbox_job(cfg, true, rep);
   if (!job.lease) return rep;
@@ -354,9 +358,6 @@ MboxReport mboxsync_bulk(const MboxsyncSettings& cfg, const MboxsyncOptions& opt
     tasks.push_back(t);
     if (opt.limit && tasks.size() >= opt.limit) break;
   }
-  // From here a signal stops the bulk between mailboxes: the commands in flight finish and
-  // are recorded, the rest is reported as not tried, and a rerun continues.
-  GracefulStop stop_with_a_report;
   record_placement(db, *lease, tasks);
   Progress progress(opt.progress, tasks.size());
   run_tasks(cfg.cyrus, tasks, [&](const Task& t, const MboxResult& r) {

@@ -124,7 +124,8 @@ step_sigterm_report() {
   rc=0; wait "$pid" || rc=$?
   trap - EXIT
   [[ $rc == 75 ]] || { cat "$WS/term.err" >&2; die "bulk stopped by SIGTERM exited $rc, not 75"; }
-  python3 "$ROOT/tests/support/check_json.py" "$WS/term.json" || die "the interrupted bulk's JSON does not conform to its schema"
+  python3 "$ROOT/tests/support/check_json.py" "$WS/term.json" ||
+    { cat "$WS/term.err" >&2; die "the interrupted bulk's JSON does not conform to its schema"; }
   JSON=$WS/term.json json_check "not interrupted by SIGTERM" '.kind == "mboxsync.bulk" and .interrupted == "SIGTERM"'
   JSON=$WS/term.json json_check "not one result per account" '(.results | length) == $n' --argjson n "$n"
   JSON=$WS/term.json json_check "tried + not tried is not every account, or nothing was left" \
