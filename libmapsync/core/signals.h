@@ -11,7 +11,9 @@
 //
 // The exceptions are a few short sequences that must not be cut in two (the renames of a
 // publish, a COMMIT whose outcome must be known): a CriticalSection holds a signal off
-// until the outermost section ends, in whichever thread the signal lands.
+// until the outermost section ends, in whichever thread the signal lands. And a run that
+// can stop between items and say what it did (mboxsync bulk) holds a GracefulStop: the
+// first signal only asks it to stop, the second ends it as above.
 #pragma once
 
 #include <memory>
