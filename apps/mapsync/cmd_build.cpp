@@ -5,6 +5,7 @@
 #include "libmapsync/maps/build.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
+#include "libmapsync/maps/hooks.h"
 #include "libmapsync/maps/metrics.h"
 #include "libmapsync/maps/state.h"
 
@@ -42,6 +43,8 @@ int run(const Global& g, const BuildCli& o) {
     metrics(static_cast<int>(e.status()));
     throw;
   }
+  // A failed hook is a warning and a metric, exit 0: the publish stands (hooks.h).
+  const std::string hooks = mapsync::run_publish_hooks(cfg.maps, opt, rep);
   metrics(0);
   mapsync::report_findings(rep.findings);
   char secs[32];
@@ -54,9 +57,14 @@ int run(const Global& g, const BuildCli& o) {
   std::string written, kept;
   for (const auto& m : rep.maps) (m.written ? written : kept) += " " + m.name + "=" + std::to_string(m.entries);
   std::string what = o.dry_run ? "dry run, nothing published" : "generation " + std::to_string(rep.generation);
-  mapsync::log::info(what + ": serial " + std::to_string(rep.serial) + ", " + std::to_string(rep.findings.warnings()) +
-                     " warning(s), " + secs + " s;" + (written.empty() ? "" : " written:" + written) +
-                     (kept.empty() ? "" : "; unchanged:" + kept));
+  const std::string summary = what + ": serial " + std::to_string(rep.serial) + " from " + rep.reader + ", " +
+                              std::to_string(rep.findings.warnings()) + " warning(s), " + secs + " s;" +
+                              (written.empty() ? "" : " written:" + written) + (kept.empty() ? "" : "; unchanged:" + kept);
+  // A publish is on the record (syslog, even with -q); a run that changed nothing is not.
+  if (!o.dry_run && !written.empty())
+    mapsync::log::audit("published " + summary + (o.release ? "; hold released" : "") +
+                        (o.force && !rep.gates_tripped.empty() ? "; change gates overridden by --force" : "") + hooks);
+  else mapsync::log::info(summary);
   return 0;
 }
 

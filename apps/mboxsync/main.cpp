@@ -1,12 +1,14 @@
 // mboxsync - creates and renames mailboxes on the Cyrus back ends for the user database.
 //
 // A thin driver (apps/common/driver.h) over libmapsync/mboxsync.h.
+#include <chrono>
 #include <iostream>
 
 #include "libmapsync/core/version.h"
 #include "apps/mboxsync/commands.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
+#include "libmapsync/mailbox/mbox_ops.h"
 #include "libmapsync/mailbox/mboxsync.h"
 
 namespace mboxsync_cli {
@@ -29,8 +31,9 @@ int report_results(const mapsync::MboxReport& r, bool json, const std::string& w
     if (!mapsync::succeeded(x.outcome))
       mapsync::log::warning(x.uid + " (" + x.mailbox + " on " + x.backend + "): " + mapsync::outcome_word(x.outcome) +
                             ": " + x.detail);
-  // A run from cron that found nothing to do stays quiet at the default level.
-  (r.results.empty() ? mapsync::log::info : mapsync::log::notice)(
+  // A run from cron that found nothing to do stays quiet at the default level; one that
+  // did something is on the record (syslog, even with -q).
+  (r.results.empty() ? mapsync::log::info : mapsync::log::audit)(
       std::to_string(r.results.size()) + " " + what + ": " + std::to_string(r.count(MboxOutcome::created)) +
       " created, " + std::to_string(r.count(MboxOutcome::existed)) + " existed, " +
       std::to_string(r.count(MboxOutcome::renamed)) + " renamed, " + std::to_string(r.count(MboxOutcome::moved)) +
@@ -39,6 +42,22 @@ int report_results(const mapsync::MboxReport& r, bool json, const std::string& w
   if (r.count(MboxOutcome::failed) || r.count(MboxOutcome::conflict)) return static_cast<int>(mapsync::Exit::data);
   if (r.count(MboxOutcome::retry)) return static_cast<int>(mapsync::Exit::tempfail);
   return 0;
+}
+
+int run_with_metrics(const mapsync::MboxsyncSettings& cfg, bool json, const std::string& what,
+                     const std::function<mapsync::MboxReport()>& job) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  mapsync::MboxReport r;
+  try {
+    r = job();
+  } catch (const mapsync::Error& e) {
+    mapsync::write_mboxsync_metrics(cfg, nullptr, static_cast<int>(e.status()), seconds());
+    throw;
+  }
+  const int status = report_results(r, json, what);
+  mapsync::write_mboxsync_metrics(cfg, &r, status, seconds());
+  return status;
 }
 
 }  // namespace mboxsync_cli
@@ -55,5 +74,7 @@ int main(int argc, char** argv) {
   setup_bulk(app, g);
   setup_move(app, g);
   setup_rebalance(app, g);
+  setup_jobs(app, g);
+  setup_status(app, g);
   return mapsync_apps::run(app, g, argc, argv);
 }
