@@ -33,6 +33,8 @@ packages=(
   galera-4 rsync
   # test and benchmark helpers (jq: the tests read the programs' --json output)
   python3 jq time util-linux procps
+  # promtool checks and tests the shipped alert rules (examples/prometheus; nothing started)
+  prometheus
   # the fuzzers (tests/fuzz/run.sh): clang with libFuzzer and the ASan/UBSan runtimes
   clang libclang-rt-14-dev
 )
