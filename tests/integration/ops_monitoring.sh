@@ -274,7 +274,11 @@ SQL
   grep -q 'left as it is: the move has started' "$WS/out" || die "the started move's refusal does not say why"
   [[ $(db_root "$DBDIR" ops_campus -N <<< "SELECT state FROM provisioning_jobs WHERE id = $move") == pending ]] \
     || die "the started move was cancelled"
-  expect_exit 0 "$MBOXSYNC" -c "$CONF" jobs cancel --user jdoe
+  local m
+  m=$(syslog_mark)
+  run_logged 0 "$MBOXSYNC" -c "$CONF" -q jobs cancel --user jdoe
+  grep -Eq "^<21>.*mboxsync\[[0-9]+\]: audit: cancel of create job $id \(jdoe\) by " <<< "$(syslog_since "$m")" \
+    || die "the cancel left no audit line in syslog (with -q)"
   [[ $(db_root "$DBDIR" ops_campus -N <<< "SELECT state, last_error FROM provisioning_jobs WHERE id = $id") == failed$'\t'"cancelled by "* ]] \
     || die "cancel did not fail the job"
   expect_exit 0 "$MBOXSYNC" -c "$CONF" jobs retry "$id"
