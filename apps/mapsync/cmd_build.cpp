@@ -27,6 +27,13 @@ int run(const Global& g, const BuildCli& o) {
   opt.force = o.force;
   opt.release = o.release;
   mapsync::BuildReport rep;
+  // Whether --release ends a hold, for the record.
+  bool was_held = false;
+  try {
+    const auto st = o.release && !o.dry_run ? mapsync::read_state(cfg.maps.directory) : std::nullopt;
+    was_held = st && st->held;
+  } catch (const mapsync::Error&) {
+  }
   // Metrics describe what is published after the run, whatever the run did.
   auto metrics = [&](int status) {
     if (o.dry_run || cfg.metrics.textfile.empty()) return;
@@ -60,9 +67,11 @@ int run(const Global& g, const BuildCli& o) {
   const std::string summary = what + ": serial " + std::to_string(rep.serial) + " from " + rep.reader + ", " +
                               std::to_string(rep.findings.warnings()) + " warning(s), " + secs + " s;" +
                               (written.empty() ? "" : " written:" + written) + (kept.empty() ? "" : "; unchanged:" + kept);
-  // A publish is on the record (syslog, even with -q); a run that changed nothing is not.
-  if (!o.dry_run && !written.empty())
-    mapsync::log::audit("published " + summary + (o.release ? "; hold released" : "") +
+  // A publish and the end of a hold are on the record (syslog, even with -q); a run that
+  // changed nothing is not.
+  if (!o.dry_run && (!written.empty() || was_held))
+    mapsync::log::audit((written.empty() ? "hold released, the published maps kept: " : "published ") + summary +
+                        (was_held && !written.empty() ? "; hold released" : "") +
                         (o.force && !rep.gates_tripped.empty() ? "; change gates overridden by --force" : "") + hooks);
   else mapsync::log::info(summary);
   return 0;

@@ -239,6 +239,17 @@ step_hooks() {
   "$MAPSYNC" -c "$WS/hooks.yaml" -q build
   [[ $(metric "$p" mapsync_hook_runs_total) == 2 ]] || die "a hook ran although nothing was published"
   "$MAPSYNC" -c "$WS/hooks.yaml" -q status >/dev/null || die "the maps are not intact after the hooks"
+  # A rollback rewrites every map: the hooks run, the rollback is on the record (-q).
+  rm -f "$WS/hook.argv"
+  m=$(syslog_mark)
+  run_logged 0 "$MAPSYNC" -c "$WS/hooks.yaml" -q rollback
+  [[ -f $WS/hook.argv ]] || die "the hook did not run after a rollback"
+  lines=$(syslog_since "$m")
+  grep -Eq '^<21>.*mapsync\[[0-9]+\]: audit: rolled back to generation [0-9]+ as generation [0-9]+; builds are held' <<< "$lines" \
+    || die "the rollback left no audit line: $lines"
+  m=$(syslog_mark)
+  run_logged 0 "$MAPSYNC" -c "$CONF" -q build --release
+  grep -q 'audit: hold released, the published maps kept: generation' <<< "$(syslog_since "$m")" || die "the release is not on the record"
 }
 
 step_mboxsync() {
