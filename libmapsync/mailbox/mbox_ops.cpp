@@ -64,6 +64,12 @@ JobActionReport mbox_jobs_change(const MboxsyncSettings& cfg, const JobFilter& f
       out.changed.push_back(j);
     }
   });
+  // Reported as they are now (state, attempts, error).
+  for (JobRow& j : out.changed) {
+    JobFilter one;
+    one.id = j.id;
+    if (auto now = list_jobs(*job.db, one); !now.empty()) j = std::move(now.front());
+  }
   for (const JobRow& j : out.changed)
     log::audit(std::string(action == JobAction::retry ? "retry" : "cancel") + " of " + std::string(to_sql(j.kind)) +
                " job " + std::to_string(j.id) + " (" + escape(j.uid) + ") by " + who);

@@ -29,7 +29,7 @@ std::vector<JobRow> mbox_jobs_list(const MboxsyncSettings& cfg, const JobFilter&
 
 enum class JobAction { retry, cancel };
 struct JobActionReport {
-  std::vector<JobRow> changed;                            // as they were before
+  std::vector<JobRow> changed;                            // as they are after the change
   std::vector<std::pair<JobRow, std::string>> refused;   // and why
   bool not_leader = false;
   std::string leader;

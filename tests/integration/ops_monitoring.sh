@@ -292,7 +292,9 @@ SQL
     || die "the cancel left no audit line in syslog (with -q)"
   [[ $(db_root "$DBDIR" ops_campus -N <<< "SELECT state, last_error FROM provisioning_jobs WHERE id = $id") == failed$'\t'"cancelled by "* ]] \
     || die "cancel did not fail the job"
-  expect_exit 0 "$MBOXSYNC" -c "$CONF" jobs retry "$id"
+  "$MBOXSYNC" -c "$CONF" jobs retry "$id" --json > "$WS/retry.json" || die "jobs retry failed"
+  jq -e --argjson id "$id" '.format == 1 and .jobs[0].id == $id and .jobs[0].state == "pending" and .jobs[0].attempts == 0' \
+    "$WS/retry.json" >/dev/null || die "jobs retry --json does not show the job as it is now: $(cat "$WS/retry.json")"
   [[ $(db_root "$DBDIR" ops_campus -N <<< "SELECT state, attempts, not_before IS NULL FROM provisioning_jobs WHERE id = $id") == pending$'\t'0$'\t'1 ]] \
     || die "retry did not make the job due again"
   expect_exit 64 "$MBOXSYNC" -c "$CONF" jobs retry 999999
