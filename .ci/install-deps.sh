@@ -34,6 +34,8 @@ packages=(
   # test and benchmark helpers (jq: the tests read the programs' --json output; python3-jsonschema
   # validates it against docs/json/*.schema.json; mandoc lints the man pages)
   python3 python3-jsonschema jq time util-linux procps mandoc
+  # promtool checks and tests the shipped alert rules (examples/prometheus; nothing started)
+  prometheus
   # the fuzzers (tests/fuzz/run.sh): clang with libFuzzer and the ASan/UBSan runtimes
   clang libclang-rt-14-dev
 )

@@ -388,7 +388,7 @@ if [[ $PHASES == 1 ]]; then
     j=$(phase_at "$f" 'debug: plan as JSON')
     w=$(phase_at "$f" 'debug: written$')
     c=$(phase_at "$f" 'debug: committed$')
-    a=$(phase_at "$f" 'adsync: applied run')
+    a=$(phase_at "$f" 'adsync: (audit: )?applied run')
     z=$(phase_at "$f" ' END ')
     printf '%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s' "$b" "$(span "$b" "$m")" "$(span "$m" "$s")" \
       "$(span "$s" "$e")" "$(span "$e" "$p")" "$(span "$p" "$j")" "$(span "$j" "$w")" "$(span "$w" "$c")" \

@@ -1,9 +1,11 @@
 // adsync apply: make the database match AD, in one transaction, under the leader lock.
+#include <chrono>
 #include <iostream>
 #include <memory>
 
 #include "apps/adsync/commands.h"
 #include "libmapsync/directory/adsync.h"
+#include "libmapsync/directory/adsync_ops.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
 
@@ -22,7 +24,21 @@ int run_apply(const Global& g, const ApplyOptions& o) {
   opt.apply = true;
   opt.force = o.force;
   opt.full = o.full;
-  const mapsync::AdsyncReport r = mapsync::run_adsync(cfg, opt);
+  // The metrics get the status this run exits with, whichever way it ends.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto metrics = [&](const mapsync::AdsyncReport* r, int status) {
+    mapsync::write_adsync_metrics(cfg, r, status,
+                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  mapsync::AdsyncReport r;
+  try {
+    r = mapsync::run_adsync(cfg, opt);
+  } catch (const mapsync::Error& e) {
+    metrics(nullptr, static_cast<int>(e.status()));
+    throw;
+  }
+  using mapsync::Exit;
+  metrics(&r, static_cast<int>(r.refused ? Exit::tempfail : !r.plan.conflicts.empty() && !r.not_leader ? Exit::data : Exit::ok));
   if (r.not_leader) {
     // Every front end runs adsync from cron; one at a time is enough.
     mapsync::log::info("another adsync holds the lease " + cfg.ad.lock_name + " (" + r.leader + "); nothing to do here");

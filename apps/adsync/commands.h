@@ -15,6 +15,7 @@ using mapsync_apps::Global;
 
 void setup_plan(CLI::App& app, Global& g);
 void setup_apply(CLI::App& app, Global& g);
+void setup_status(CLI::App& app, Global& g);
 
 // mapsync_apps::load_config, and the ad section must be there.
 mapsync::AdsyncSettings load(const Global& g);

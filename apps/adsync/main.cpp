@@ -26,5 +26,6 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   setup_plan(app, g);
   setup_apply(app, g);
+  setup_status(app, g);
   return mapsync_apps::run(app, g, argc, argv, "plan");
 }

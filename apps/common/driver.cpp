@@ -109,6 +109,8 @@ int run(CLI::App& app, Global& g, int argc, char** argv, const char* default_sub
     if (!g.action && default_subcommand) app.get_subcommand(default_subcommand)->parse(std::vector<std::string>{});
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
+    // A mistyped cron entry fails every run: syslog should say so too.
+    if (rc != 0) mapsync::log::error_to_syslog(std::string("usage: ") + e.what());
     return rc == 0 ? 0 : static_cast<int>(mapsync::Exit::usage);
   }
   // From here a signal ends the process at once (75), except in a critical section:

@@ -5,6 +5,7 @@
 #include "libmapsync/maps/build.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
+#include "libmapsync/maps/hooks.h"
 #include "libmapsync/maps/metrics.h"
 #include "libmapsync/maps/state.h"
 
@@ -26,6 +27,13 @@ int run(const Global& g, const BuildCli& o) {
   opt.force = o.force;
   opt.release = o.release;
   mapsync::BuildReport rep;
+  // Whether --release ends a hold, for the record.
+  bool was_held = false;
+  try {
+    const auto st = o.release && !o.dry_run ? mapsync::read_state(cfg.maps.directory) : std::nullopt;
+    was_held = st && st->held;
+  } catch (const mapsync::Error&) {
+  }
   // Metrics describe what is published after the run, whatever the run did.
   auto metrics = [&](int status) {
     if (o.dry_run || cfg.metrics.textfile.empty()) return;
@@ -42,6 +50,8 @@ int run(const Global& g, const BuildCli& o) {
     metrics(static_cast<int>(e.status()));
     throw;
   }
+  // A failed hook is a warning and a metric, exit 0: the publish stands (hooks.h).
+  const std::string hooks = mapsync::run_publish_hooks(cfg.maps, opt, rep);
   metrics(0);
   mapsync::report_findings(rep.findings);
   char secs[32];
@@ -54,9 +64,16 @@ int run(const Global& g, const BuildCli& o) {
   std::string written, kept;
   for (const auto& m : rep.maps) (m.written ? written : kept) += " " + m.name + "=" + std::to_string(m.entries);
   std::string what = o.dry_run ? "dry run, nothing published" : "generation " + std::to_string(rep.generation);
-  mapsync::log::info(what + ": serial " + std::to_string(rep.serial) + ", " + std::to_string(rep.findings.warnings()) +
-                     " warning(s), " + secs + " s;" + (written.empty() ? "" : " written:" + written) +
-                     (kept.empty() ? "" : "; unchanged:" + kept));
+  const std::string summary = what + ": serial " + std::to_string(rep.serial) + " from " + rep.reader + ", " +
+                              std::to_string(rep.findings.warnings()) + " warning(s), " + secs + " s;" +
+                              (written.empty() ? "" : " written:" + written) + (kept.empty() ? "" : "; unchanged:" + kept);
+  // A publish and the end of a hold are on the record (syslog, even with -q); a run that
+  // changed nothing is not.
+  if (!o.dry_run && (!written.empty() || was_held))
+    mapsync::log::audit((written.empty() ? "hold released, the published maps kept: " : "published ") + summary +
+                        (was_held && !written.empty() ? "; hold released" : "") +
+                        (o.force && !rep.gates_tripped.empty() ? "; change gates overridden by --force" : "") + hooks);
+  else mapsync::log::info(summary);
   return 0;
 }
 

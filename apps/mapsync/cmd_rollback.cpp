@@ -3,6 +3,7 @@
 #include "libmapsync/core/error.h"
 #include "libmapsync/maps/fleet_report.h"
 #include "libmapsync/maps/generations.h"
+#include "libmapsync/maps/hooks.h"
 
 namespace mapsync_cli {
 namespace {
@@ -22,7 +23,9 @@ int run(const Global& g, const RollbackCli& o) {
     mapsync::start_fleet_rollback(cfg, *gen);
     return 0;
   }
-  mapsync::rollback(cfg, gen);
+  const mapsync::RollbackReport rep = mapsync::rollback(cfg, gen);
+  // Every map was rewritten: transport and relay_domains want their reload too.
+  mapsync::run_publish_hooks(cfg.maps, rep.maps, rep.new_generation);
   return 0;
 }
 

@@ -18,8 +18,8 @@ void setup_bulk(CLI::App& app, Global& g) {
   sub->callback([&g, o] {
     g.action = [&g, o] {
       o->progress = isatty(STDERR_FILENO) && !g.quiet;
-      const mapsync::MboxReport r = mapsync::mboxsync_bulk(load(g), *o);
-      return report_results(r, o->json ? &mapsync::json_format::mboxsync_bulk : nullptr, "accounts");
+      const auto cfg = load(g);
+      return run_with_metrics(cfg, o->json ? &mapsync::json_format::mboxsync_bulk : nullptr, "accounts", [&] { return mapsync::mboxsync_bulk(cfg, *o); });
     };
   });
 }

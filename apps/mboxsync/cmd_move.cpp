@@ -20,8 +20,8 @@ void setup_move(CLI::App& app, Global& g) {
   sub->callback([&g, o, req] {
     g.action = [&g, o, req] {
       o->progress = isatty(STDERR_FILENO) && !g.quiet;
-      const mapsync::MboxReport r = mapsync::mboxsync_move(load(g), *req, *o);
-      return report_results(r, o->json ? &mapsync::json_format::mboxsync_move : nullptr, "moves");
+      const auto cfg = load(g);
+      return run_with_metrics(cfg, o->json ? &mapsync::json_format::mboxsync_move : nullptr, "moves", [&] { return mapsync::mboxsync_move(cfg, *req, *o); });
     };
   });
 }

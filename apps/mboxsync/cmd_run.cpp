@@ -13,8 +13,8 @@ void setup_run(CLI::App& app, Global& g) {
   sub->add_option("--limit", o->limit, "at most this many jobs");
   sub->callback([&g, o] {
     g.action = [&g, o] {
-      const mapsync::MboxReport r = mapsync::mboxsync_run(load(g), *o);
-      return report_results(r, o->json ? &mapsync::json_format::mboxsync_run : nullptr, "jobs");
+      const auto cfg = load(g);
+      return run_with_metrics(cfg, o->json ? &mapsync::json_format::mboxsync_run : nullptr, "jobs", [&] { return mapsync::mboxsync_run(cfg, *o); });
     };
   });
 }

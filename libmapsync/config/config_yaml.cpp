@@ -247,7 +247,7 @@ GateConfig read_gates(const Reader& r, const YAML::Node& n, const std::string& p
 void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   const YAML::Node n = root["maps"];
   if (!n.IsDefined()) return;  // programs that need maps check maps.directory
-  std::vector<const char*> allowed = {"directory", "default_type", "owner", "group", "mode", "gates", "generations"};
+  std::vector<const char*> allowed = {"directory", "default_type", "owner", "group", "mode", "gates", "generations", "hooks"};
   for (const auto& name : known_map_names()) allowed.push_back(name.c_str());
   if (!n.IsMap()) r.error(n, "maps", "must be a mapping of keys to values");
   for (const auto& kv : n) {
@@ -368,6 +368,28 @@ std::vector<std::string> str_list(const Reader& r, const YAML::Node& parent, con
     out.push_back(v.Scalar());
   }
   return out;
+}
+
+// maps.hooks: [{maps: [transport, relay_domains], command: [/usr/sbin/postfix, reload], timeout: 30}]
+void read_hooks(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
+  const YAML::Node list = at(at(root, "maps"), "hooks");
+  if (!list.IsDefined() || list.IsNull()) return;
+  if (!list.IsSequence()) r.error(list, "maps.hooks", "must be a list of {maps, command, timeout}");
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string p = "maps.hooks[" + std::to_string(i) + "]";
+    r.only_keys(list[i], p, {"maps", "command", "timeout"});
+    PublishHook h;
+    h.maps = str_list(r, list[i], "maps", p);
+    if (h.maps.empty()) r.error(list[i], p + ".maps", "required: the maps whose publish runs the command");
+    for (const auto& m : h.maps)
+      if (!maps.find(m)) r.error(at(list[i], "maps"), p + ".maps", "\"" + m + "\" is not a map mapsync publishes");
+    h.command = str_list(r, list[i], "command", p);
+    if (h.command.empty() || h.command[0].empty() || h.command[0][0] != '/')
+      r.error(list[i], p + ".command", "required: a list, the program's absolute path first (no shell), "
+                                       "e.g. [/usr/sbin/postfix, reload]");
+    h.timeout = r.number(list[i], "timeout", p, h.timeout, 1, 3600);
+    maps.hooks.push_back(std::move(h));
+  }
 }
 
 void check_attr(const Reader& r, const YAML::Node& n, const std::string& path, const std::string& v) {
@@ -652,13 +674,16 @@ Config parse_config(const std::string& text, const std::string& name) {
     read_database(r, root, c.database);
     read_fleet(r, root, c.database.fleet);
     read_maps(r, root, c.maps);
+    read_hooks(r, root, c.maps);
     read_ad(r, root, c.ad);
     read_cyrus(r, root, c.cyrus);
     read_render(r, root, c.render);
     read_logging(r, root, c.logging);
     const YAML::Node metrics = at(root, "metrics");
-    r.only_keys(metrics, "metrics", {"textfile"});
+    r.only_keys(metrics, "metrics", {"textfile", "adsync_textfile", "mboxsync_textfile"});
     c.metrics.textfile = r.abs_path(metrics, "textfile", "metrics");
+    c.ad.metrics_textfile = r.abs_path(metrics, "adsync_textfile", "metrics");
+    c.cyrus.metrics_textfile = r.abs_path(metrics, "mboxsync_textfile", "metrics");
   } catch (const YAML::Exception& e) {
     fail(Exit::config, name + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }

@@ -4,6 +4,13 @@
 // logs progress and warnings through this; errors that end a run are thrown as
 // mapsync::Error and logged once by the program's error sink. Secrets are never
 // passed here.
+//
+// Syslog gets one record per message: the lines of a multi-line message are joined
+// with " | " there (a syslog daemon would write the line feeds as #012, or split them).
+// Before the config is read, syslog is on with facility mail, so that a cron job that
+// cannot even read its config leaves a trace where the postmaster looks; the config's
+// logging section then decides. Audit lines (a publish, a hold, a rollback, an apply, a
+// provisioning run) reach syslog whatever the level (-q), and stderr at info level.
 #pragma once
 
 #include <string>
@@ -24,7 +31,7 @@ struct LoggingConfig {
 namespace mapsync::log {
 
 void setup(const std::string& program, const LoggingConfig& config);
-// Before the config is read: stderr only, info.
+// Before the config is read: stderr, and syslog with facility mail; info.
 void setup_early(const std::string& program);
 void set_level(LogLevel level);
 
@@ -33,5 +40,12 @@ void info(const std::string& msg);
 void notice(const std::string& msg);
 void warning(const std::string& msg);
 void error(const std::string& msg);
+// What changed what the mail system does, for the record: syslog (notice, "audit: ...")
+// even with -q; stderr only at level info or below.
+void audit(const std::string& msg);
+// An error already shown on stderr by someone else (CLI11's usage messages): syslog only.
+void error_to_syslog(const std::string& msg);
+// The lines of msg joined into one (" | "), leading blanks of each line dropped.
+std::string one_line(const std::string& msg);
 
 }  // namespace mapsync::log

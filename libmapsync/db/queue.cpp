@@ -169,4 +169,87 @@ std::int64_t retry_delay(const RetryPolicy& policy, unsigned attempts) {
   return std::min<std::int64_t>(s, policy.max_seconds);
 }
 
+std::uint64_t QueueStats::count(JobState s) const {
+  std::uint64_t n = 0;
+  for (const auto& c : counts)
+    if (c.state == s) n += c.jobs;
+  return n;
+}
+
+QueueStats queue_stats(Database& db) {
+  QueueStats st;
+  db.query("SELECT kind, state, COUNT(*) FROM provisioning_jobs GROUP BY kind, state ORDER BY kind, state", {},
+           "counting the provisioning queue", [&](const SqlRow& r) {
+             st.counts.push_back({parse_sql<JobKind>(r.view(1)), parse_sql<JobState>(r.view(2)), r.u64(3)});
+           });
+  db.query("SELECT CAST(COALESCE(SUM(not_before IS NULL OR not_before <= NOW()), 0) AS UNSIGNED), "
+           "COALESCE(UNIX_TIMESTAMP(MIN(created_at)), 0) FROM provisioning_jobs WHERE state = ?",
+           {word(JobState::pending)}, "reading the provisioning queue", [&](const SqlRow& r) {
+             st.due = r.u64(1);
+             st.oldest_pending_at = static_cast<std::int64_t>(r.u64(2));
+           });
+  db.query("SELECT COALESCE(UNIX_TIMESTAMP(MAX(done_at)), 0) FROM provisioning_jobs WHERE state = ?",
+           {word(JobState::done)}, "reading the provisioning queue",
+           [&](const SqlRow& r) { st.last_done_at = static_cast<std::int64_t>(r.u64(1)); });
+  return st;
+}
+
+std::vector<JobRow> list_jobs(Database& db, const JobFilter& f) {
+  std::string q =
+      "SELECT j.id, j.account_id, COALESCE(a.uid, ''), j.kind, j.state, COALESCE(j.step, ''), "
+      "COALESCE(a.mailbox_moving, 0), j.attempts, COALESCE(j.last_error, ''), COALESCE(CAST(j.not_before AS CHAR), ''), "
+      "CAST(j.created_at AS CHAR), CAST(j.updated_at AS CHAR), COALESCE(b.name, '') FROM provisioning_jobs j "
+      "LEFT JOIN accounts a ON a.id = j.account_id LEFT JOIN backends b ON b.id = j.target_backend_id WHERE ";
+  SqlParams p;
+  if (f.id) {
+    q += "j.id = ?";
+    p.emplace_back(f.id);
+  } else {
+    q += f.uid.empty() ? "TRUE" : "a.uid = ?";
+    if (!f.uid.empty()) p.emplace_back(f.uid);
+    const std::vector<JobState> states = f.states.empty() && f.uid.empty()
+                                             ? std::vector<JobState>{JobState::pending, JobState::failed}
+                                             : f.states;
+    if (!states.empty()) {
+      q += " AND j.state IN (";
+      for (std::size_t i = 0; i < states.size(); ++i) {
+        q += i ? ", ?" : "?";
+        p.push_back(word(states[i]));
+      }
+      q += ")";
+    }
+  }
+  q += " ORDER BY j.id DESC LIMIT " + std::to_string(f.limit ? f.limit : 100);
+  std::vector<JobRow> out;
+  db.query(q, p, "listing the provisioning queue", [&](const SqlRow& r) {
+    JobRow j;
+    j.id = r.u64(1);
+    j.account_id = static_cast<std::uint32_t>(r.u64(2));
+    j.uid = r.str(3);
+    j.kind = parse_sql<JobKind>(r.view(4));
+    j.state = parse_sql<JobState>(r.view(5));
+    j.step = r.str(6);
+    j.moving = r.u64(7) != 0;
+    j.attempts = static_cast<unsigned>(r.u64(8));
+    j.last_error = r.str(9);
+    j.not_before = r.str(10);
+    j.created_at = r.str(11);
+    j.updated_at = r.str(12);
+    j.target = r.str(13);
+    out.push_back(std::move(j));
+  });
+  return out;
+}
+
+void retry_job(Database& db, std::uint64_t job_id) {
+  db.update("UPDATE provisioning_jobs SET state = ?, attempts = 0, not_before = NULL WHERE id = ? AND state <> ?",
+            {word(JobState::pending), job_id, word(JobState::done)}, "retrying job " + std::to_string(job_id));
+}
+
+void cancel_job(Database& db, std::uint64_t job_id, const std::string& who) {
+  db.update("UPDATE provisioning_jobs SET state = ?, last_error = ? WHERE id = ? AND state = ?",
+            {word(JobState::failed), "cancelled by " + who, job_id, word(JobState::pending)},
+            "cancelling job " + std::to_string(job_id));
+}
+
 }  // namespace mapsync

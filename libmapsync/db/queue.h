@@ -99,6 +99,51 @@ void mark_retry(Database& db, std::uint64_t job_id, unsigned attempts_before, co
 enum class Attempt { counted, not_made };
 void mark_failed(Database& db, std::uint64_t job_id, Attempt attempt, const std::string& error);
 
+// ---- looking at the queue and changing it by hand (mboxsync status, jobs) ---------------
+// Jobs by kind and state, the oldest pending one, how many are due now.
+struct QueueCount {
+  JobKind kind = JobKind::create;
+  JobState state = JobState::pending;
+  std::uint64_t jobs = 0;
+};
+struct QueueStats {
+  std::vector<QueueCount> counts;       // only the pairs that have jobs
+  std::uint64_t due = 0;                // pending and due now
+  std::int64_t oldest_pending_at = 0;   // unix time the oldest pending job was queued, 0: none
+  std::int64_t last_done_at = 0;        // unix time a job was last done, 0: never
+  std::uint64_t count(JobState s) const;
+};
+QueueStats queue_stats(Database& db);
+
+// One job as an admin sees it.
+struct JobRow {
+  std::uint64_t id = 0;
+  std::uint32_t account_id = 0;
+  std::string uid;  // the account's uid now
+  JobKind kind = JobKind::create;
+  JobState state = JobState::pending;
+  std::string step;  // moves: queued, snapshot, transfer, verified ("" otherwise)
+  bool moving = false;  // the account's mail is deferred (accounts.mailbox_moving)
+  unsigned attempts = 0;
+  std::string last_error, not_before, created_at, updated_at, target;  // target: a move's back end
+};
+// Which jobs: one by id, or an account's (uid), else every job in state (pending and
+// failed when none is given); newest first, at most limit.
+struct JobFilter {
+  std::uint64_t id = 0;
+  std::string uid;
+  std::vector<JobState> states;
+  std::size_t limit = 100;
+};
+std::vector<JobRow> list_jobs(Database& db, const JobFilter& filter);
+
+// retry: a failed job becomes pending again, due now, its attempts counted from 0 (a
+// pending one waiting out its backoff becomes due now).
+void retry_job(Database& db, std::uint64_t job_id);
+// cancel: a pending job is failed with last_error "cancelled by WHO". The caller checks
+// that it may be (a move that started must finish or fail by itself).
+void cancel_job(Database& db, std::uint64_t job_id, const std::string& who);
+
 // Seconds to wait before attempt number attempts + 1 when attempts have failed:
 // base, 2 base, 4 base, ... capped at max_seconds.
 std::int64_t retry_delay(const RetryPolicy& policy, unsigned attempts);

@@ -18,6 +18,7 @@
 #include "libmapsync/directory/adsync.h"
 #include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/escape.h"
 #include "libmapsync/core/identity.h"
 #include "libmapsync/core/json_format.h"
 #include "libmapsync/core/log.h"
@@ -275,7 +276,8 @@ AdsyncReport run_adsync(const AdsyncSettings& cfg, const AdsyncOptions& opt) {
   log::debug("committed");
   rep.applied = true;
   lease->release(db);
-  log::notice("applied run " + std::to_string(rep.run_id) + ": " + std::to_string(rep.plan.creates.size()) +
+  log::audit("applied run " + std::to_string(rep.run_id) + " (" + escape(rep.dc.uri) + ", USN " +
+             std::to_string(rep.dc.highest_usn) + "): " + std::to_string(rep.plan.creates.size()) +
               " creates, " + std::to_string(rep.plan.updates.size()) + " updates, " +
               std::to_string(rep.plan.count(MissAction::disable)) + " disables, " +
               std::to_string(rep.plan.count(MissAction::pending_delete)) + " pending-delete, " +

@@ -72,6 +72,8 @@ struct AdConfig {
   AdGates gates;
   std::vector<AdPlacementRule> placement;
   std::string lock_name = "mapsync.adsync";
+  // metrics.*_textfile: a node_exporter textfile rewritten after every run ("" = none).
+  std::string metrics_textfile;
 };
 
 // Everything the directory sync job reads.

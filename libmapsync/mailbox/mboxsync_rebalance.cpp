@@ -159,7 +159,7 @@ RebalanceOutput mboxsync_rebalance(const MboxsyncSettings& cfg, const RebalanceO
         if (enqueue_move(db, j, nullptr)) ++out.queued;
       }
     });
-    log::notice("rebalance: queued " + std::to_string(out.queued) + " moves (" + std::to_string(plan.bytes) + " bytes)");
+    log::audit("rebalance: queued " + std::to_string(out.queued) + " moves (" + std::to_string(plan.bytes) + " bytes)");
   }
   out.text = render(plan, weighed, policy == RebalancePolicy::count, opt.json, out.queued, opt.apply);
   return out;

@@ -84,6 +84,8 @@ struct CyrusConfig {
   unsigned retry_max_seconds = 3600;
   unsigned max_attempts = 50;
   std::string lock_name = "mapsync.mboxsync";
+  // metrics.*_textfile: a node_exporter textfile rewritten after every run ("" = none).
+  std::string metrics_textfile;
   CyrusMoves moves;
 };
 

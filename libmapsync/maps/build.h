@@ -55,6 +55,8 @@ struct BuildReport {
   std::uint64_t lag_serials = 0;
   double lag_seconds = 0;
   bool fleet_held = false;  // refused: held fleet-wide
+  // maps.hooks run after this publish (hooks.h), and how many failed or timed out.
+  unsigned hooks_run = 0, hooks_failed = 0;
 };
 
 // Fills report as it goes, so that a caller has the findings, the gates and the serial

@@ -77,7 +77,7 @@ void start_fleet_rollback(const MapsSettings& cfg, std::uint64_t gen) {
   h.by = os_user() + "@" + host_name();
   h.rollback_digest = digest;
   write_fleet_hold(*db, h);
-  log::notice("fleet-wide rollback to content " + digest.substr(0, 12) + " (" + h.reason +
+  log::audit("fleet-wide rollback to content " + digest.substr(0, 12) + " (" + h.reason +
               "): every hub publishes it at its next build and holds until `mapsync release --fleet`");
 }
 
@@ -240,8 +240,8 @@ void set_fleet_hold(const MapsSettings& cfg, bool held, const std::string& reaso
   h.reason = reason;
   h.by = os_user() + "@" + host_name();
   write_fleet_hold(*db, h);
-  if (held) log::notice("publishing held fleet-wide: " + reason + " (every hub keeps its maps until `mapsync release --fleet`)");
-  else log::notice("fleet-wide hold released: hubs publish again at their next run");
+  if (held) log::audit("publishing held fleet-wide: " + reason + " (every hub keeps its maps until `mapsync release --fleet`)");
+  else log::audit("fleet-wide hold released: hubs publish again at their next run");
 }
 
 }  // namespace mapsync

@@ -178,7 +178,7 @@ RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> ge
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   record_publish(dir, cfg.maps, next, true);
   rep.new_generation = next.generation;
-  log::warning("rolled back to generation " + std::to_string(rep.restored) + " as generation " +
+  log::audit("rolled back to generation " + std::to_string(rep.restored) + " as generation " +
                std::to_string(rep.new_generation) +
                (fleet ? "; builds are held until `mapsync release --fleet`" : "; builds are held until `mapsync build --release`"));
   return rep;

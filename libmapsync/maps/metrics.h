@@ -1,9 +1,11 @@
 // metrics.h - a Prometheus node_exporter textfile after every run.
 //
-// The textfile collector reads *.prom files from a directory; this writes one (temp and
-// rename, so a scrape never sees half a file) with the time of the last run and of the
-// last success, the exit status, duration, generation, serial, entries per map and the
-// gates tripped. Alert on time() - mapsync_last_success_timestamp_seconds.
+// The textfile collector reads *.prom files from a directory; this writes one (through
+// core/prometheus.h: temp and rename, counters continued from the previous file) with
+// the run series every program writes (build_info, last run and success, exit status,
+// consecutive temporary failures), and the build's own: duration, generation, serial,
+// entries per map, gates tripped, holds, publishes and post-publish hooks run and
+// failed. Alert on time() - mapsync_last_success_timestamp_seconds (docs/monitoring.md).
 #pragma once
 
 #include <string>

@@ -129,8 +129,18 @@ inline MapSpec resolve_map_spec(const std::string& directory, const MapConfig& m
   return spec;
 }
 
+// maps.hooks: a command run after a publish that replaced one of these maps (Postfix
+// reads virtual and the other lookup tables again by itself, but transport and
+// relay_domains changes want a `postfix reload`). Never undoes or fails the publish.
+struct PublishHook {
+  std::vector<std::string> maps;     // names from map_kinds; a hook runs once per publish
+  std::vector<std::string> command;  // argv, no shell; command[0] an absolute path
+  unsigned timeout = 30;             // seconds, then its process group is killed
+};
+
 struct MapsConfig {
   std::string directory;
+  std::vector<PublishHook> hooks;
   unsigned generations = 5;  // published generations kept for rollback (text sources, hard links)
   std::vector<MapConfig> maps;  // every known map, enabled or not, in a fixed order
   const MapConfig* find(std::string_view name) const {

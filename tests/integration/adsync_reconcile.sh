@@ -10,6 +10,7 @@ source "$(dirname "$0")/ad_lib.sh"
 
 CONF=$WS/ad.yaml
 ad_config adrec > "$CONF"
+printf 'metrics:\n  adsync_textfile: %s\n' "$WS/adsync.prom" >> "$CONF"
 fixture_db adrec "$CONF"
 
 step_plan_before() {
@@ -172,5 +173,26 @@ step_maps_follow() {
   postmap -q alice2@example.test "hash:$WS/maps-adrec/virtual" >/dev/null || die "alice2@ not in the virtual map"
 }
 step --needs first_sync maps_follow step_maps_follow
+
+step_status_and_metrics() {
+  note "adsync status and the metrics agree with the audit rows of every apply"
+  local p=$WS/adsync.prom col metric
+  expect_exit 0 adsync -c "$CONF" apply
+  expect_json 0 adsync -c "$CONF" status --json
+  json_check "status: one DC with its USN, the last run, zoe pending delete" \
+    '.format == 1 and (.dcs | length) == 1 and .dcs[0].highest_usn > 0 and .last_run.result != null
+     and (.pending_delete_uids | index("zoe")) != null'
+  [[ $(awk '$1 == "adsync_last_exit_status" {print $2}' "$p") == 0 ]] || die "adsync_last_exit_status"
+  [[ $(awk '$1 == "adsync_leader" {print $2}' "$p") == 1 ]] || die "adsync_leader"
+  grep -Eq '^adsync_highest_usn\{dc="[^"]+"\} [1-9][0-9]*$' "$p" || die "adsync_highest_usn"
+  grep -Eq '^adsync_runs_total\{status="65"\} 1$' "$p" || die "the apply with a conflict (65) is not counted"
+  for col in creates:created updates:updated disables:disabled pending_deletes:pending_delete; do
+    metric=adsync_accounts_${col#*:}_total
+    [[ $(awk -v m="$metric" '$1 == m {print $2}' "$p") == "$(q adrec "SELECT COALESCE(SUM(${col%%:*}), 0) FROM ad_sync_runs")" ]] ||
+      die "$metric is $(awk -v m="$metric" '$1 == m {print $2}' "$p"), the audit rows say $(q adrec "SELECT SUM(${col%%:*}) FROM ad_sync_runs")"
+  done
+  (( $(awk '$1 == "adsync_accounts_created_total" {print $2}' "$p") >= 7 )) || die "created_total below the first sync's 7"
+}
+step --needs first_sync status_and_metrics step_status_and_metrics
 
 finish

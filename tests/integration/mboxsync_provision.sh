@@ -12,6 +12,8 @@ source "$(dirname "$0")/cyrus_lib.sh"
 
 CONF=$WS/cy.yaml
 cy_config mbprov > "$CONF"
+printf 'metrics:\n  mboxsync_textfile: %s\n' "$WS/mboxsync.prom" >> "$CONF"
+metric() { awk -v s="$1" '$1 == s {print $2}' "$WS/mboxsync.prom"; }
 fixture_db mbprov "$CONF"
 # What adsync leaves behind: accounts with a back end, and a create job each.
 q mbprov "INSERT INTO accounts (uid, primary_address, delivery, backend_id, cyrus_partition, quota_mb, smtp_nexthop, source) VALUES
@@ -50,6 +52,16 @@ step_run() {
   grep -q 'QUOTA user.ann (STORAGE 0 102400)' "$WS/be1" || { cat "$WS/be1"; die "default quota (100 MB) not set on ann"; }
 }
 step run step_run
+
+step_run_metrics() {
+  note "the run's metrics: four created, the queue empty, this host led"
+  [[ $(metric 'mboxsync_jobs_total{outcome="created"}') == 4 ]] || die "mboxsync_jobs_total created: $(metric 'mboxsync_jobs_total{outcome="created"}')"
+  [[ $(metric 'mboxsync_jobs_total{outcome="failed"}') == 0 ]] || die "mboxsync_jobs_total failed"
+  [[ $(metric 'mboxsync_queue_jobs{kind="create",state="pending"}') == 0 ]] || die "pending create jobs in the metrics"
+  [[ $(metric mboxsync_leader) == 1 && $(metric mboxsync_last_exit_status) == 0 ]] || die "leader / exit status"
+  grep -Eq '^mboxsync_build_info\{version="[^"]+"\} 1$' "$WS/mboxsync.prom" || die "mboxsync_build_info"
+}
+step --needs run run_metrics step_run_metrics
 
 step_lmtp() {
   note "LMTP through the front end lands on the back end mupdate names"
@@ -171,5 +183,17 @@ step_standalone() {
   done
 }
 step standalone step_standalone
+
+step_status_and_counters() {
+  note "mboxsync status agrees with the queue; counters kept across the runs, failures counted"
+  expect_json 0 mboxsync -c "$CONF" status --json
+  json_check "status: pending and failed as in provisioning_jobs" \
+    ".format == 1 and .pending == $(q mbprov "SELECT COUNT(*) FROM provisioning_jobs WHERE state = 'pending'")
+     and .failed == $(q mbprov "SELECT COUNT(*) FROM provisioning_jobs WHERE state = 'failed'") and .last_done_age_seconds != null"
+  (( $(metric 'mboxsync_jobs_total{outcome="created"}') >= 4 )) || die "the created counter went back"
+  (( $(metric 'mboxsync_runs_total{status="65"}') >= 2 )) || die "the runs that exited 65 are not counted"
+  (( $(metric 'mboxsync_runs_total{status="0"}') >= 2 )) || die "the successful runs are not counted"
+}
+step --needs run status_and_counters step_status_and_counters
 
 finish
