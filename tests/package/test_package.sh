@@ -14,7 +14,8 @@
 # already or a mapsync user exists (it would remove them), and always purges what it
 # installed, also when a step failed. The unit tests are not run by the package build
 # (DEB_BUILD_OPTIONS=nocheck: tests/run.sh's main stage runs them); PACKAGE_CHECK=1 runs
-# them there too. KEEP_WS=1 keeps the workspace (the .debs) under /tmp.
+# them there too. KEEP_WS=1 keeps the workspace (the .debs) under /tmp; PACKAGE_PREBUILT=DIR
+# tests the .debs (and .changes) in DIR instead of building them.
 set -euo pipefail
 # lib.sh wants the program under test: here, the installed one.
 export MAPSYNC=/usr/sbin/mapsync
@@ -51,6 +52,12 @@ if [[ -n ${KEEP_WS:-} ]]; then at_exit 'echo "workspace kept: $WS"'; fi
 
 build_packages() {
   mkdir -p "$WS/src/mapsync"
+  if [[ -n ${PACKAGE_PREBUILT:-} ]]; then
+    # Packages built already (iterating on the checks); the build itself is then not tested.
+    echo "--- PACKAGE_PREBUILT: taking the packages in $PACKAGE_PREBUILT, not building"
+    cp "$PACKAGE_PREBUILT"/*.deb "$PACKAGE_PREBUILT"/*.changes "$PACKAGE_PREBUILT"/*.buildinfo "$WS/src/"
+    return 0
+  fi
   # The tree as it is (uncommitted changes included), without build trees.
   tar -C "$ROOT" --exclude='./build*' --exclude='./obj-*' --exclude='./.git' -cf - . | tar -C "$WS/src/mapsync" -xf -
   local opts="parallel=$(nproc)"
@@ -80,9 +87,12 @@ check_files() {
   local f want
   for want in /usr/sbin/mapsync /usr/sbin/adsync /usr/sbin/mboxsync /usr/sbin/mapadm \
       /etc/mapsync/mapsync.yaml /etc/cron.d/mapsync /etc/cron.d/adsync /etc/cron.d/mboxsync \
-      /usr/share/mapsync/schema/001_initial.sql /usr/share/doc/mapsync-common/examples/mapsync.yaml \
-      /usr/share/doc/mapsync-common/operations.md; do
+      /usr/share/mapsync/schema/001_initial.sql /usr/share/doc/mapsync-common/examples/mapsync.yaml; do
     [[ -e $want ]] || soft_fail "not installed: $want"
+  done
+  for f in "$ROOT"/README.md "$ROOT"/docs/*.md; do  # dh_compress compresses the larger ones
+    f=/usr/share/doc/mapsync-common/$(basename "$f")
+    [[ -e $f || -e $f.gz ]] || soft_fail "not installed: $f"
   done
   for f in "$ROOT"/docs/*.8; do
     f=$(basename "$f")
