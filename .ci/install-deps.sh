@@ -38,6 +38,10 @@ packages=(
   prometheus
   # the fuzzers (tests/fuzz/run.sh): clang with libFuzzer and the ASan/UBSan runtimes
   clang libclang-rt-14-dev
+  # the package stage (tests/package/test_package.sh): dpkg-buildpackage with debhelper,
+  # lintian, systemd-analyze (verify, security --offline) from systemd, which is not
+  # started: the test reads unit files only; adduser for the packages' postinst
+  dpkg-dev debhelper lintian systemd adduser
 )
 missing=()
 for p in "${packages[@]}"; do

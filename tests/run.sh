@@ -9,6 +9,10 @@
 #   tsan  TSan build: unit tests and real builds with the threaded map writers  BUILD_DIR-tsan
 #   fuzz  every libFuzzer target for FUZZ_SECONDS (default 60) on a copy of its seed corpus
 #         (tests/fuzz/run.sh)                                               BUILD_DIR-fuzz
+#   package  the Debian packages: dpkg-buildpackage from a copy of the tree, lintian, then
+#         installed on THIS machine (root; CI's throwaway one), checked (units, scores of
+#         systemd-analyze security, a build as the mapsync user) and purged
+#         (tests/package/test_package.sh; it refuses to run where mapsync is installed) a temp dir
 # A failing stage does not stop the next; the summary names each and the exit status is
 # non-zero if any failed.
 #   BUILD_DIR (default build)   CTEST_ARGS (extra arguments for the main stage's ctest)
@@ -19,7 +23,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-STAGES=${MAPSYNC_STAGES:-main asan tsan fuzz}
+STAGES=${MAPSYNC_STAGES:-main asan tsan fuzz package}
 JOBS=$(nproc)
 
 configure_and_build() {  # DIR TARGET [cmake args...]
@@ -59,11 +63,15 @@ stage_fuzz() {
   FUZZ_BUILD_DIR="$BUILD_DIR-fuzz" bash "$ROOT/tests/fuzz/run.sh"
 }
 
+stage_package() {
+  bash "$ROOT/tests/package/test_package.sh"
+}
+
 declare -A RESULT
 failed=0
 for s in $STAGES; do
   if ! declare -F "stage_$s" >/dev/null; then
-    echo "run.sh: unknown stage '$s' (stages: main asan tsan fuzz)" >&2
+    echo "run.sh: unknown stage '$s' (stages: main asan tsan fuzz package)" >&2
     exit 64
   fi
   echo "=== stage $s"
