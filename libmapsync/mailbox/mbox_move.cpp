@@ -68,25 +68,28 @@ std::optional<MoveOutcome> guarded(MoveSessions& s, Fn fn) {
 
 MoveSessions::~MoveSessions() { close(); }
 
+ImapEndpoint MoveSessions::endpoint(const std::string& host, unsigned port) const {
+  ImapEndpoint ep = imap_endpoint(c_, host, port, login_.password);
+  ep.timeout = c_.timeout;
+  return ep;
+}
+
+std::string MoveSessions::key(const std::string& host, unsigned port) { return host + ":" + std::to_string(port); }
+
 ImapClient& MoveSessions::admin(const std::string& host, unsigned port) {
-  auto& slot = open_[host + ":" + std::to_string(port)];
-  if (!slot) {
-    ImapEndpoint ep = imap_endpoint(c_, host, port, login_.password);
-    ep.timeout = c_.timeout;
-    slot = std::make_unique<ImapClient>(ep);
-  }
+  auto& slot = open_[key(host, port)];
+  if (!slot) slot = std::make_unique<ImapClient>(endpoint(host, port));
   return *slot;
 }
 
 std::unique_ptr<ImapClient> MoveSessions::as_owner(const BackendRow& b, const std::string& owner) const {
-  ImapEndpoint ep = imap_endpoint(c_, b.imap_host, b.imap_port, login_.password);
-  ep.timeout = c_.timeout;
+  ImapEndpoint ep = endpoint(b.imap_host, b.imap_port);
   ep.authzid = owner;
   return std::make_unique<ImapClient>(ep);
 }
 
 void MoveSessions::drop(const BackendRow& b) {
-  auto it = open_.find(b.imap_host + ":" + std::to_string(b.imap_port));
+  auto it = open_.find(key(b.imap_host, b.imap_port));
   if (it == open_.end()) return;
   if (it->second) it->second->logout();
   open_.erase(it);
@@ -178,12 +181,8 @@ void confirm_mupdate(MoveSessions& s, const std::vector<MoveInFlight>& moves) {
   for (;;) {
     std::vector<std::string> inboxes;
     for (const MoveInFlight& m : asking) inboxes.push_back(m.order->inbox);
-    try {
-      named = mupdate_servers(s.admin(c.frontend_host, c.frontend_port), inboxes, c.pipeline);
-    } catch (const Error& e) {
-      if (e.status() != Exit::tempfail && e.status() != Exit::data) throw;
-      s.close();
-      for (const MoveInFlight& m : asking) *m.outcome = retry(std::string("asking mupdate through the front end: ") + e.what());
+    if (auto failed = guarded(s, [&] { named = mupdate_servers(s.admin(c.frontend_host, c.frontend_port), inboxes, c.pipeline); })) {
+      for (const MoveInFlight& m : asking) *m.outcome = retry("asking mupdate through the front end: " + failed->detail);
       return;
     }
     std::vector<MoveInFlight> still;

@@ -53,9 +53,11 @@ class MoveSessions {
   const CyrusConfig& config() const { return c_; }
 
  private:
+  ImapEndpoint endpoint(const std::string& host, unsigned port) const;  // as the admin, cyrus.timeout
+  static std::string key(const std::string& host, unsigned port);
   const CyrusConfig& c_;
   const AdminLogin& login_;
-  std::map<std::string, std::unique_ptr<ImapClient>> open_;  // by host:port
+  std::map<std::string, std::unique_ptr<ImapClient>> open_;  // by key(): host:port
 };
 
 // One move to carry out.
