@@ -38,7 +38,7 @@ int run_apply(const Global& g, const ApplyOptions& o) {
     throw;
   }
   using mapsync::Exit;
-  metrics(&r, static_cast<int>(r.refused ? Exit::tempfail : !r.plan.conflicts.empty() && !r.not_leader ? Exit::data : Exit::ok));
+  metrics(&r, static_cast<int>(r.refused ? Exit::data : !r.plan.conflicts.empty() && !r.not_leader ? Exit::data : Exit::ok));
   if (r.not_leader) {
     // Every front end runs adsync from cron; one at a time is enough.
     mapsync::log::info("another adsync holds the lease " + cfg.ad.lock_name + " (" + r.leader + "); nothing to do here");
@@ -49,7 +49,7 @@ int run_apply(const Global& g, const ApplyOptions& o) {
   if (r.refused) {
     std::string gates;
     for (const auto& t : r.plan.gates_tripped) gates += (gates.empty() ? "" : "; ") + t;
-    mapsync::fail(mapsync::Exit::tempfail, "nothing applied: gate tripped: " + gates + " (adsync apply --force if intended)");
+    mapsync::fail(mapsync::Exit::data, "nothing applied: gate tripped: " + gates + " (adsync apply --force if intended)");
   }
   if (!r.plan.conflicts.empty())
     mapsync::fail(mapsync::Exit::data, std::to_string(r.plan.conflicts.size()) +

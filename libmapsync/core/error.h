@@ -17,6 +17,8 @@ enum class Exit : int {
   data = 65,         // EX_DATAERR: the database holds something we refuse to publish
   noinput = 66,      // EX_NOINPUT: a file to read is missing
   unavailable = 69,  // EX_UNAVAILABLE
+  held = 69,         // publishing is held (mapsync hold, a rollback, a fleet-wide hold): an
+                     // operator's decision, so not "try again later", which units treat as success
   software = 70,     // EX_SOFTWARE: a bug
   oserr = 71,        // EX_OSERR
   cantcreat = 73,    // EX_CANTCREAT: cannot write an output file

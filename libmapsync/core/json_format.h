@@ -27,11 +27,14 @@ inline constexpr JsonFormat mapsync_status{"mapsync.status", 1};
 inline constexpr JsonFormat mapsync_fleet_status{"mapsync.fleet-status", 1};
 inline constexpr JsonFormat adsync_plan{"adsync.plan", 1};
 inline constexpr JsonFormat adsync_apply{"adsync.apply", 1};
+inline constexpr JsonFormat adsync_status{"adsync.status", 1};
 inline constexpr JsonFormat mboxsync_plan{"mboxsync.plan", 1};
 inline constexpr JsonFormat mboxsync_run{"mboxsync.run", 1};
 inline constexpr JsonFormat mboxsync_bulk{"mboxsync.bulk", 1};
 inline constexpr JsonFormat mboxsync_move{"mboxsync.move", 1};
 inline constexpr JsonFormat mboxsync_rebalance{"mboxsync.rebalance", 1};
+inline constexpr JsonFormat mboxsync_jobs{"mboxsync.jobs", 1};
+inline constexpr JsonFormat mboxsync_status{"mboxsync.status", 1};
 inline constexpr JsonFormat mapadm_rows{"mapadm.rows", 1};
 inline constexpr JsonFormat mapadm_change{"mapadm.change", 1};
 inline constexpr JsonFormat mapadm_log{"mapadm.log", 1};
@@ -44,7 +47,8 @@ inline constexpr JsonFormat kAllJsonFormats[] = {
     json_format::adsync_apply,   json_format::mboxsync_plan,      json_format::mboxsync_run,
     json_format::mboxsync_bulk,  json_format::mboxsync_move,      json_format::mboxsync_rebalance,
     json_format::mapadm_rows,    json_format::mapadm_change,      json_format::mapadm_log,
-    json_format::mapadm_import,
+    json_format::mapadm_import,  json_format::adsync_status,      json_format::mboxsync_jobs,
+    json_format::mboxsync_status,
 };
 
 // A new top-level document of kind f: {"format": VERSION, "kind": KIND}; the caller adds

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "libmapsync/core/escape.h"
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/core/prometheus.h"
 #include "libmapsync/db/database.h"
 #include "libmapsync/db/endpoints.h"
@@ -68,9 +69,12 @@ std::string ad_status_json(const AdStatus& st) {
   if (st.last_run_id)
     last = {{"id", st.last_run_id}, {"finished_at", st.last_run_at}, {"host", st.last_run_host},
             {"dc", st.last_run_dc}, {"result", st.last_run_result}, {"mode", st.last_run_mode}};
-  const nlohmann::json j = {{"format", 1},          {"dcs", dcs},
-                            {"last_run", last},      {"pending_delete", st.pending_delete},
-                            {"pending_delete_uids", st.pending_delete_uids}, {"missing", st.missing}};
+  nlohmann::ordered_json j = json_document<nlohmann::ordered_json>(json_format::adsync_status);
+  j["dcs"] = dcs;
+  j["last_run"] = last;
+  j["pending_delete"] = st.pending_delete;
+  j["pending_delete_uids"] = st.pending_delete_uids;
+  j["missing"] = st.missing;
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

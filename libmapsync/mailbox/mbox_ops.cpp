@@ -8,6 +8,7 @@
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/escape.h"
 #include "libmapsync/core/identity.h"
+#include "libmapsync/core/json_format.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/prometheus.h"
 #include "libmapsync/db/endpoints.h"
@@ -112,7 +113,9 @@ std::string job_rows_json(const std::vector<JobRow>& rows) {
                  {"target", j.target.empty() ? nlohmann::json() : nlohmann::json(j.target)}, {"mail_deferred", j.moving},
                  {"attempts", j.attempts}, {"last_error", j.last_error}, {"not_before", j.not_before},
                  {"created_at", j.created_at}, {"updated_at", j.updated_at}});
-  return nlohmann::json{{"format", 1}, {"jobs", a}}.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+  nlohmann::ordered_json j = json_document<nlohmann::ordered_json>(json_format::mboxsync_jobs);
+  j["jobs"] = a;
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string mbox_status_text(const MboxStatus& st) {
@@ -134,17 +137,16 @@ std::string mbox_status_json(const MboxStatus& st) {
   nlohmann::json counts = nlohmann::json::array();
   for (const auto& c : st.queue.counts)
     counts.push_back({{"kind", std::string(to_sql(c.kind))}, {"state", std::string(to_sql(c.state))}, {"jobs", c.jobs}});
-  nlohmann::json j = {{"format", 1},
-                      {"queue", counts},
-                      {"pending", st.queue.count(JobState::pending)},
-                      {"due", st.queue.due},
-                      {"failed", st.queue.count(JobState::failed)},
-                      {"oldest_pending_age_seconds",
-                       st.queue.oldest_pending_at ? nlohmann::json(st.now - st.queue.oldest_pending_at) : nlohmann::json()},
-                      {"last_done_age_seconds",
-                       st.queue.last_done_at ? nlohmann::json(st.now - st.queue.last_done_at) : nlohmann::json()},
-                      {"running", st.lease_owner.empty() ? nlohmann::json() : nlohmann::json(st.lease_owner)},
-                      {"last_run_started", st.lease_acquired.empty() ? nlohmann::json() : nlohmann::json(st.lease_acquired)}};
+  nlohmann::ordered_json j = json_document<nlohmann::ordered_json>(json_format::mboxsync_status);
+  j["queue"] = counts;
+  j["pending"] = st.queue.count(JobState::pending);
+  j["due"] = st.queue.due;
+  j["failed"] = st.queue.count(JobState::failed);
+  j["oldest_pending_age_seconds"] =
+      st.queue.oldest_pending_at ? nlohmann::json(st.now - st.queue.oldest_pending_at) : nlohmann::json();
+  j["last_done_age_seconds"] = st.queue.last_done_at ? nlohmann::json(st.now - st.queue.last_done_at) : nlohmann::json();
+  j["running"] = st.lease_owner.empty() ? nlohmann::json() : nlohmann::json(st.lease_owner);
+  j["last_run_started"] = st.lease_acquired.empty() ? nlohmann::json() : nlohmann::json(st.lease_acquired);
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

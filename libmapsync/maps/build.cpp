@@ -257,7 +257,7 @@ class BuildJob {
       }
     }
     if (old_ && old_->held && !old_->held_by_fleet && !opt_.release && !staging_)
-      fail(Exit::tempfail, "the maps in " + dir_ + " are held at generation " + std::to_string(old_->generation) +
+      fail(Exit::held, "the maps in " + dir_ + " are held at generation " + std::to_string(old_->generation) +
                                " (a rollback to generation " + std::to_string(old_->held_generation) +
                                "); fix the database, then publish it again with `mapsync build --release`");
   }
@@ -288,7 +288,7 @@ class BuildJob {
     if (old_ && combined_digest(*old_) == hold_.rollback_digest) return false;  // done: held below
     const auto gen = generation_with_digest(dir_, hold_.rollback_digest);
     if (!gen)
-      fail(Exit::tempfail, "a fleet-wide rollback (by " + hold_.by + ": " + hold_.reason + ") asks for content " +
+      fail(Exit::held, "a fleet-wide rollback (by " + hold_.by + ": " + hold_.reason + ") asks for content " +
                                hold_.rollback_digest.substr(0, 12) + ", and no generation stored in " + dir_ +
                                " has it; the maps stay as they are, held");
     pub_.reset();  // rollback() takes the directory's lock itself
@@ -308,7 +308,7 @@ class BuildJob {
     if (!hold_.held || opt_.dry_run || staging_) return;
     rep_.fleet_held = true;
     report("held", old_ ? &*old_ : nullptr);
-    fail(Exit::tempfail, "publishing is held fleet-wide since " + hold_.at + " by " + hold_.by + ": " + hold_.reason +
+    fail(Exit::held, "publishing is held fleet-wide since " + hold_.at + " by " + hold_.by + ": " + hold_.reason +
                              "; the maps in " + dir_ + " stay as they are until `mapsync release --fleet`");
   }
 
@@ -364,7 +364,7 @@ class BuildJob {
     std::size_t active = 0;
     for (const Account& a : snap.accounts) active += a.status == AccountStatus::active;
     if (active < cfg_.render.min_accounts)
-      fail(Exit::tempfail, "the database returned " + std::to_string(active) + " active accounts, fewer than render.min_accounts (" +
+      fail(Exit::data, "the database returned " + std::to_string(active) + " active accounts, fewer than render.min_accounts (" +
                                std::to_string(cfg_.render.min_accounts) + "); refusing to publish what looks like a failed or empty read");
 
     next_.generation = old_ ? old_->generation : 0;
@@ -444,7 +444,7 @@ class BuildJob {
       std::string all;
       for (const auto& t : rep_.gates_tripped) all += "\n  " + t;
       if (!opt_.force)
-        fail(Exit::tempfail, "change gates tripped, nothing published (check the database; `mapsync build --force` "
+        fail(Exit::data, "change gates tripped, nothing published (check the database; `mapsync build --force` "
                              "publishes this once):" + all);
       log::warning("change gates overridden by --force:" + all);
     }

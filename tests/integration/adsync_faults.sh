@@ -95,11 +95,11 @@ step_lost_read_rights() {
 step lost_read_rights step_lost_read_rights
 
 step_mass_disable_gate() {
-  note "a mass disable trips the gate: 75 and nothing written; --force applies it"
+  note "a mass disable trips the gate: 65 and nothing written; --force applies it"
   ad_config adfault 'lifecycle: {disable_after_misses: 1}' | sed 's/^    max_disables_percent: 60$/    max_disables: 2/' > "$WS/gate.yaml"
   for u in alice eve erin; do ad disable "$u"; done
   trap 'for u in alice eve erin; do ad enable "$u" >/dev/null 2>&1 || true; done' EXIT
-  expect_exit 75 adsync -c "$WS/gate.yaml" apply
+  expect_exit 65 adsync -c "$WS/gate.yaml" apply
   expect_output "gate tripped: disables: 3 > max 2"
   expect_output "nothing applied"
   unchanged "mass disable"

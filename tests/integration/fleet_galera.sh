@@ -154,7 +154,7 @@ step_node_killed_mid_read() {
 step --needs publish_all node_killed_mid_read step_node_killed_mid_read
 
 step_fleet_hold() {
-  note "a fleet-wide hold: every hub's build exits 75 and changes nothing; after the release all publish"
+  note "a fleet-wide hold: every hub's build exits 69 (held) and changes nothing; after the release all publish"
   local h
   # Any node that is down (a failed earlier step) comes back first.
   node_pid g1 > /dev/null || { node_start g1; galera_wait_size 3; }
@@ -165,7 +165,7 @@ step_fleet_hold() {
   add_alias g3 fleet-hold@example.edu > /dev/null
   fingerprints > "$WS/before"
   for h in "${HUBS[@]}"; do
-    build "$h" 75
+    build "$h" 69
     expect_output "held fleet-wide"
   done
   fingerprints > "$WS/after"
@@ -219,11 +219,11 @@ step_fleet_rollback() {
   trap 'hub hub1 release --fleet > /dev/null 2>&1 || true' EXIT
   galera_sync
   for h in "${HUBS[@]}"; do
-    # The build that rolls back publishes; whether it then says 0 or 75 (held) is the
+    # The build that rolls back publishes; whether it then says 0 or 69 (held) is the
     # implementation's choice. The next one is held like any build under a hold.
     rc=0; hub "$h" build > "$WS/out" 2>&1 || rc=$?
-    [[ $rc == 0 || $rc == 75 ]] || { cat "$WS/out" >&2; die "$h: rollback build exited $rc"; }
-    build "$h" 75
+    [[ $rc == 0 || $rc == 69 ]] || { cat "$WS/out" >&2; die "$h: rollback build exited $rc"; }
+    build "$h" 69
     expect_output "held fleet-wide"
   done
   serves_not fleet-rb@example.edu

@@ -11,7 +11,7 @@
 #     leaves the other maps' files (inode, mtime) alone.
 #  3. change gates: max_removed, max_removed_percent, max_changed, max_changed_percent,
 #     min_entries and "would be empty where entries were published" each trip with
-#     crafted rows: exit 75, the message names map, gate and numbers, the published
+#     crafted rows: exit 65, the message names map, gate and numbers, the published
 #     files are byte-identical (sha256, inode, mtime); `build --force` then publishes
 #     and logs the override. Metrics textfile (entries, gates tripped, exit status, last
 #     success kept by a refused run; generation and serial still the published ones) and
@@ -19,7 +19,7 @@
 #  4. validation: `mapsync check` exits 65 on an alias loop and on a key defined twice
 #     (messages name the rows), 0 with the warnings counted otherwise; nothing published.
 #  5. generations and rollback: maps.generations 2 keeps 2; `rollback` restores the
-#     previous generation exactly (postmap -s), as new files; `build` then exits 75
+#     previous generation exactly (postmap -s), as new files; `build` then exits 69
 #     (held) and `build --release` publishes the database again.
 #  6. incremental publish: 10 addresses changed among 5000: the patched hash (and btree)
 #     file answers exactly as a `build --full` elsewhere, db5.3_verify passes, and -v
@@ -267,7 +267,7 @@ $gates}" "$TOP$extra_top" > "$WS/gate-$name.yaml"
   dump_all "$MAPS" "$WS/before"
   stamp "$MAPS" > "$WS/stamp.before"
   sql ms_gates <<< "$change"
-  expect_exit 75 "$MAPSYNC" -c "$WS/gate-$name.yaml" build
+  expect_exit 65 "$MAPSYNC" -c "$WS/gate-$name.yaml" build
   expect_output "change gates tripped, nothing published"
   grep -Fq -- "$message" "$WS/out" || { cat "$WS/out" >&2; die "gate $name: the message does not say: $message"; }
   [[ $(grep -c 'more than maps\.\|fewer than maps\.\|would be empty where' "$WS/out") == 1 ]] || { cat "$WS/out" >&2; die "gate $name: more than one gate tripped"; }
@@ -275,7 +275,7 @@ $gates}" "$TOP$extra_top" > "$WS/gate-$name.yaml"
   diff -u "$WS/stamp.before" "$WS/stamp.after" >&2 || die "gate $name: published files changed"
   no_temp_files "$MAPS"
   [[ $(metric mapsync_gates_tripped) == 1 ]] || die "gate $name: metrics mapsync_gates_tripped is not 1"
-  [[ $(metric mapsync_last_exit_status) == 75 ]] || die "gate $name: metrics mapsync_last_exit_status is not 75"
+  [[ $(metric mapsync_last_exit_status) == 65 ]] || die "gate $name: metrics mapsync_last_exit_status is not 65"
   [[ $(metric mapsync_last_success_timestamp_seconds) == "$success" ]] || die "gate $name: the last success time moved on a failed run"
   # "Published generation." and "Database change serial the maps reflect.": nothing was
   # published, so both stay what they were (checked once: the first gate).
@@ -284,7 +284,7 @@ $gates}" "$TOP$extra_top" > "$WS/gate-$name.yaml"
   [[ $name != max_removed ]] || [[ $(metric mapsync_database_serial) == "$serial" ]] \
     || soft_fail "gate $name: metrics mapsync_database_serial is $(metric mapsync_database_serial) after a refused publish; the maps still reflect serial $serial"
   # Again: still refused (the override is once, by hand).
-  expect_exit 75 "$MAPSYNC" -c "$WS/gate-$name.yaml" build
+  expect_exit 65 "$MAPSYNC" -c "$WS/gate-$name.yaml" build
   expect_exit 0 "$MAPSYNC" -c "$WS/gate-$name.yaml" build --force
   expect_output "change gates overridden by --force:"
   grep -Fq -- "$message" "$WS/out" || { cat "$WS/out" >&2; die "gate $name: --force does not log the gate it overrides"; }
@@ -570,9 +570,9 @@ step_held_release() {
   MAPS="$WS/gen-maps"
   G=("$MAPSYNC" -c "$WS/gen.yaml")
   stamp "$MAPS" > "$WS/stamp.before"
-  expect_exit 75 "${G[@]}" build
+  expect_exit 69 "${G[@]}" build
   expect_output "are held at generation 4 (a rollback to generation 2); fix the database, then publish it again with \`mapsync build --release\`"
-  expect_exit 75 "${G[@]}" build --full
+  expect_exit 69 "${G[@]}" build --full
   stamp "$MAPS" > "$WS/stamp.after"
   diff -u "$WS/stamp.before" "$WS/stamp.after" >&2 || die "a held build changed published files"
 

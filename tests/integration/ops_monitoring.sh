@@ -192,16 +192,17 @@ step_errors_before_config() {
   grep -Eq '^<19>.*mboxsync\[[0-9]+\]: error: .*no-such\.yaml' <<< "$lines" || die "mboxsync's missing config did not reach syslog"
 }
 
-# A gate trip: its message has a line per gate; syslog gets one record; the metrics count
-# the consecutive 75s and a success resets them.
+# A gate trip: 65 (a failure at once, never "try again later"); its message has a line per
+# gate and syslog gets one record for it. "Another run holds the lock" is 75: the metrics
+# count the consecutive 75s, a gate trip or a success sets the count back to 0.
 step_multiline_and_tempfail() {
-  local m lines
+  local m lines p=$PROM/mapsync.prom
   awk '{print} /^  default_type:/ {print "  gates:\n    min_entries: 1000000"}' "$CONF" > "$WS/gated.yaml"
   m=$(syslog_mark)
-  run_logged 75 "$MAPSYNC" -c "$WS/gated.yaml" build --full
+  run_logged 65 "$MAPSYNC" -c "$WS/gated.yaml" build --full
   grep -q 'change gates tripped' "$WS/err" || die "no gate message"
   (( $(grep -c . "$WS/err") >= 2 )) || die "the gate message on stderr was expected to have several lines"
-  run_logged 75 "$MAPSYNC" -c "$WS/gated.yaml" -q build --full
+  run_logged 65 "$MAPSYNC" -c "$WS/gated.yaml" -q build --full
   lines=$(syslog_since "$m")
   echo "$lines"
   [[ $(grep -c 'change gates tripped' <<< "$lines") == 2 ]] || die "want one record per gate message"
@@ -209,13 +210,22 @@ step_multiline_and_tempfail() {
   grep -q 'change gates tripped.* | ' <<< "$lines" || die "the lines of the message are not joined in one record"
   ! grep -Eq '\]: +[a-z_]+: .*min_entries' <<< "$(grep -v 'change gates tripped' <<< "$lines")" \
     || die "a line of the gate message arrived as a record of its own"
-  local p=$PROM/mapsync.prom
+  [[ $(metric "$p" mapsync_last_exit_status) == 65 ]] || die "a gate trip: last exit status $(metric "$p" mapsync_last_exit_status), want 65"
+  [[ $(metric "$p" mapsync_consecutive_tempfail_runs) == 0 ]] || die "a gate trip counted as a temporary failure"
+  [[ $(metric "$p" mapsync_publishes_total) == 1 ]] || die "mapsync_publishes_total changed on refused runs"
+
+  exec {lfd}>>"$MAPS/.mapsync.lock"
+  flock -n "$lfd" || die "cannot take the maps' lock for the test"
+  run_logged 75 "$MAPSYNC" -c "$CONF" -q build
+  grep -q 'another mapsync run' "$WS/err" || die "no 'another mapsync run' message"
+  run_logged 75 "$MAPSYNC" -c "$CONF" -q build
+  exec {lfd}>&-
   [[ $(metric "$p" mapsync_consecutive_tempfail_runs) == 2 ]] || die "want 2 consecutive tempfail runs, got $(metric "$p" mapsync_consecutive_tempfail_runs)"
   [[ $(metric "$p" mapsync_last_exit_status) == 75 ]] || die "last exit status"
-  [[ $(metric "$p" mapsync_publishes_total) == 1 ]] || die "mapsync_publishes_total changed on refused runs"
   "$MAPSYNC" -c "$CONF" -q build
   [[ $(metric "$p" mapsync_consecutive_tempfail_runs) == 0 ]] || die "a success did not reset the count"
   [[ $(metric "$p" 'mapsync_runs_total{status="75"}') == 2 ]] || die "mapsync_runs_total{status=\"75\"}"
+  [[ $(metric "$p" 'mapsync_runs_total{status="65"}') == 2 ]] || die "mapsync_runs_total{status=\"65\"}"
 }
 
 step_hooks() {
