@@ -137,6 +137,9 @@ run_logged() {
   timeout 120 bash -c "$(declare -f logged); WS=\$1; shift; logged \"\$@\"" _ "$WS" "$@" >"$WS/out" 2>"$WS/err" || got=$?
   [[ $got == "$want" ]] || { cat "$WS/out" "$WS/err" >&2; die "exit $got, want $want: $*"; }
 }
+conforms() {  # conforms FILE: the JSON document in FILE against its schema (docs/json/)
+  python3 "$ROOT/tests/support/check_json.py" "$1" || die "$1 does not conform to its schema: $(cat "$1")"
+}
 metric() {  # metric FILE SERIES: its value
   awk -v s="$2" '$1 == s {print $2}' "$1"
 }
@@ -298,9 +301,11 @@ SQL
   "$MBOXSYNC" -c "$CONF" status --json > "$WS/status.json"
   jq -e '.format == 1 and .pending == 2 and .due == 1 and .failed == 0' "$WS/status.json" >/dev/null \
     || die "status: $(cat "$WS/status.json")"
+  conforms "$WS/status.json"
   "$MBOXSYNC" -c "$CONF" jobs list --json > "$WS/jobs.json"
   jq -e --argjson id "$id" '.format == 1 and (.jobs | length) == 2 and any(.jobs[]; .id == $id and .uid == "jdoe" and .attempts == 3)' \
     "$WS/jobs.json" >/dev/null || die "jobs list: $(cat "$WS/jobs.json")"
+  conforms "$WS/jobs.json"
   expect_exit 65 "$MBOXSYNC" -c "$CONF" jobs cancel "$move"
   grep -q 'left as it is: the move has started' "$WS/out" || die "the started move's refusal does not say why"
   [[ $(db_root "$DBDIR" ops_campus -N <<< "SELECT state FROM provisioning_jobs WHERE id = $move") == pending ]] \
@@ -315,6 +320,7 @@ SQL
   "$MBOXSYNC" -c "$CONF" jobs retry "$id" --json > "$WS/retry.json" || die "jobs retry failed"
   jq -e --argjson id "$id" '.format == 1 and .jobs[0].id == $id and .jobs[0].state == "pending" and .jobs[0].attempts == 0' \
     "$WS/retry.json" >/dev/null || die "jobs retry --json does not show the job as it is now: $(cat "$WS/retry.json")"
+  conforms "$WS/retry.json"
   [[ $(db_root "$DBDIR" ops_campus -N <<< "SELECT state, attempts, not_before IS NULL FROM provisioning_jobs WHERE id = $id") == pending$'\t'0$'\t'1 ]] \
     || die "retry did not make the job due again"
   expect_exit 64 "$MBOXSYNC" -c "$CONF" jobs retry 999999
@@ -341,6 +347,7 @@ step_adsync() {
   jq -e --argjson n "$n" '.format == 1 and .pending_delete == $n and (.pending_delete_uids | index("asmith")) != null
                          and .dcs == [] and .last_run == null' \
     "$WS/ad.json" >/dev/null || die "adsync status: $(cat "$WS/ad.json")"
+  conforms "$WS/ad.json"
   "$ADSYNC" -c "$CONF" status | grep -q "pending delete: $n .*asmith" || die "adsync status as text"
 }
 
