@@ -65,7 +65,10 @@ void setup_apply(CLI::App& app, Global& g) {
   sub->add_flag("--json", o->json, "print what was done as JSON");
   sub->add_flag("--force", o->force, "apply even when a gate trips (a mass disable you intend)");
   sub->add_flag("--full", o->full, "search everything, not only what changed since the last run");
-  sub->callback([&g, o] { g.action = [&g, o] { return run_apply(g, *o); }; });
+  sub->callback([&g, o] {
+    g.scheduled = true;
+    g.action = [&g, o] { return run_apply(g, *o); };
+  });
 }
 
 }  // namespace adsync_cli

@@ -7,6 +7,7 @@
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
+#include "libmapsync/core/prometheus.h"
 #include "libmapsync/core/secret.h"
 #include "libmapsync/core/signals.h"
 
@@ -23,11 +24,37 @@ void add_global_options(CLI::App& app, Global& g, const std::string& version) {
   app.fallthrough();  // -c, -v and -q after the subcommand too
 }
 
+namespace {
+// Set by load_config for a scheduled run (Global::scheduled): whether stderr is held, and
+// whether a 75 drops what was held.
+bool g_holding = false;
+bool g_hush_tempfail = false;
+
+int finish(int status) {
+  if (g_holding) mapsync::log::end_stderr_hold(!(g_hush_tempfail && status == static_cast<int>(mapsync::Exit::tempfail)));
+  g_holding = false;
+  return status;
+}
+
+void hold_lone_tempfail(const Global& g, const mapsync::Config& c) {
+  const std::string& file = g.program == "adsync"     ? c.ad.metrics_textfile
+                            : g.program == "mboxsync" ? c.cyrus.metrics_textfile
+                                                      : c.metrics.textfile;
+  if (!g.scheduled || !g.quiet || c.logging.quiet_tempfail_runs == 0 || file.empty()) return;
+  // The count before this run; this one would be the next.
+  const double before = mapsync::PromFile(file).previous(g.program + "_consecutive_tempfail_runs");
+  g_hush_tempfail = before + 1 < c.logging.quiet_tempfail_runs;
+  g_holding = true;
+  mapsync::log::hold_stderr();
+}
+}  // namespace
+
 mapsync::Config load_config(const Global& g) {
   mapsync::Config c = mapsync::load_config(g.config_path);
   if (g.verbose) c.logging.level = mapsync::LogLevel::debug;
   if (g.quiet && c.logging.level < mapsync::LogLevel::warning) c.logging.level = mapsync::LogLevel::warning;
   mapsync::log::setup(g.program, c.logging);
+  hold_lone_tempfail(g, c);
   return c;
 }
 
@@ -117,13 +144,13 @@ int run(CLI::App& app, Global& g, int argc, char** argv, const char* default_sub
   // libmapsync/core/signals.h.
   mapsync::install_interrupt_handlers(g.program.c_str());
   try {
-    return g.action ? g.action() : 0;
+    return finish(g.action ? g.action() : 0);
   } catch (const mapsync::Error& e) {
     mapsync::log::error(e.what());
-    return static_cast<int>(e.status());
+    return finish(static_cast<int>(e.status()));
   } catch (const std::exception& e) {
     mapsync::log::error(std::string("internal error: ") + e.what());
-    return static_cast<int>(mapsync::Exit::software);
+    return finish(static_cast<int>(mapsync::Exit::software));
   }
 }
 

@@ -20,6 +20,13 @@ struct Global {
   std::string config_path = "/etc/mapsync/mapsync.yaml";
   bool verbose = false;
   bool quiet = false;
+  // Set by the subcommands cron and the timers run, which count their temporary failures
+  // in the metrics file (mapsync build, adsync apply, mboxsync run): with -q, their stderr
+  // is held, and dropped when the run ends with 75 and fewer than
+  // logging.quiet_tempfail_runs runs in a row (this one included) ended so, so that cron
+  // mails nothing for a lone "try again later". Syslog gets every message either way.
+  // docs/monitoring.md states the rule.
+  bool scheduled = false;
   std::function<int()> action;  // set by the chosen subcommand
 };
 

@@ -86,7 +86,10 @@ void setup_build(CLI::App& app, Global& g) {
   sub->add_flag("--full", o->full, "read, render and rewrite every map even if nothing changed");
   sub->add_flag("--force", o->force, "publish even when change gates trip (once; logged)");
   sub->add_flag("--release", o->release, "publish again after a rollback held the maps");
-  sub->callback([&g, o] { g.action = [&g, o] { return run(g, *o); }; });
+  sub->callback([&g, o] {
+    g.scheduled = true;
+    g.action = [&g, o] { return run(g, *o); };
+  });
 }
 
 }  // namespace mapsync_cli

@@ -12,6 +12,7 @@ void setup_run(CLI::App& app, Global& g) {
   sub->add_flag("--json", o->json, "print the results as JSON");
   sub->add_option("--limit", o->limit, "at most this many jobs");
   sub->callback([&g, o] {
+    g.scheduled = true;
     g.action = [&g, o] {
       const auto cfg = load(g);
       return run_with_metrics(cfg, o->json ? &mapsync::json_format::mboxsync_run : nullptr, "jobs", [&] { return mapsync::mboxsync_run(cfg, *o); });

@@ -337,7 +337,7 @@ void read_render(const Reader& r, const YAML::Node& root, RenderConfig& rc) {
 
 void read_logging(const Reader& r, const YAML::Node& root, LoggingConfig& lc) {
   const YAML::Node n = root["logging"];
-  r.only_keys(n, "logging", {"level", "syslog", "facility", "stderr"});
+  r.only_keys(n, "logging", {"level", "syslog", "facility", "stderr", "quiet_tempfail_runs"});
   const std::string level = r.str(n, "level", "logging", "info");
   if (level == "debug") lc.level = LogLevel::debug;
   else if (level == "info") lc.level = LogLevel::info;
@@ -352,6 +352,7 @@ void read_logging(const Reader& r, const YAML::Node& root, LoggingConfig& lc) {
   if (!facilities.count(lc.syslog_facility))
     r.error(at(n, "facility"), "logging.facility", "must be mail, daemon, user or local0..local7");
   lc.stderr_output = r.boolean(n, "stderr", "logging", true);
+  lc.quiet_tempfail_runs = r.number(n, "quiet_tempfail_runs", "logging", 3, 0, 1000);
 }
 
 std::vector<std::string> str_list(const Reader& r, const YAML::Node& parent, const char* key, const std::string& path) {

@@ -17,6 +17,8 @@ struct State {
   LogLevel level = LogLevel::info;
   bool use_syslog = false;
   bool use_stderr = true;
+  bool holding = false;
+  std::string held;  // stderr lines while holding
   std::mutex mu;
   std::string ident;  // openlog keeps the pointer
 };
@@ -61,9 +63,13 @@ void emit(LogLevel level, const char* tag, int priority, const std::string& raw,
   const std::string msg = escape_message(raw);
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.use_stderr && shown) {
-    if (tag[0]) std::fprintf(stderr, "%s: %s: %s\n", s.program.c_str(), tag, msg.c_str());
-    else std::fprintf(stderr, "%s: %s\n", s.program.c_str(), msg.c_str());
-    std::fflush(stderr);
+    const std::string line = s.program + ": " + (tag[0] ? std::string(tag) + ": " : std::string()) + msg + "\n";
+    if (s.holding) {
+      s.held += line;
+    } else {
+      std::fputs(line.c_str(), stderr);
+      std::fflush(stderr);
+    }
   }
   to_syslog(s, tag, priority, msg);
 }
@@ -106,6 +112,23 @@ void setup(const std::string& program, const LoggingConfig& config) {
 }
 
 void set_level(LogLevel level) { state().level = level; }
+
+void hold_stderr() {
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.holding = true;
+}
+
+void end_stderr_hold(bool show) {
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (show && !s.held.empty()) {
+    std::fputs(s.held.c_str(), stderr);
+    std::fflush(stderr);
+  }
+  s.held.clear();
+  s.holding = false;
+}
 
 void debug(const std::string& msg) { emit(LogLevel::debug, "debug", LOG_DEBUG, msg); }
 void info(const std::string& msg) { emit(LogLevel::info, "", LOG_INFO, msg); }

@@ -24,6 +24,10 @@ struct LoggingConfig {
   bool syslog = true;
   std::string syslog_facility = "mail";
   bool stderr_output = true;
+  // With -q, a run that ends with 75 (try again later) keeps its messages off stderr, so
+  // cron mails nothing, until this many runs in a row have ended so (counted in the
+  // program's metrics file; without one every run's messages are shown). 0 = always shown.
+  unsigned quiet_tempfail_runs = 3;
 };
 
 }  // namespace mapsync
@@ -45,6 +49,11 @@ void error(const std::string& msg);
 void audit(const std::string& msg);
 // An error already shown on stderr by someone else (CLI11's usage messages): syslog only.
 void error_to_syslog(const std::string& msg);
+// Holds what would go to stderr until end_stderr_hold(); syslog is not held. The driver
+// uses it to drop a lone temporary failure's messages from cron mail (quiet_tempfail_runs).
+void hold_stderr();
+// Writes what was held (show) or drops it, and stops holding.
+void end_stderr_hold(bool show);
 // The lines of msg joined into one (" | "), leading blanks of each line dropped.
 std::string one_line(const std::string& msg);
 
