@@ -4,7 +4,10 @@
 # `mapsync migrate`, loads the example campus (examples/campus.sql), publishes the maps
 # with `mapsync build`, and looks a few addresses up with the stock `postmap -q`.
 # The database is stopped at the end; the published maps stay for you to look at.
+# `examples/demo.sh --full` runs examples/demo-full.sh instead: the whole system (AD, adsync,
+# mboxsync, a Cyrus Murder, two hubs, a private Postfix delivering two messages).
 set -euo pipefail
+if [[ ${1:-} == --full ]]; then exec bash "$(dirname "$0")/demo-full.sh"; fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

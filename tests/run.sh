@@ -17,7 +17,7 @@
 # non-zero if any failed.
 #   BUILD_DIR (default build)   CTEST_ARGS (extra arguments for the main stage's ctest)
 # One family alone: MAPSYNC_STAGES=main CTEST_ARGS="-L cyrus" (labels: unit arch db postfix ad
-# cyrus admin import fleet slow; -LE slow leaves the long ones out). Each integration test reports its
+# cyrus admin import fleet demo slow; -LE slow leaves the long ones out). Each integration test reports its
 # named steps ("--- step NAME: ok | FAIL (why) | SKIPPED (because X failed)") and a tally line;
 # KEEP_WS=1 keeps its workspace under /tmp.
 set -uo pipefail
