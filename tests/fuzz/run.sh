@@ -13,6 +13,7 @@
 #   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 10)
 #   FUZZ_RSS_MB     memory limit, in MB (default 2048)
 #   FUZZ_JOBS       build parallelism (default 2)
+#   FUZZ_PARALLEL   targets run at once (default: the number of cores)
 # Exit status: 0 when no target found anything; 1 on a crash, leak, hang, OOM or broken
 # property (the artifact's path is printed); 2 when the build fails.
 set -uo pipefail
@@ -69,6 +70,11 @@ export TMPDIR=$work
 
 failed=0
 summary=()
+# Targets run side by side, FUZZ_PARALLEL at a time (default: one per core); each has its
+# own time budget, so this shortens the stage without shortening any target's run.
+parallel=${FUZZ_PARALLEL:-$(nproc)}
+declare -A pid_of
+running=0
 for t in $targets; do
   dir=$work/$t
   mkdir -p "$dir/corpus"
@@ -78,8 +84,19 @@ for t in $targets; do
         -print_final_stats=1 -artifact_prefix="$dir/")
   [[ -f $here/$t.dict ]] && args+=(-dict="$here/$t.dict")
   echo "== fuzz_$t: ${seconds}s on $(find "$dir/corpus" -type f | wc -l) seed inputs"
-  "$build/tests/fuzz/fuzz_$t" "${args[@]}" "$dir/corpus" >"$dir/log" 2>&1
-  rc=$?
+  if ((running >= parallel)); then
+    wait -n
+    running=$((running - 1))
+  fi
+  "$build/tests/fuzz/fuzz_$t" "${args[@]}" "$dir/corpus" >"$dir/log" 2>&1 &
+  pid_of[$t]=$!
+  running=$((running + 1))
+done
+
+for t in $targets; do
+  dir=$work/$t
+  rc=0
+  wait "${pid_of[$t]}" || rc=$?
   stat() { sed -n "s/^stat::$1: *//p" "$dir/log" | tail -n 1; }
   last=$(grep -E '^#[0-9]+' "$dir/log" | tail -n 1)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")

@@ -88,48 +88,8 @@ grep -q 'slow.sh' "$WS/hooks.yaml" || die "the hooks were not added to the confi
 campus_db "$DBDIR" ops_campus "$CONF"
 
 # --- syslog: a private /dev holding a log socket, in a mount namespace per run --------
-# The listener writes each datagram as one line (its line feeds as \n) and answers a
-# "SYNC" datagram through a FIFO, so that a step knows every earlier record is written
-# (a coproc's descriptors are not there in the steps' subshells).
-mkdir "$WS/dev"
-mkfifo "$WS/sync.fifo"
-# exec: the coproc's pid is the listener's own, so that killing it at exit ends it.
-coproc SYSLOG { exec python3 -u -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-print("ready")
-with open(sys.argv[2], "ab", buffering=0) as out:
-    while True:
-        m = s.recv(65536)
-        if m == b"SYNC":
-            with open(sys.argv[3], "w") as fifo:
-                fifo.write("synced\n")
-            continue
-        out.write(m.replace(b"\\", b"\\\\").replace(b"\n", b"\\n") + b"\n")
-' "$WS/dev/log" "$WS/syslog.txt" "$WS/sync.fifo" 2>&1; }
-read -r ready <&"${SYSLOG[0]}"
-[[ $ready == ready ]] || die "the syslog listener did not start"
-at_exit 'kill "$SYSLOG_PID" 2>/dev/null || true'
-touch "$WS/syslog.txt"
-
-# logged CMD...: runs CMD with /dev/log leading to the listener.
-logged() {
-  unshare -m --propagation private bash -c '
-    d=$1; shift
-    for n in null zero full random urandom; do : > "$d/$n"; mount --bind "/dev/$n" "$d/$n"; done
-    mount --bind "$d" /dev
-    exec "$@"' logged "$WS/dev" "$@"
-}
-# syslog_since MARK: the records after line MARK, once the listener has written them all.
-syslog_sync() {
-  python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"SYNC", sys.argv[1])' "$WS/dev/log"
-  local answer
-  answer=$(timeout 30 head -1 "$WS/sync.fifo") || die "the syslog listener did not answer"
-  [[ $answer == synced ]] || die "the syslog listener said: $answer"
-}
-syslog_mark() { wc -l < "$WS/syslog.txt"; }
-syslog_since() { syslog_sync; tail -n +"$(( $1 + 1 ))" "$WS/syslog.txt"; }
+source "$(dirname "$0")/syslog_lib.sh"
+start_syslog_capture
 
 # run_logged CODE CMD...: CMD (under logged) exits CODE; stdout+stderr in $WS/out.
 run_logged() {

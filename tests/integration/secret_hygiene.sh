@@ -90,28 +90,8 @@ config "$SECRETS/db.password" > "$CONF"
 db_root "$MAPSYNC_TEST_DBDIR" "$DBN" < "$ROOT/examples/campus.sql"
 
 # --- syslog: a private /dev holding a log socket, in a mount namespace per run --------
-mkdir "$WS/dev"
-coproc SYSLOG { python3 -u -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-print("ready")
-with open(sys.argv[2], "ab", buffering=0) as out:
-    while (m := s.recv(65536)) != b"END":
-        out.write(m + b"\n")
-' "$WS/dev/log" "$WS/syslog.txt"; }
-read -r ready <&"${SYSLOG[0]}"
-[[ $ready == ready ]] || die "the syslog listener did not start"
-at_exit 'kill "$SYSLOG_PID" 2>/dev/null || true'
-# logged CMD...: runs CMD with /dev/log leading to the listener (the devices it may need
-# are bound in; everything else of /dev is gone for it).
-logged() {
-  unshare -m --propagation private bash -c '
-    d=$1; shift
-    for n in null zero full random urandom; do : > "$d/$n"; mount --bind "/dev/$n" "$d/$n"; done
-    mount --bind "$d" /dev
-    exec "$@"' logged "$WS/dev" "$@"
-}
+source "$(dirname "$0")/syslog_lib.sh"
+start_syslog_capture
 
 SECRET_RE="$DB_PW|$AD_PW|$CYRUS_PW|$KEYTAB_BYTES"
 # clean WHAT FILE...: no secret in FILE...
@@ -184,9 +164,7 @@ step_adsync_mboxsync_runs() {
 step --needs mapsync_runs adsync_mboxsync_runs step_adsync_mboxsync_runs
 
 step_syslog_captured() {
-  # The listener stops at END, after writing every message sent before it.
-  python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"END", sys.argv[1])' "$WS/dev/log"
-  wait "$SYSLOG_PID" || true
+  syslog_sync  # every message sent before is written
   grep -q "mapsync\[" "$WS/syslog.txt" || die "nothing reached the captured syslog (the check would prove nothing)"
   grep -q "mapadm\[" "$WS/syslog.txt" || die "mapadm did not log to the captured syslog"
   clean "syslog" "$WS/syslog.txt"
