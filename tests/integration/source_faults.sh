@@ -3,7 +3,7 @@
 # no temp file is left, and the exit status tells cron what to do.
 #   wrong password (78), password file too open (78), schema version unknown (78),
 #   connection killed mid-read with KILL CONNECTION (75), SIGTERM mid-build (75),
-#   another run holding the lock (75), validation error (65, names both rows),
+#   another run holding the lock (75), validation error (65, names both rows), no active accounts (65),
 #   disk full (75, on a small tmpfs), database stopped (75).
 # It starts its own MariaDB, because it stops it.
 TEST_NAME=source_faults
@@ -162,10 +162,10 @@ step_invalid_values() {
 step invalid_values step_invalid_values
 
 step_empty_read() {
-  note "empty read: no active accounts"
+  note "empty read: no active accounts (65: render.min_accounts, like a gate)"
   db_root "$DB" faults <<< "CREATE TABLE accounts_saved AS SELECT * FROM accounts; UPDATE accounts SET status = 'disabled';"
   trap 'db_root "$DB" faults <<< "UPDATE accounts a JOIN accounts_saved s USING (id) SET a.status = s.status; DROP TABLE accounts_saved;"' EXIT
-  expect_exit 75 "$MAPSYNC" -c "$WS/ok.yaml" build
+  expect_exit 65 "$MAPSYNC" -c "$WS/ok.yaml" build
   expect_output "refusing to publish"
   trap - EXIT
   db_root "$DB" faults <<< "UPDATE accounts a JOIN accounts_saved s USING (id) SET a.status = s.status; DROP TABLE accounts_saved;"
