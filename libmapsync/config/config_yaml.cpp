@@ -247,7 +247,8 @@ GateConfig read_gates(const Reader& r, const YAML::Node& n, const std::string& p
 void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   const YAML::Node n = root["maps"];
   if (!n.IsDefined()) return;  // programs that need maps check maps.directory
-  std::vector<const char*> allowed = {"directory", "default_type", "owner", "group", "mode", "gates", "generations", "hooks"};
+  std::vector<const char*> allowed = {"directory", "default_type", "owner", "group", "mode", "gates", "generations", "hooks",
+                                      "incremental", "full_build_interval"};
   for (const auto& name : known_map_names()) allowed.push_back(name.c_str());
   if (!n.IsMap()) r.error(n, "maps", "must be a mapping of keys to values");
   for (const auto& kv : n) {
@@ -261,6 +262,8 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   const std::string default_group = r.str(n, "group", "maps", "root");
   const mode_t default_mode = r.mode(n, "mode", "maps", 0644);
   maps.generations = r.number(n, "generations", "maps", 5, 0, 1000);
+  maps.incremental = r.boolean(n, "incremental", "maps", maps.incremental);
+  maps.full_build_interval = r.number(n, "full_build_interval", "maps", maps.full_build_interval, 0, 86400 * 366);
   const GateConfig default_gates = read_gates(r, at(n, "gates"), "maps.gates", GateConfig());
 
   auto check_type = [&](const YAML::Node& where, const std::string& path, const std::string& type) {

@@ -17,6 +17,8 @@
 #include "libmapsync/core/log.h"
 #include "libmapsync/maps/delta.h"
 #include "libmapsync/maps/generations.h"
+#include "libmapsync/maps/incremental.h"
+#include "libmapsync/maps/owners.h"
 #include "libmapsync/maps/publish.h"
 #include "libmapsync/maps/publish_steps.h"
 #include "libmapsync/core/signals.h"
@@ -71,6 +73,8 @@ class BackgroundWrite {
     std::string_view value;  // see MapView
     std::vector<MapEntries::Entry> extra;
     std::shared_ptr<const MapDelta> patch;  // set: patch a copy of the published file
+    std::vector<OwnerCode> owners;           // non-empty: the owner sidecar (owners.h) to stage
+    std::string digest;
   };
 
   BackgroundWrite(Publisher& pub, MapEntries&& m, std::vector<Output> outputs)
@@ -100,6 +104,7 @@ class BackgroundWrite {
     try {
       MapView view{&m_, o.value, o.extra, m_.alias_syntax};
       stage_map(pub_, *o.config, view, o.patch.get());
+      if (!o.owners.empty() || !view.size()) stage_owners(pub_, o.config->name, o.digest, o.owners);
       log::debug("write " + o.config->name + " (text and " + o.config->type +
                  (o.patch ? ", patched with " + std::to_string(o.patch->changes.size()) + " changes" : std::string()) +
                  "): " + std::to_string(view.size()) + " entries, " +
@@ -123,27 +128,6 @@ class BackgroundWrite {
 
 std::unique_ptr<MapReader> open_published(const MapConfig& map) {
   return map_type_of(map).open(map.spec.published_path, map.spec.alias_syntax);
-}
-
-std::size_t report_findings(const Findings& f) {
-  constexpr std::size_t kShow = 200;  // a broken import can produce 100,000 findings
-  std::size_t shown = 0;
-  for (auto sev : {Finding::error, Finding::warning}) {
-    for (const Finding& x : f.all()) {
-      if (x.severity != sev) continue;
-      if (++shown > kShow) break;
-      const std::string text = (x.map.empty() ? "" : x.map + ": ") + x.message;
-      if (sev == Finding::error) log::error(text);
-      else log::warning(text);
-    }
-  }
-  if (shown > kShow) {
-    const std::string more = "... and " + std::to_string(f.all().size() - kShow) + " more findings (" +
-                             std::to_string(f.errors()) + " errors, " + std::to_string(f.warnings()) + " warnings in all)";
-    if (f.errors()) log::error(more);
-    else log::warning(more);
-  }
-  return f.errors();
 }
 
 namespace {
@@ -225,6 +209,12 @@ class BuildJob {
       return;
     }
     refuse_when_held();
+    if (incremental()) {
+      refuse_when_wrong();
+      commit();
+      report("published", &next_);
+      return;
+    }
     Snapshot snap;
     read(snap);
     render_and_stage(snap);
@@ -319,8 +309,21 @@ class BuildJob {
   }
 
   // The run every few minutes that finds nothing to do: one query, nothing written.
+  // Seconds since the last full build when a periodic one is due, else 0.
+  std::int64_t full_build_due() const {
+    const std::int64_t since = now_seconds() - (old_ ? old_->full_at : 0);
+    return cfg_.maps.full_build_interval && since >= std::int64_t{cfg_.maps.full_build_interval} ? since : 0;
+  }
+
   bool nothing_changed() {
     if (!old_ || opt_.full || staging_ || old_->held || old_->config_digest != cfg_digest_) return false;
+    if (full_build_due() && reader_.serial == old_->serial) {
+      // Quiet now: render everything and compare it with what incremental runs published.
+      log::info("periodic full build (maps.full_build_interval " + std::to_string(cfg_.maps.full_build_interval) +
+                " s): rendering every row to prove the published maps");
+      proof_ = true;
+      return false;
+    }
     for (const MapConfig& mc : cfg_.maps.maps)
       if (mc.enabled && !map_intact(mc)) return false;
     const std::uint64_t serial = reader_.serial;
@@ -343,6 +346,79 @@ class BuildJob {
   void reassert_published() {
     for (const MapConfig& mc : cfg_.maps.maps)
       if (mc.enabled) reassert_published(mc);
+  }
+
+  // Why this run cannot be incremental before reading anything, or "".
+  std::string incremental_excluded() const {
+    if (!old_) return "no published state";
+    if (opt_.full) return "--full";
+    if (!cfg_.maps.incremental) return "maps.incremental is off";
+    if (proof_) return "the periodic full build";
+    if (old_->config_digest != cfg_digest_) return "the configuration changed";
+    if (const std::int64_t since = full_build_due(); since >= 2 * std::int64_t{cfg_.maps.full_build_interval})
+      return "no full build for " + std::to_string(since) + " s (maps.full_build_interval " +
+             std::to_string(cfg_.maps.full_build_interval) + " s)";
+    for (const MapConfig& mc : cfg_.maps.maps)
+      if (mc.enabled && !map_intact(mc)) return "map " + mc.name + " is not the published one (new, changed on disk, or new settings)";
+    return {};
+  }
+
+  // Reads, renders and publishes only what the change log names (incremental.h); false
+  // when a full build is needed, which is logged with the reason.
+  bool incremental() {
+    if (!pub_ || staging_ || opt_.dry_run) return false;
+    if (std::string why = incremental_excluded(); !why.empty()) {
+      if (old_) log::info("full build: " + why);
+      return false;
+    }
+    auto ib = std::make_unique<IncrementalBuild>(cfg_, *old_, dir_);
+    std::string why;
+    if (!ib->prepare(*reader_.db, published_serial(), rep_.findings, why)) {
+      log::notice("full build: " + why);
+      return false;
+    }
+    const std::uint64_t serial = ib->serial();
+    lap("incremental read and render (" + std::to_string(ib->changed_rows()) + " changes, " +
+        std::to_string(ib->affected_owners()) + " owners affected, " + std::to_string(ib->rows_rendered()) + " rendered)");
+    rep_.serial = serial;
+    rep_.incremental = true;
+    next_.generation = old_->generation;
+    next_.serial = serial;
+    next_.config_digest = cfg_digest_;
+    next_.published_at = old_->published_at;
+    next_.full_at = old_->full_at;
+    new_generation_ = next_generation(next_.generation, cmp_dir_);
+    graph_ = ib->graph();
+    stage_incremental(*ib);
+    return true;
+  }
+
+  // Gates, then the changed maps written side by side, one thread each.
+  void stage_incremental(IncrementalBuild& ib) {
+    std::size_t changed = 0;
+    for (IncrementalMap& m : ib.maps()) {
+      const MapConfig& mc = *m.config;
+      const MapState* prev = old_->find(mc.name);
+      MapState ms = *prev;
+      if (m.changed()) {
+        for (auto& t : gate_trips(mc, m.delta)) rep_.gates_tripped.push_back(std::move(t));
+        ms.generation = new_generation_;
+        ms.files.clear();
+        ms.entries = m.delta.new_entries;
+      } else {
+        reassert_published(mc);
+      }
+      log::debug(mc.name + ": +" + std::to_string(m.delta.added) + " -" + std::to_string(m.delta.removed) + " ~" +
+                 std::to_string(m.delta.changed) + " (" + std::to_string(m.delta.old_entries) + " -> " +
+                 std::to_string(m.delta.new_entries) + ")");
+      rep_.maps.push_back({ms.name, dir_ + "/" + mc.spec.indexed_file, ms.entries, m.changed()});
+      next_.maps.push_back(std::move(ms));
+      changed += m.changed();
+    }
+    if (!changed || (!rep_.gates_tripped.empty() && !opt_.force)) return;
+    wrote_ = true;
+    ib.stage_changed(*pub_, next_.maps);
+    lap("incremental write");
   }
 
   void read(Snapshot& snap) {
@@ -371,6 +447,7 @@ class BuildJob {
     next_.serial = snap.serial;
     next_.config_digest = cfg_digest_;
     next_.published_at = old_ ? old_->published_at : 0;
+    next_.full_at = now_seconds();
     new_generation_ = next_generation(next_.generation, cmp_dir_);
   }
 
@@ -383,7 +460,7 @@ class BuildJob {
     std::vector<MapKind> to_render;
     for (const MapConfig& mc : cfg_.maps.maps)
       if (mc.enabled && !(derive_relay && &mc == relay)) to_render.push_back(mc.kind);
-    Renderer renderer(snap, cfg_.render, rep_.findings, to_render);
+    Renderer renderer(snap, cfg_.render, rep_.findings, to_render, &graph_);
     // A map being written points into the renderer: on the way out, by an exception
     // too, the writer is joined before the renderer goes.
     struct Join {
@@ -395,9 +472,9 @@ class BuildJob {
       MapEntries m = renderer.render(mc.kind);
       lap("render " + mc.name);
       check_interrupted();
-      std::vector<BackgroundWrite::Output> outputs{{&mc, {}, {}, nullptr}};
-      if (derive_relay && &mc == virt) outputs.push_back({relay, "OK", renderer.relay_wildcards(), nullptr});
-      stage(std::move(m), std::move(outputs));
+      std::vector<BackgroundWrite::Output> outputs{{&mc, {}, {}, nullptr, {}, {}}};
+      if (derive_relay && &mc == virt) outputs.push_back({relay, "OK", renderer.relay_wildcards(), nullptr, {}, {}});
+      stage(snap, std::move(m), std::move(outputs));
     }
     if (writing_) writing_->wait();
     lap("last write");
@@ -405,7 +482,7 @@ class BuildJob {
 
   // Records the state of each output of m and hands those whose content changed to a
   // background writer.
-  void stage(MapEntries&& m, std::vector<BackgroundWrite::Output> candidates) {
+  void stage(const Snapshot& snap, MapEntries&& m, std::vector<BackgroundWrite::Output> candidates) {
     // Once anything is wrong nothing will be published: keep rendering to report every
     // problem in one run, but stop writing files.
     const bool writing_allowed = !rep_.findings.errors() && !opt_.dry_run;
@@ -422,6 +499,19 @@ class BuildJob {
         if (pub_) reassert_published(*o.config);
         ms.generation = prev->generation;
         ms.files = prev->files;
+      }
+      if (proof_ && prev && snap.serial == old_->serial && prev->digest != ms.digest)
+        log::error(ms.name + ": the full build renders other content than the incremental runs published at serial " +
+                   std::to_string(snap.serial) + " (" + ms.digest.substr(0, 12) + " against " + prev->digest.substr(0, 12) +
+                   "); publishing the full build");
+      // Every full build leaves the owner sidecars the next incremental run starts from.
+      if (writing_allowed && pub_ && !staging_) {
+        o.owners = owners_in_order(snap, view);
+        o.digest = ms.digest;
+        std::vector<OwnerCode> published;
+        std::string why;
+        if (same && !read_owners(dir_, o.config->name, o.digest, ms.entries, published, why))
+          stage_owners(*pub_, o.config->name, o.digest, o.owners);
       }
       rep_.maps.push_back({ms.name, dir_ + "/" + o.config->spec.indexed_file, ms.entries, !same && writing_allowed});
       next_.maps.push_back(std::move(ms));
@@ -454,6 +544,10 @@ class BuildJob {
     // The history must be usable before anything is published, so that a refused
     // .generations (a symlink, say) leaves the old maps and their state in place.
     if (wrote_ && !staging_ && cfg_.maps.generations > 0) stored_generations(dir_);
+    if (!staging_) {
+      graph_.normalize();
+      stage_graph(*pub_, next_.serial, graph_);
+    }
     commit_staged(*pub_, cfg_.maps, next_, new_generation_);
     lap("commit");
     if (wrote_) {
@@ -483,6 +577,8 @@ class BuildJob {
   PublishState next_;
   std::uint64_t new_generation_ = 0;
   bool wrote_ = false;
+  bool proof_ = false;  // this full build is the periodic one that checks incremental runs
+  AliasGraph graph_;    // recorded by the full render, or carried on by an incremental run
   std::unique_ptr<BackgroundWrite> writing_;  // last: its threads read the members above
 };
 

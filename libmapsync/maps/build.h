@@ -46,6 +46,8 @@ struct BuildReport {
   // The database serial and the config were those of the published maps: nothing was
   // read beyond the serial, nothing written.
   bool nothing_changed = false;
+  // Only the rows the change log names were read and rendered (incremental.h).
+  bool incremental = false;
   std::uint64_t generation = 0;
   std::vector<std::string> gates_tripped;  // one message per gate
   std::vector<BuiltMap> maps;
@@ -67,8 +69,6 @@ void run_build(const MapsSettings& config, const BuildOptions& options, BuildRep
 // Everything in the config that changes what is rendered or how it is published.
 std::string config_digest(const MapsSettings& config);
 
-// Logs every finding (errors first) through log.h; returns the number of errors.
-std::size_t report_findings(const Findings& findings);
 
 // Opens the published file of one map for reading (query, dump).
 std::unique_ptr<MapReader> open_published(const MapConfig& map);

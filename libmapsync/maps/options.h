@@ -142,6 +142,12 @@ struct MapsConfig {
   std::string directory;
   std::vector<PublishHook> hooks;
   unsigned generations = 5;  // published generations kept for rollback (text sources, hard links)
+  // Re-render only what the change log names (owners.h); off: every change is a full build.
+  bool incremental = true;
+  // Seconds between full builds while incremental runs publish: the first run after this
+  // that finds nothing changed renders everything and compares (a proof of the incremental
+  // state); a run at twice this builds in full whatever changed. 0: never.
+  unsigned full_build_interval = 86400;
   std::vector<MapConfig> maps;  // every known map, enabled or not, in a fixed order
   const MapConfig* find(std::string_view name) const {
     for (const auto& m : maps)

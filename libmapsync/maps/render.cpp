@@ -19,6 +19,7 @@
 #include <set>
 
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/log.h"
 #include "libmapsync/maps/map_backend.h"
 #include "libmapsync/maps/render_parts.h"
 
@@ -32,6 +33,27 @@ void Findings::error(const std::string& map, const std::string& message) {
 void Findings::warning(const std::string& map, const std::string& message) {
   all_.push_back({Finding::warning, map, message});
   ++warnings_;
+}
+
+std::size_t report_findings(const Findings& f) {
+  constexpr std::size_t kShow = 200;  // a broken import can produce 100,000 findings
+  std::size_t shown = 0;
+  for (auto sev : {Finding::error, Finding::warning}) {
+    for (const Finding& x : f.all()) {
+      if (x.severity != sev) continue;
+      if (++shown > kShow) break;
+      const std::string text = (x.map.empty() ? "" : x.map + ": ") + x.message;
+      if (sev == Finding::error) log::error(text);
+      else log::warning(text);
+    }
+  }
+  if (shown > kShow) {
+    const std::string more = "... and " + std::to_string(f.all().size() - kShow) + " more findings (" +
+                             std::to_string(f.errors()) + " errors, " + std::to_string(f.warnings()) + " warnings in all)";
+    if (f.errors()) log::error(more);
+    else log::warning(more);
+  }
+  return f.errors();
 }
 
 MapKind map_kind_named(std::string_view name) {
@@ -129,8 +151,8 @@ struct Renderer::Impl {
   std::unique_ptr<AddressIndex> index;  // see render()
   std::vector<MapKind> index_users;     // maps still to render from the index
 
-  Impl(const Snapshot& s, const RenderConfig& cfg, Findings& f)
-      : c{s, cfg, f, {}, {}}, domains(c), finals(c), resolver(c, domains, finals) {
+  Impl(const Snapshot& s, const RenderConfig& cfg, Findings& f, AliasGraph* graph)
+      : c{s, cfg, f, {}, {}, graph}, domains(c), finals(c), resolver(c, domains, finals) {
     check_routes(c, resolver);
     check_targets(c, domains);
   }
@@ -141,8 +163,9 @@ struct Renderer::Impl {
   }
 };
 
-Renderer::Renderer(const Snapshot& snapshot, const RenderConfig& config, Findings& findings, std::vector<MapKind> maps)
-    : impl_(new Impl(snapshot, config, findings)) {
+Renderer::Renderer(const Snapshot& snapshot, const RenderConfig& config, Findings& findings, std::vector<MapKind> maps,
+                   AliasGraph* graph)
+    : impl_(new Impl(snapshot, config, findings, graph)) {
   for (MapKind k : maps)
     if (static_cast<std::size_t>(k) < std::size(map_kinds) && map_kind_info(k).address_index) impl_->index_users.push_back(k);
 }

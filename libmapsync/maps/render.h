@@ -22,6 +22,7 @@
 
 #include "libmapsync/maps/options.h"
 #include "libmapsync/maps/model.h"
+#include "libmapsync/maps/owners.h"
 
 namespace mapsync {
 
@@ -65,12 +66,16 @@ class Findings {
   std::size_t errors_ = 0, warnings_ = 0;
 };
 
+// Logs every finding (errors first, at most 200) through log.h; returns the number of errors.
+std::size_t report_findings(const Findings& findings);
+
 class Renderer {
  public:
   // maps: the maps that will be rendered; once the last one that needs the address
   // index (virtual, relay_recipients) is done, the index is freed for the maps after it.
+  // graph, when set, receives every edge of the alias graph that rendering virtual follows.
   Renderer(const Snapshot& snapshot, const RenderConfig& config, Findings& findings,
-           std::vector<MapKind> maps = all_map_kinds());
+           std::vector<MapKind> maps = all_map_kinds(), AliasGraph* graph = nullptr);
   ~Renderer();
   Renderer(const Renderer&) = delete;
   Renderer& operator=(const Renderer&) = delete;

@@ -193,11 +193,27 @@ void AliasResolver::report_loop(Node n) {
   c_.findings.error("virtual", "alias loop: " + path_text(path));
 }
 
+OwnerCode AliasResolver::code_of(Node n) const {
+  const Snapshot& s = c_.s;
+  switch (n.kind) {
+    case NodeKind::account: return owner_code(Table::accounts, s.accounts[n.id].id);
+    case NodeKind::group: return owner_code(Table::group_aliases, s.groups[n.id].id);
+    case NodeKind::list: return owner_code(Table::mailing_lists, s.lists[n.id].id);
+    case NodeKind::system_alias: return owner_code(Table::system_aliases, s.system_aliases[n.id].id);
+  }
+  return 0;
+}
+
+void AliasResolver::record_edge(Node child) {
+  if (c_.graph) c_.graph->edges.emplace_back(parent_, code_of(child));
+}
+
 // Edge i of frame f: a forward of an account, or a member of a group. True with child
 // set when it leads to a row; false when it was taken in (an outside address) or
 // reported.
 bool AliasResolver::edge(Frame& f, std::size_t i, Node& child) {
   const Snapshot& s = c_.s;
+  if (c_.graph) parent_ = code_of(f.n);
   if (f.n.kind == NodeKind::account) {
     const Forward& fw = s.forwards[forwards_by_account_[i].second];
     return target(fw.target, {Table::account_forwards, fw.id, 0}, f.out, child);
@@ -206,6 +222,7 @@ bool AliasResolver::edge(Frame& f, std::size_t i, Node& child) {
   const GroupMember& m = s.group_members[members_by_group_[i].second];
   const Origin o{Table::group_members, m.id, 0};
   if (m.account_id) {
+    if (c_.graph) c_.graph->edges.emplace_back(parent_, owner_code(Table::accounts, m.account_id));
     const Account* a = find_by_id(s.accounts, m.account_id);
     if (!a || !deliverable(*a)) {
       // Accounts are disabled and deleted all the time; their group rows go later.
@@ -217,6 +234,7 @@ bool AliasResolver::edge(Frame& f, std::size_t i, Node& child) {
     return true;
   }
   if (m.member_group_id) {
+    if (c_.graph) c_.graph->edges.emplace_back(parent_, owner_code(Table::group_aliases, m.member_group_id));
     const Group* sub = find_by_id(s.groups, m.member_group_id);
     if (!sub) return false;  // the foreign key makes this impossible
     if (!sub->enabled) {
@@ -251,9 +269,15 @@ bool AliasResolver::target(std::string_view address, const Origin& from, std::ve
   }
   if (e) {
     child = node_of(c_.s, e->origin);
+    record_edge(child);
     return true;
   }
   if (d && d->row->kind != DomainKind::relay) {
+    // Whoever receives this address later makes this node's value change.
+    if (c_.graph) {
+      c_.graph->unresolved.emplace_back(parent_, target_buf_);
+      if (d->idn) c_.graph->unresolved.emplace_back(parent_, std::string(domains_.canonical_key(target_buf_, d, canon_buf_)));
+    }
     no_recipient(address, d, from);
     return false;
   }

@@ -27,6 +27,7 @@
 #include "libmapsync/core/escape.h"
 #include "libmapsync/maps/model.h"
 #include "libmapsync/maps/options.h"
+#include "libmapsync/maps/owners.h"
 #include "libmapsync/maps/render.h"
 
 namespace mapsync::render_detail {
@@ -123,6 +124,7 @@ struct RenderContext {
   Findings& findings;
   StringPool pool;  // every string a map points to that the snapshot does not hold
   std::string fold_buf;
+  AliasGraph* graph = nullptr;  // set: every edge the resolver follows is recorded (owners.h)
 
   // Folds into the pool; reports and returns {} on malformed UTF-8. A string that is
   // folded already (most addresses) is not copied: in stays valid as long as we do.
@@ -256,6 +258,8 @@ class AliasResolver {
   bool target(std::string_view address, const Origin& from, std::vector<std::string_view>& out, Node& child);
   void no_recipient(std::string_view address, const DomainInfo* d, const Origin& from);
   std::string owner_text(const Origin& o) const;
+  OwnerCode code_of(Node n) const;
+  void record_edge(Node child);
   std::string path_text(const std::vector<Node>& path) const;
   std::string_view joined(const std::vector<std::string_view>& f);
 
@@ -273,6 +277,7 @@ class AliasResolver {
   std::unordered_map<std::uint64_t, std::string_view> values_;  // virtual value of group/forward nodes
   std::vector<Frame> frames_;
   std::string target_buf_, canon_buf_;
+  OwnerCode parent_ = 0;  // the node whose edge is being followed, for the graph
 };
 
 // Everything a map function may use. index is set for the maps that read it

@@ -4,6 +4,11 @@
 #include "libmapsync/db/database.h"
 #include "libmapsync/db/options.h"
 #include "libmapsync/maps/model.h"
+#include "libmapsync/maps/owners.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
 
 namespace mapsync {
 
@@ -24,5 +29,29 @@ void read_snapshot(const DatabaseConfig& db, Snapshot& out, const SnapshotOption
 void read_snapshot(Database& c, Snapshot& out, const SnapshotOptions& options = {});
 
 void read_snapshot_in(Database& c, Snapshot& out, const SnapshotOptions& options = {});
+
+// The rows an incremental build re-renders, inside a snapshot the caller opened on c:
+// every row of the small tables (domains, back ends, delivery targets, transport
+// overrides, system aliases) at once, and of the big ones only the rows asked for. Ids
+// asked for twice are read twice: callers ask for each once.
+class PartialReader {
+ public:
+  PartialReader(Database& c, Snapshot& s, const SnapshotOptions& options);
+  void accounts(const std::vector<std::uint32_t>& ids);  // with their addresses and forwards
+  void groups(const std::vector<std::uint32_t>& ids);    // with their members
+  void lists(const std::vector<std::uint32_t>& ids);
+  void canonical(const std::vector<std::uint32_t>& ids);
+  // Sorts every table by id, as the renderer expects.
+  void finish();
+  // The rows that may hold these addresses (primary, further address, group, list) or,
+  // for the login address, these uids, as the database compares them (case-insensitively,
+  // which folds at least as much as Postfix does); appended to out.
+  void owners_of(const std::vector<std::string>& addresses, const std::vector<std::string>& locals, std::vector<OwnerCode>& out);
+
+ private:
+  Database& c_;
+  Snapshot& s_;
+  SnapshotOptions options_;
+};
 
 }  // namespace mapsync

@@ -42,6 +42,7 @@ void state_fields(json& j, const PublishState& s) {
   j["config_digest"] = s.config_digest;
   j["published_at"] = s.published_at;
   j["checked_at"] = s.checked_at;
+  j["full_at"] = s.full_at;
   j["duration_seconds"] = s.duration;
   j["held"] = s.held;
   j["held_generation"] = s.held_generation;
@@ -129,6 +130,7 @@ std::optional<PublishState> read_state(const std::string& dir) {
     s.config_digest = j.at("config_digest").get<std::string>();
     s.published_at = j.at("published_at").get<std::int64_t>();
     s.checked_at = j.at("checked_at").get<std::int64_t>();
+    s.full_at = j.value("full_at", std::int64_t{0});  // state files before incremental builds have none
     s.duration = j.at("duration_seconds").get<double>();
     s.held = j.value("held", false);
     s.held_generation = j.value("held_generation", std::uint64_t{0});

@@ -38,6 +38,7 @@ struct PublishState {
   std::string config_digest;     // of the render settings
   std::int64_t published_at = 0;  // unix time of the last publish that changed files
   std::int64_t checked_at = 0;    // unix time of the last successful run
+  std::int64_t full_at = 0;       // unix time of the last full build (render of every row)
   double duration = 0;            // seconds, last successful run
   // Set by a rollback: builds leave the maps alone until `mapsync build --release`, so
   // that the next cron run does not publish the database that was just rolled back.

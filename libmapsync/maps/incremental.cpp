@@ -1,0 +1,544 @@
+// incremental.cpp - see incremental.h.
+#include "libmapsync/maps/incremental.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <exception>
+#include <thread>
+#include <unordered_set>
+
+#include "libmapsync/core/error.h"
+#include "libmapsync/core/log.h"
+#include "libmapsync/db/database.h"
+#include "libmapsync/maps/map_backend.h"
+#include "libmapsync/maps/publish_steps.h"
+#include "libmapsync/maps/snapshot.h"
+
+namespace mapsync {
+
+namespace {
+
+// Beyond this many changed rows a full build costs about as much and is simpler to trust.
+constexpr std::uint64_t kMaxChanges = 20000;
+// Owners read and rendered (the affected ones and all they lead to): a change to a group
+// of the whole campus is a full build.
+constexpr std::size_t kMaxRendered = 200000;
+// Rounds of "a new key is a target somebody could not resolve before": each adds owners.
+constexpr int kMaxRounds = 3;
+
+using OwnerSet = std::unordered_set<OwnerCode>;
+
+bool sorted_has(const std::vector<OwnerCode>& v, OwnerCode c) { return std::binary_search(v.begin(), v.end(), c); }
+
+std::string owner_text(OwnerCode c) { return std::string(table_name(owner_table(c))) + " id=" + std::to_string(owner_id(c)); }
+
+// The published alias graph, by parent, by child and by unresolved key.
+struct GraphIndex {
+  std::vector<std::pair<OwnerCode, OwnerCode>> down, up;
+  std::vector<std::pair<std::string_view, OwnerCode>> unresolved;
+
+  explicit GraphIndex(const AliasGraph& g) : down(g.edges) {
+    for (const auto& [p, c] : g.edges) up.emplace_back(c, p);
+    std::sort(down.begin(), down.end());
+    std::sort(up.begin(), up.end());
+    for (const auto& [p, key] : g.unresolved) unresolved.emplace_back(key, p);
+    std::sort(unresolved.begin(), unresolved.end());
+  }
+  template <class Fn>
+  static void each(const std::vector<std::pair<OwnerCode, OwnerCode>>& v, OwnerCode from, Fn fn) {
+    for (auto it = std::lower_bound(v.begin(), v.end(), std::make_pair(from, OwnerCode{0})); it != v.end() && it->first == from; ++it)
+      fn(it->second);
+  }
+};
+
+// Everything reachable from seeds along next (the seeds included) into out.
+template <class Next>
+void closure(const OwnerSet& seeds, OwnerSet& out, Next next) {
+  std::vector<OwnerCode> stack(seeds.begin(), seeds.end());
+  while (!stack.empty()) {
+    const OwnerCode c = stack.back();
+    stack.pop_back();
+    if (!out.insert(c).second) continue;
+    next(c, [&](OwnerCode n) {
+      if (!out.count(n)) stack.push_back(n);
+    });
+  }
+}
+
+// The owners the change log names since from (exclusive) up to to; false with why when the
+// log cannot say (a gap, a change beyond single rows).
+bool read_changes(Database& db, std::uint64_t from, std::uint64_t to, OwnerSet& changed, std::string& why) {
+  std::uint64_t start = 0;
+  if (!db.scalar("SELECT serial FROM change_log_start WHERE id = 1", "reading the start of the change log", start)) {
+    why = "the change log has no start row";
+    return false;
+  }
+  if (from < start) {
+    why = "the change log starts at serial " + std::to_string(start) + ", after the published serial " + std::to_string(from);
+    return false;
+  }
+  if (to - from > kMaxChanges) {
+    why = std::to_string(to - from) + " changes since the published serial (more than " + std::to_string(kMaxChanges) + ")";
+    return false;
+  }
+  std::uint64_t expect = from + 1;
+  bool ok = true;
+  db.query("SELECT serial, tbl, row_id, owner_new, owner_old FROM change_log WHERE serial > ? AND serial <= ? ORDER BY serial",
+           {from, to}, "reading the change log", [&](const SqlRow& r) {
+             if (!ok) return;
+             if (r.u64(1) != expect) {
+               why = "the change log has no row for serial " + std::to_string(expect);
+               ok = false;
+               return;
+             }
+             ++expect;
+             const std::string_view t = r.view(2);
+             const auto id = static_cast<std::uint32_t>(r.u64(3));
+             const auto owners = [&](Table tab) {
+               for (int col : {4, 5})
+                 if (!r.null(col)) changed.insert(owner_code(tab, static_cast<std::uint32_t>(r.u64(col))));
+             };
+             if (t == "accounts") changed.insert(owner_code(Table::accounts, id));
+             else if (t == "addresses" || t == "account_forwards") owners(Table::accounts);
+             else if (t == "group_aliases") changed.insert(owner_code(Table::group_aliases, id));
+             else if (t == "group_members") owners(Table::group_aliases);
+             else if (t == "mailing_lists") changed.insert(owner_code(Table::mailing_lists, id));
+             else if (t == "canonical_rewrites") changed.insert(owner_code(Table::canonical_rewrites, id));
+             else {
+               why = "a change to " + std::string(t) + " (serial " + std::to_string(r.u64(1)) + ") reaches beyond single rows";
+               ok = false;
+             }
+           });
+  if (ok && expect != to + 1) {
+    why = "the change log has no rows for serials " + std::to_string(expect) + " to " + std::to_string(to);
+    ok = false;
+  }
+  return ok;
+}
+
+// Lines of a text source we wrote, in a buffer of its own: views stay valid.
+struct TextLines {
+  std::string data;
+  std::vector<std::pair<std::string_view, std::string_view>> lines;
+};
+
+void slurp_lines(const std::string& path, bool alias_syntax, TextLines& out) {
+  out.lines.clear();
+  out.data.clear();
+  read_text_source(path, alias_syntax, [&](std::string_view, std::string_view) { out.lines.emplace_back(); });
+  const std::size_t n = out.lines.size();
+  out.lines.clear();
+  out.lines.reserve(n);
+  // read_text_source checked format and order; a second pass keeps the bytes.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) fail(Exit::tempfail, errno_text("cannot read " + path, errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    fail(Exit::tempfail, errno_text("cannot read " + path, errno));
+  }
+  out.data.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t done = 0;
+  while (done < out.data.size()) {
+    const ssize_t r = ::read(fd, out.data.data() + done, out.data.size() - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      const int err = r < 0 ? errno : EIO;
+      ::close(fd);
+      fail(Exit::tempfail, errno_text("cannot read " + path, err));
+    }
+    done += static_cast<std::size_t>(r);
+  }
+  ::close(fd);
+  const std::string_view all(out.data);
+  for (std::size_t pos = 0; pos < all.size();) {
+    std::size_t nl = all.find('\n', pos);
+    if (nl == std::string_view::npos) nl = all.size();
+    const std::string_view l = all.substr(pos, nl - pos);
+    const std::size_t sep = alias_syntax ? l.find(": ") : l.find('\t');
+    if (sep == std::string_view::npos) fail(Exit::data, path + ": changed while it was read");
+    out.lines.emplace_back(l.substr(0, sep), l.substr(sep + (alias_syntax ? 2 : 1)));
+    pos = nl + 1;
+  }
+}
+
+}  // namespace
+
+struct IncrementalBuild::Impl {
+  Snapshot snap;
+  Findings findings;
+  AliasGraph graph;
+  std::unique_ptr<Renderer> renderer;
+  std::vector<MapEntries> rendered;  // owns the entries fresh points to
+};
+
+IncrementalBuild::IncrementalBuild(const MapsSettings& config, const PublishState& published, std::string directory)
+    : cfg_(config), old_(published), dir_(std::move(directory)) {}
+
+IncrementalBuild::~IncrementalBuild() = default;
+
+namespace {
+
+// Reads the rows of every owner in want that is not read yet, and every row they lead to:
+// the published graph's children, and the owners of the targets the rows name now (asked
+// of the database, which compares case-insensitively; an owner it misses makes the
+// renderer report the target, and the build goes full).
+class Loader {
+ public:
+  Loader(PartialReader& reader, const Snapshot& s, const GraphIndex& g) : rd_(reader), s_(s), g_(g) {}
+
+  std::size_t loaded() const { return loaded_.size(); }
+
+  bool load(const OwnerSet& want) {
+    OwnerSet seeds = want;
+    while (!seeds.empty()) {
+      OwnerSet fresh;
+      closure(seeds, fresh, [&](OwnerCode c, auto add) {
+        if (!loaded_.count(c)) GraphIndex::each(g_.down, c, add);
+      });
+      std::vector<std::uint32_t> acc, grp, lst, can;
+      for (OwnerCode c : fresh) {
+        if (!loaded_.insert(c).second) continue;
+        switch (owner_table(c)) {
+          case Table::accounts: acc.push_back(owner_id(c)); break;
+          case Table::group_aliases: grp.push_back(owner_id(c)); break;
+          case Table::mailing_lists: lst.push_back(owner_id(c)); break;
+          case Table::canonical_rewrites: can.push_back(owner_id(c)); break;
+          default: break;  // the small tables are read whole
+        }
+      }
+      if (loaded_.size() > kMaxRendered) return false;
+      for (auto* v : {&acc, &grp, &lst, &can}) std::sort(v->begin(), v->end());
+      rd_.accounts(acc);
+      rd_.groups(grp);
+      rd_.lists(lst);
+      rd_.canonical(can);
+      seeds.clear();
+      for (OwnerCode c : targets_of_new_rows())
+        if (!loaded_.count(c)) seeds.insert(c);
+    }
+    return true;
+  }
+
+ private:
+  std::vector<OwnerCode> targets_of_new_rows() {
+    std::vector<OwnerCode> out;
+    std::vector<std::string> addresses, locals;
+    const auto target = [&](std::string_view t) {
+      const auto at = t.rfind('@');
+      if (at == std::string_view::npos) return;
+      const std::string local(t.substr(0, at)), domain = lower(t.substr(at + 1));
+      for (const Domain& d : s_.domains) {
+        if (lower(d.name) != domain) continue;
+        addresses.emplace_back(t);
+        locals.push_back(local);
+        if (d.kind == DomainKind::alias)  // x@alias.edu is x@target.edu
+          for (const Domain& td : s_.domains)
+            if (td.id == d.target_domain_id) addresses.push_back(local + "@" + std::string(td.name));
+      }
+    };
+    for (; fwd_ < s_.forwards.size(); ++fwd_) target(s_.forwards[fwd_].target);
+    for (; mem_ < s_.group_members.size(); ++mem_) {
+      const GroupMember& m = s_.group_members[mem_];
+      if (m.account_id) out.push_back(owner_code(Table::accounts, m.account_id));
+      else if (m.member_group_id) out.push_back(owner_code(Table::group_aliases, m.member_group_id));
+      else target(m.address);
+    }
+    std::sort(addresses.begin(), addresses.end());
+    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    std::sort(locals.begin(), locals.end());
+    locals.erase(std::unique(locals.begin(), locals.end()), locals.end());
+    if (!addresses.empty()) rd_.owners_of(addresses, locals, out);
+    return out;
+  }
+
+  static std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& ch : out)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    return out;
+  }
+
+  PartialReader& rd_;
+  const Snapshot& s_;
+  const GraphIndex& g_;
+  OwnerSet loaded_;
+  std::size_t fwd_ = 0, mem_ = 0;  // rows already looked at
+};
+
+}  // namespace
+
+namespace {
+
+// The entries of m owned by one of affected, in key order (render output is sorted).
+void take_affected(const Snapshot& s, const std::vector<OwnerCode>& affected, const std::vector<MapEntries::Entry>& entries,
+                   std::string_view fixed_value, IncrementalMap& out) {
+  for (const MapEntries::Entry& e : entries) {
+    const OwnerCode o = owner_of(s, e.origin);
+    if (!sorted_has(affected, o)) continue;
+    out.fresh.push_back({e.key, fixed_value.empty() ? e.value : fixed_value, e.origin});
+    out.fresh_owners.push_back(o);
+  }
+}
+
+// relay_recipients from virtual's fresh entries and the renderer's extra ones, in key order.
+void merge_relay(const Snapshot& s, const std::vector<OwnerCode>& affected, const IncrementalMap& virt,
+                 const std::vector<MapEntries::Entry>& extra, IncrementalMap& out) {
+  IncrementalMap more;
+  take_affected(s, affected, extra, {}, more);
+  std::size_t i = 0, j = 0;
+  while (i < virt.fresh.size() || j < more.fresh.size()) {
+    const bool from_virt = j == more.fresh.size() || (i < virt.fresh.size() && virt.fresh[i].key < more.fresh[j].key);
+    if (from_virt) {
+      out.fresh.push_back({virt.fresh[i].key, "OK", virt.fresh[i].origin});
+      out.fresh_owners.push_back(virt.fresh_owners[i++]);
+    } else {
+      out.fresh.push_back(more.fresh[j]);
+      out.fresh_owners.push_back(more.fresh_owners[j++]);
+    }
+  }
+}
+
+}  // namespace
+
+bool IncrementalBuild::prepare(Database& db, std::uint64_t published_serial, Findings& findings, std::string& why) {
+  db.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
+  db.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", "starting the snapshot");
+  db.check_schema(db.schema_version());
+  if (!db.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", serial_))
+    fail(Exit::data, db.where() + ": table change_serial has no row id=1");
+  if (serial_ < published_serial)
+    fail(Exit::tempfail, db.where() + ": the database has serial " + std::to_string(serial_) + ", older than the serial " +
+                             std::to_string(published_serial) + " already published here; not going back in time");
+  const bool ok = prepare_in(db, findings, why);
+  // Ending the read-only transaction proves the connection survived to the last row.
+  db.execute("COMMIT", "ending the snapshot");
+  return ok;
+}
+
+bool IncrementalBuild::prepare_in(Database& db, Findings& findings, std::string& why) {
+  const std::uint64_t serial = serial_;
+  OwnerSet changed;
+  if (!read_changes(db, old_.serial, serial, changed, why)) return false;
+  changed_rows_ = serial - old_.serial;
+  AliasGraph old_graph;
+  if (!read_graph(dir_, old_.serial, old_graph, why)) return false;
+  const GraphIndex g(old_graph);
+  // What the map will be rendered from: relay_recipients is virtual's keys when both are on.
+  const MapConfig* relay = cfg_.maps.find(MapKind::relay_recipients);
+  const MapConfig* virt = cfg_.maps.find(MapKind::virtual_alias);
+  const bool derive_relay = relay && relay->enabled && virt && virt->enabled;
+  std::vector<MapKind> to_render;
+  for (const MapConfig& mc : cfg_.maps.maps)
+    if (mc.enabled && !(derive_relay && &mc == relay)) to_render.push_back(mc.kind);
+
+  for (int round = 1;; ++round) {
+    OwnerSet affected;
+    closure(changed, affected, [&](OwnerCode c, auto add) { GraphIndex::each(g.up, c, add); });
+    affected_.assign(affected.begin(), affected.end());
+    std::sort(affected_.begin(), affected_.end());
+
+    impl_ = std::make_unique<Impl>();
+    SnapshotOptions so;
+    so.names = cfg_.render.canonical_generate;
+    PartialReader reader(db, impl_->snap, so);
+    Loader loader(reader, impl_->snap, g);
+    if (!loader.load(affected)) {
+      why = "the change reaches more than " + std::to_string(kMaxRendered) + " accounts, groups and lists";
+      return false;
+    }
+    reader.finish();
+    rendered_ = loader.loaded();
+    impl_->snap.serial = serial;
+
+    impl_->renderer = std::make_unique<Renderer>(impl_->snap, cfg_.render, impl_->findings, to_render, &impl_->graph);
+    maps_.clear();
+    const IncrementalMap* virt_map = nullptr;
+    for (const MapConfig& mc : cfg_.maps.maps) {
+      if (!mc.enabled || (derive_relay && &mc == relay)) continue;
+      MapEntries& m = impl_->rendered.emplace_back(impl_->renderer->render(mc.kind));
+      IncrementalMap& im = maps_.emplace_back();
+      im.config = &mc;
+      im.alias_syntax = m.alias_syntax;
+      take_affected(impl_->snap, affected_, m.entries, {}, im);
+      if (derive_relay && &mc == virt) {
+        IncrementalMap& rm = maps_.emplace_back();
+        rm.config = relay;
+        const IncrementalMap& vm = maps_[maps_.size() - 2];
+        merge_relay(impl_->snap, affected_, vm, impl_->renderer->relay_wildcards(), rm);
+      }
+    }
+    for (const IncrementalMap& m : maps_)
+      if (m.config->kind == MapKind::virtual_alias) virt_map = &m;
+    if (impl_->findings.errors()) {
+      for (const Finding& f : impl_->findings.all())
+        if (f.severity == Finding::error) {
+          why = "the changed rows do not render cleanly (" + (f.map.empty() ? "" : f.map + ": ") + f.message + ")";
+          break;
+        }
+      return false;
+    }
+    // A new key that some row named as a target and could not resolve before: that row's
+    // value changes too.
+    OwnerSet more;
+    if (virt_map)
+      for (const MapEntries::Entry& e : virt_map->fresh)
+        for (auto it = std::lower_bound(g.unresolved.begin(), g.unresolved.end(), std::make_pair(e.key, OwnerCode{0}));
+             it != g.unresolved.end() && it->first == e.key; ++it)
+          if (!sorted_has(affected_, it->second)) more.insert(it->second);
+    if (more.empty()) break;
+    if (round == kMaxRounds) {
+      why = "new addresses are targets of rows that did not resolve them before, more than " + std::to_string(kMaxRounds) + " levels deep";
+      return false;
+    }
+    changed.insert(more.begin(), more.end());
+  }
+  // Order of the config, as a full build stages them.
+  std::stable_sort(maps_.begin(), maps_.end(), [&](const IncrementalMap& a, const IncrementalMap& b) {
+    return a.config - cfg_.maps.maps.data() < b.config - cfg_.maps.maps.data();
+  });
+  for (IncrementalMap& m : maps_) {
+    const MapState* ms = old_.find(m.config->name);
+    if (!ms || !compare(m, *ms, why)) return false;
+  }
+  for (const Finding& f : impl_->findings.all()) findings.warning(f.map, f.message);
+
+  // The graph after the change: the published edges of every owner not rendered again,
+  // the new edges of those that were.
+  for (const auto& e : old_graph.edges)
+    if (!sorted_has(affected_, e.first)) graph_.edges.push_back(e);
+  for (const auto& e : old_graph.unresolved)
+    if (!sorted_has(affected_, e.first)) graph_.unresolved.push_back(e);
+  for (const auto& e : impl_->graph.edges)
+    if (sorted_has(affected_, e.first)) graph_.edges.push_back(e);
+  for (const auto& e : impl_->graph.unresolved)
+    if (sorted_has(affected_, e.first)) graph_.unresolved.push_back(e);
+  graph_.normalize();
+  return true;
+}
+
+bool IncrementalBuild::compare(IncrementalMap& m, const MapState& ms, std::string& why) const {
+  std::vector<OwnerCode> owners;
+  if (!read_owners(dir_, m.config->name, ms.digest, ms.entries, owners, why)) return false;
+  std::vector<std::pair<std::string, std::string>> old_mine;
+  std::size_t i = 0, j = 0;
+  bool bad = false;
+  read_text_source(dir_ + "/" + m.config->spec.text_file, m.alias_syntax, [&](std::string_view k, std::string_view v) {
+    if (bad || i == owners.size()) {
+      bad = true;
+      return;
+    }
+    const OwnerCode o = owners[i++];
+    const bool mine = sorted_has(affected_, o);
+    while (j < m.fresh.size() && m.fresh[j].key < k) ++j;
+    if (!mine && j < m.fresh.size() && m.fresh[j].key == k) {
+      why = m.config->name + ": key \"" + std::string(k) + "\" of " + owner_text(m.fresh_owners[j]) + " is published already for " +
+            owner_text(o);
+      bad = true;
+    }
+    if (mine) old_mine.emplace_back(k, v);
+  });
+  if (!bad && i != owners.size()) why = "the owner index of map " + m.config->name + " does not match its text source";
+  if (bad || i != owners.size()) return false;
+  MapDelta& d = m.delta;
+  d.old_entries = owners.size();
+  std::size_t a = 0, b = 0;
+  while (a < old_mine.size() || b < m.fresh.size()) {
+    if (b == m.fresh.size() || (a < old_mine.size() && old_mine[a].first < m.fresh[b].key)) {
+      ++d.removed;
+      d.changes.emplace_back(old_mine[a++].first, std::string());
+    } else if (a == old_mine.size() || m.fresh[b].key < old_mine[a].first) {
+      ++d.added;
+      d.changes.emplace_back(std::string(m.fresh[b].key), std::string(m.fresh[b].value));
+      ++b;
+    } else {
+      if (old_mine[a].second != m.fresh[b].value) {
+        ++d.changed;
+        d.changes.emplace_back(std::string(m.fresh[b].key), std::string(m.fresh[b].value));
+      }
+      ++a;
+      ++b;
+    }
+  }
+  d.new_entries = d.old_entries + d.added - d.removed;
+  return true;
+}
+
+void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::string& digest, std::uint64_t& entries) const {
+  const MapConfig& mc = *m.config;
+  const MapState* ms = old_.find(mc.name);
+  std::vector<OwnerCode> owners, merged_owners;
+  std::string why;
+  if (!ms || !read_owners(dir_, mc.name, ms->digest, ms->entries, owners, why)) fail(Exit::tempfail, mc.name + ": " + why);
+  TextLines text;
+  slurp_lines(dir_ + "/" + mc.spec.text_file, m.alias_syntax, text);
+  if (text.lines.size() != owners.size()) fail(Exit::tempfail, mc.name + ": the published text source changed while it was read");
+  MapEntries merged;
+  merged.name = mc.name;
+  merged.alias_syntax = m.alias_syntax;
+  merged.entries.reserve(m.delta.new_entries);
+  merged_owners.reserve(m.delta.new_entries);
+  std::size_t j = 0;
+  const auto take_fresh = [&] {
+    merged.entries.push_back(m.fresh[j]);
+    merged_owners.push_back(m.fresh_owners[j++]);
+  };
+  for (std::size_t i = 0; i < text.lines.size(); ++i) {
+    if (sorted_has(affected_, owners[i])) continue;
+    const auto [k, v] = text.lines[i];
+    while (j < m.fresh.size() && m.fresh[j].key < k) take_fresh();
+    merged.entries.push_back({k, v, {}});
+    merged_owners.push_back(owners[i]);
+  }
+  while (j < m.fresh.size()) take_fresh();
+  const MapView view{&merged, {}, {}, m.alias_syntax};
+  const MapType& type = map_type_of(mc);
+  // Beyond this many changes a rebuild in bucket order is as fast as patching a copy.
+  const bool patch = type.patch && m.delta.changes.size() <= std::max<std::size_t>(1000, view.size() / 20);
+  stage_map(pub, mc, view, patch ? &m.delta : nullptr);
+  digest = content_digest(view);
+  entries = view.size();
+  stage_owners(pub, mc.name, digest, merged_owners);
+}
+
+void IncrementalBuild::stage_changed(Publisher& pub, std::vector<MapState>& states) const {
+  std::vector<std::pair<const IncrementalMap*, MapState*>> jobs;
+  for (const IncrementalMap& m : maps_)
+    for (MapState& ms : states)
+      if (m.changed() && ms.name == m.config->name) jobs.emplace_back(&m, &ms);
+  std::vector<std::exception_ptr> errors(jobs.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < jobs.size(); ++i)
+    threads.emplace_back([&, i] {
+      try {
+        const auto t0 = std::chrono::steady_clock::now();
+        stage(pub, *jobs[i].first, jobs[i].second->digest, jobs[i].second->entries);
+        log::debug("write " + jobs[i].first->config->name + " (incremental, " + std::to_string(jobs[i].first->delta.changes.size()) +
+                   " changes): " + std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s");
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+std::vector<OwnerCode> owners_in_order(const Snapshot& s, const MapView& v) {
+  std::vector<OwnerCode> out;
+  out.reserve(v.size());
+  const auto& base = v.base->entries;
+  std::size_t i = 0, j = 0;
+  while (i < base.size() || j < v.extra.size()) {
+    const bool from_base = j == v.extra.size() || (i < base.size() && base[i].key < v.extra[j].key);
+    out.push_back(owner_of(s, from_base ? base[i++].origin : v.extra[j++].origin));
+  }
+  return out;
+}
+
+}  // namespace mapsync

@@ -1,0 +1,165 @@
+// owners.cpp - see owners.h.
+#include "libmapsync/maps/owners.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "libmapsync/core/error.h"
+#include "libmapsync/maps/publish.h"
+
+namespace mapsync {
+
+OwnerCode owner_of(const Snapshot& s, const Origin& o) {
+  if (o.table != Table::addresses) return owner_code(o.table, o.id);
+  const auto it = std::lower_bound(s.addresses.begin(), s.addresses.end(), o.id,
+                                   [](const Address& a, std::uint32_t id) { return a.id < id; });
+  return it != s.addresses.end() && it->id == o.id ? owner_code(Table::accounts, it->account_id) : 0;
+}
+
+void AliasGraph::normalize() {
+  std::sort(edges.begin(), edges.end());
+  edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+  std::sort(unresolved.begin(), unresolved.end());
+  unresolved.erase(std::unique(unresolved.begin(), unresolved.end()), unresolved.end());
+}
+
+std::string owners_file(const std::string& map_name) { return ".mapsync-owners." + map_name; }
+
+namespace {
+
+constexpr const char* kOwnersMagic = "mapsync-owners 1\n";
+constexpr const char* kGraphMagic = "mapsync-graph 1\n";
+
+void put64(std::string& out, std::uint64_t v) {
+  char b[8];
+  std::memcpy(b, &v, 8);
+  out.append(b, 8);
+}
+
+// Writes data to a new temp file in pub's directory, fsyncs it and stages it: private to
+// the user running builds, renamed with the maps it describes.
+void stage_bytes(Publisher& pub, const std::string& final_name, const std::string& data) {
+  const std::string temp = pub.temp_path(final_name);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) fail(Exit::cantcreat, errno_text("cannot create " + temp, errno));
+  std::size_t done = 0;
+  int rc = 0;
+  while (done < data.size() && rc == 0) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) rc = -1;
+    else done += static_cast<std::size_t>(n);
+  }
+  if (rc == 0) rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat, errno_text("cannot write " + temp, err));
+  pub.stage(temp, final_name, ::geteuid(), ::getegid(), 0600);
+}
+
+// The whole file, or false when it cannot be read (missing is the usual case).
+bool slurp(const std::string& path, std::string& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  if (ok) {
+    out.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (ok && done < out.size()) {
+      const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) ok = false;
+      else done += static_cast<std::size_t>(n);
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+// Reads "text\n" at pos; false at the end of the data.
+bool line(const std::string& data, std::size_t& pos, std::string& out) {
+  const auto nl = data.find('\n', pos);
+  if (nl == std::string::npos) return false;
+  out = data.substr(pos, nl - pos);
+  pos = nl + 1;
+  return true;
+}
+
+bool get64(const std::string& data, std::size_t& pos, std::uint64_t& v) {
+  if (data.size() - pos < 8) return false;
+  std::memcpy(&v, data.data() + pos, 8);
+  pos += 8;
+  return true;
+}
+
+}  // namespace
+
+void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, const std::vector<OwnerCode>& owners) {
+  std::string data = kOwnersMagic + digest + "\n" + std::to_string(owners.size()) + "\n";
+  data.reserve(data.size() + owners.size() * 8);
+  for (OwnerCode c : owners) put64(data, c);
+  stage_bytes(pub, owners_file(map_name), data);
+}
+
+bool read_owners(const std::string& dir, const std::string& map_name, const std::string& digest, std::uint64_t entries,
+                 std::vector<OwnerCode>& out, std::string& why) {
+  std::string data, d, n;
+  std::size_t pos = std::strlen(kOwnersMagic);
+  if (!slurp(dir + "/" + owners_file(map_name), data)) {
+    why = "no owner index for map " + map_name;
+    return false;
+  }
+  if (data.compare(0, pos, kOwnersMagic) != 0 || !line(data, pos, d) || !line(data, pos, n) || d != digest ||
+      n != std::to_string(entries) || data.size() - pos != entries * 8) {
+    why = "the owner index of map " + map_name + " does not describe the published map";
+    return false;
+  }
+  out.resize(entries);
+  if (entries) std::memcpy(out.data(), data.data() + pos, entries * 8);
+  return true;
+}
+
+void stage_graph(Publisher& pub, std::uint64_t serial, const AliasGraph& g) {
+  std::string data = kGraphMagic + std::to_string(serial) + "\n" + std::to_string(g.edges.size()) + "\n" +
+                     std::to_string(g.unresolved.size()) + "\n";
+  for (const auto& [a, b] : g.edges) {
+    put64(data, a);
+    put64(data, b);
+  }
+  for (const auto& [a, key] : g.unresolved) {
+    put64(data, a);
+    put64(data, key.size());
+    data += key;
+  }
+  stage_bytes(pub, kGraphFile, data);
+}
+
+bool read_graph(const std::string& dir, std::uint64_t serial, AliasGraph& g, std::string& why) {
+  std::string data, s, ne, nu;
+  std::size_t pos = std::strlen(kGraphMagic);
+  why = "the alias graph beside the maps is missing or does not match the published serial";
+  if (!slurp(dir + "/" + kGraphFile, data) || data.compare(0, pos, kGraphMagic) != 0 || !line(data, pos, s) ||
+      !line(data, pos, ne) || !line(data, pos, nu) || s != std::to_string(serial))
+    return false;
+  const std::uint64_t edges = std::strtoull(ne.c_str(), nullptr, 10), unres = std::strtoull(nu.c_str(), nullptr, 10);
+  if (edges > data.size() / 16) return false;
+  g.edges.resize(edges);
+  for (auto& [a, b] : g.edges)
+    if (!get64(data, pos, a) || !get64(data, pos, b)) return false;
+  g.unresolved.clear();
+  for (std::uint64_t i = 0; i < unres; ++i) {
+    std::uint64_t a = 0, len = 0;
+    if (!get64(data, pos, a) || !get64(data, pos, len) || data.size() - pos < len) return false;
+    g.unresolved.emplace_back(a, data.substr(pos, len));
+    pos += len;
+  }
+  return pos == data.size();
+}
+
+}  // namespace mapsync

@@ -1,0 +1,55 @@
+// owners.h - what an incremental build keeps beside the maps: who owns each entry, and
+// who points at whom.
+//
+// An entry's owner is the row whose change may change it: an account for its addresses,
+// its login address, its alias-domain copies, its route and its generated rewrite; a
+// group, a list, an explicit rewrite for theirs; a domain, override or delivery target
+// for the entries they make. Each published map has a sidecar (.mapsync-owners.<map>)
+// holding the owner of every entry in the order of its text source, stamped with the
+// map's content digest: a sidecar that does not match the published map (a rollback, a
+// crash between rename and state) is never used. The alias graph (.mapsync-graph) holds
+// every edge the last render followed (a group to its members, a forwarding account to
+// its targets) and every target in our domains that resolved to no row receiving mail,
+// stamped with the serial of the published state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "libmapsync/maps/model.h"
+
+namespace mapsync {
+
+class Publisher;
+
+using OwnerCode = std::uint64_t;
+inline OwnerCode owner_code(Table t, std::uint32_t id) { return (static_cast<std::uint64_t>(t) << 32) | id; }
+inline Table owner_table(OwnerCode c) { return static_cast<Table>(c >> 32); }
+inline std::uint32_t owner_id(OwnerCode c) { return static_cast<std::uint32_t>(c); }
+
+// The owner of an entry with origin o; an address row's owner is its account (0 when the
+// row is not in s, which a renderer never produces).
+OwnerCode owner_of(const Snapshot& s, const Origin& o);
+
+// Filled by the renderer while it resolves the virtual map (RenderContext::graph).
+struct AliasGraph {
+  std::vector<std::pair<OwnerCode, OwnerCode>> edges;        // parent -> child
+  std::vector<std::pair<OwnerCode, std::string>> unresolved;  // parent -> folded target key
+  void normalize();  // sorted, no duplicates
+};
+
+inline constexpr const char* kGraphFile = ".mapsync-graph";
+std::string owners_file(const std::string& map_name);
+
+// Writes the sidecar of a map (the owner of each entry, in text-source order) under a temp
+// name, fsyncs it and stages it with pub (renamed with the maps).
+void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, const std::vector<OwnerCode>& owners);
+// Reads it back; false (why set) when it is missing, damaged or not for this digest and size.
+bool read_owners(const std::string& dir, const std::string& map_name, const std::string& digest, std::uint64_t entries,
+                 std::vector<OwnerCode>& out, std::string& why);
+
+void stage_graph(Publisher& pub, std::uint64_t serial, const AliasGraph& g);
+bool read_graph(const std::string& dir, std::uint64_t serial, AliasGraph& g, std::string& why);
+
+}  // namespace mapsync
