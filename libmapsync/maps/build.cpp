@@ -73,7 +73,7 @@ class BackgroundWrite {
     std::string_view value;  // see MapView
     std::vector<MapEntries::Entry> extra;
     std::shared_ptr<const MapDelta> patch;  // set: patch a copy of the published file
-    std::vector<OwnerCode> owners;           // non-empty: the owner sidecar (owners.h) to stage
+    const Snapshot* owners_from = nullptr;  // set: stage the owner sidecar (owners.h) too
     std::string digest;
   };
 
@@ -104,7 +104,7 @@ class BackgroundWrite {
     try {
       MapView view{&m_, o.value, o.extra, m_.alias_syntax};
       stage_map(pub_, *o.config, view, o.patch.get());
-      if (!o.owners.empty() || !view.size()) stage_owners(pub_, o.config->name, o.digest, o.owners);
+      if (o.owners_from) stage_owners(pub_, o.config->name, o.digest, owners_in_order(*o.owners_from, view));
       log::debug("write " + o.config->name + " (text and " + o.config->type +
                  (o.patch ? ", patched with " + std::to_string(o.patch->changes.size()) + " changes" : std::string()) +
                  "): " + std::to_string(view.size()) + " entries, " +
@@ -378,8 +378,9 @@ class BuildJob {
       return false;
     }
     const std::uint64_t serial = ib->serial();
-    lap("incremental read and render (" + std::to_string(ib->changed_rows()) + " changes, " +
-        std::to_string(ib->affected_owners()) + " owners affected, " + std::to_string(ib->rows_rendered()) + " rendered)");
+    lap("incremental read and render");
+    log::debug("incremental: " + std::to_string(ib->changed_rows()) + " changed rows, " + std::to_string(ib->affected_owners()) +
+               " owners affected, " + std::to_string(ib->rows_rendered()) + " read and rendered");
     rep_.serial = serial;
     rep_.incremental = true;
     next_.generation = old_->generation;
@@ -472,8 +473,8 @@ class BuildJob {
       MapEntries m = renderer.render(mc.kind);
       lap("render " + mc.name);
       check_interrupted();
-      std::vector<BackgroundWrite::Output> outputs{{&mc, {}, {}, nullptr, {}, {}}};
-      if (derive_relay && &mc == virt) outputs.push_back({relay, "OK", renderer.relay_wildcards(), nullptr, {}, {}});
+      std::vector<BackgroundWrite::Output> outputs{{&mc, {}, {}, nullptr, nullptr, {}}};
+      if (derive_relay && &mc == virt) outputs.push_back({relay, "OK", renderer.relay_wildcards(), nullptr, nullptr, {}});
       stage(snap, std::move(m), std::move(outputs));
     }
     if (writing_) writing_->wait();
@@ -506,12 +507,12 @@ class BuildJob {
                    "); publishing the full build");
       // Every full build leaves the owner sidecars the next incremental run starts from.
       if (writing_allowed && pub_ && !staging_) {
-        o.owners = owners_in_order(snap, view);
+        o.owners_from = &snap;
         o.digest = ms.digest;
         std::vector<OwnerCode> published;
         std::string why;
         if (same && !read_owners(dir_, o.config->name, o.digest, ms.entries, published, why))
-          stage_owners(*pub_, o.config->name, o.digest, o.owners);
+          stage_owners(*pub_, o.config->name, o.digest, owners_in_order(snap, view));
       }
       rep_.maps.push_back({ms.name, dir_ + "/" + o.config->spec.indexed_file, ms.entries, !same && writing_allowed});
       next_.maps.push_back(std::move(ms));

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <exception>
 #include <thread>
+#include <tuple>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "libmapsync/core/error.h"
@@ -167,6 +169,55 @@ void slurp_lines(const std::string& path, bool alias_syntax, TextLines& out) {
   }
 }
 
+// Which of the affected owners change what their parents see: their virtual value, one of
+// their keys gone, or their own edges (a depth, a loop). Those are added to more; false
+// with why when the published map cannot be read as ours.
+bool propagating(const std::vector<OwnerCode>& affected, const std::string& dir, const MapConfig& virt_cfg, const MapState* ms,
+                 const IncrementalMap& virt, AliasGraph& now, const GraphIndex& g, OwnerSet& more, std::string& why) {
+  // Only owners with a parent not rendered yet need a look.
+  std::vector<OwnerCode> open;
+  for (OwnerCode c : affected) {
+    bool outside = false;
+    GraphIndex::each(g.up, c, [&](OwnerCode p) { outside = outside || !sorted_has(affected, p); });
+    if (outside) open.push_back(c);
+  }
+  if (open.empty()) return true;
+  std::vector<OwnerCode> owners;
+  if (!ms || !read_owners(dir, virt_cfg.name, ms->digest, ms->entries, owners, why)) return false;
+  // owner -> (value, keys), published and rendered now
+  std::unordered_map<OwnerCode, std::pair<std::string, std::vector<std::string>>> before, after;
+  std::size_t i = 0;
+  read_text_source(dir + "/" + virt_cfg.spec.text_file, false, [&](std::string_view k, std::string_view v) {
+    if (i < owners.size() && sorted_has(open, owners[i])) {
+      auto& b = before[owners[i]];
+      b.first = v;
+      b.second.emplace_back(k);
+    }
+    ++i;
+  });
+  for (std::size_t j = 0; j < virt.fresh.size(); ++j)
+    if (sorted_has(open, virt.fresh_owners[j])) {
+      auto& a = after[virt.fresh_owners[j]];
+      a.first = virt.fresh[j].value;
+      a.second.emplace_back(virt.fresh[j].key);
+    }
+  now.normalize();
+  for (OwnerCode c : open) {
+    const auto b = before.find(c), a = after.find(c);
+    bool same = b != before.end() && a != after.end() && b->second.first == a->second.first &&
+                std::includes(a->second.second.begin(), a->second.second.end(), b->second.second.begin(), b->second.second.end());
+    std::vector<OwnerCode> old_edges, new_edges;
+    GraphIndex::each(g.down, c, [&](OwnerCode x) { old_edges.push_back(x); });
+    for (const auto& [p, x] : now.edges)
+      if (p == c) new_edges.push_back(x);
+    same = same && old_edges == new_edges;
+    for (const auto& e : now.unresolved) same = same && e.first != c;
+    for (const auto& e : g.unresolved) same = same && e.second != c;
+    if (!same) more.insert(c);
+  }
+  return true;
+}
+
 }  // namespace
 
 struct IncrementalBuild::Impl {
@@ -201,22 +252,20 @@ class Loader {
       closure(seeds, fresh, [&](OwnerCode c, auto add) {
         if (!loaded_.count(c)) GraphIndex::each(g_.down, c, add);
       });
-      std::vector<std::uint32_t> acc, grp, lst, can;
+      std::vector<std::uint32_t> acc, grp, can;
       for (OwnerCode c : fresh) {
         if (!loaded_.insert(c).second) continue;
         switch (owner_table(c)) {
           case Table::accounts: acc.push_back(owner_id(c)); break;
           case Table::group_aliases: grp.push_back(owner_id(c)); break;
-          case Table::mailing_lists: lst.push_back(owner_id(c)); break;
           case Table::canonical_rewrites: can.push_back(owner_id(c)); break;
-          default: break;  // the small tables are read whole
+          default: break;  // the small tables and the lists are read whole
         }
       }
       if (loaded_.size() > kMaxRendered) return false;
-      for (auto* v : {&acc, &grp, &lst, &can}) std::sort(v->begin(), v->end());
+      for (auto* v : {&acc, &grp, &can}) std::sort(v->begin(), v->end());
       rd_.accounts(acc);
       rd_.groups(grp);
-      rd_.lists(lst);
       rd_.canonical(can);
       seeds.clear();
       for (OwnerCode c : targets_of_new_rows())
@@ -337,9 +386,12 @@ bool IncrementalBuild::prepare_in(Database& db, Findings& findings, std::string&
   for (const MapConfig& mc : cfg_.maps.maps)
     if (mc.enabled && !(derive_relay && &mc == relay)) to_render.push_back(mc.kind);
 
+  // Round 1 renders only the changed owners; who leads to them joins when their value,
+  // their keys or their own edges changed (propagating()), or when a new key of theirs is a
+  // target nobody received before. A new alias of a student then costs that student, not
+  // the group of every student.
+  OwnerSet affected = changed;
   for (int round = 1;; ++round) {
-    OwnerSet affected;
-    closure(changed, affected, [&](OwnerCode c, auto add) { GraphIndex::each(g.up, c, add); });
     affected_.assign(affected.begin(), affected.end());
     std::sort(affected_.begin(), affected_.end());
 
@@ -391,12 +443,22 @@ bool IncrementalBuild::prepare_in(Database& db, Findings& findings, std::string&
         for (auto it = std::lower_bound(g.unresolved.begin(), g.unresolved.end(), std::make_pair(e.key, OwnerCode{0}));
              it != g.unresolved.end() && it->first == e.key; ++it)
           if (!sorted_has(affected_, it->second)) more.insert(it->second);
-    if (more.empty()) break;
+    if (virt_map && !propagating(affected_, dir_, *virt_map->config, old_.find(virt_map->config->name), *virt_map, impl_->graph,
+                                 g, more, why))
+      return false;
+    // Everything that leads to them, at once: a level a round would read everything again.
+    OwnerSet seeds;
+    for (OwnerCode c : more) {
+      if (!affected.count(c)) seeds.insert(c);
+      GraphIndex::each(g.up, c, [&](OwnerCode p) { seeds.insert(p); });
+    }
+    const std::size_t had = affected.size();
+    closure(seeds, affected, [&](OwnerCode c, auto add) { GraphIndex::each(g.up, c, add); });
+    if (affected.size() == had) break;
     if (round == kMaxRounds) {
-      why = "new addresses are targets of rows that did not resolve them before, more than " + std::to_string(kMaxRounds) + " levels deep";
+      why = "the change reaches further than " + std::to_string(kMaxRounds) + " rounds of re-rendering";
       return false;
     }
-    changed.insert(more.begin(), more.end());
   }
   // Order of the config, as a full build stages them.
   std::stable_sort(maps_.begin(), maps_.end(), [&](const IncrementalMap& a, const IncrementalMap& b) {
@@ -469,6 +531,11 @@ bool IncrementalBuild::compare(IncrementalMap& m, const MapState& ms, std::strin
   return true;
 }
 
+bool IncrementalBuild::patched(const IncrementalMap& m) {
+  // Beyond this many changes a rebuild in bucket order is as fast as patching a copy.
+  return map_type_of(*m.config).patch && m.delta.changes.size() <= std::max<std::uint64_t>(1000, m.delta.new_entries / 20);
+}
+
 void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::string& digest, std::uint64_t& entries) const {
   const MapConfig& mc = *m.config;
   const MapState* ms = old_.find(mc.name);
@@ -497,10 +564,7 @@ void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::strin
   }
   while (j < m.fresh.size()) take_fresh();
   const MapView view{&merged, {}, {}, m.alias_syntax};
-  const MapType& type = map_type_of(mc);
-  // Beyond this many changes a rebuild in bucket order is as fast as patching a copy.
-  const bool patch = type.patch && m.delta.changes.size() <= std::max<std::size_t>(1000, view.size() / 20);
-  stage_map(pub, mc, view, patch ? &m.delta : nullptr);
+  stage_map(pub, mc, view, patched(m) ? &m.delta : nullptr);
   digest = content_digest(view);
   entries = view.size();
   stage_owners(pub, mc.name, digest, merged_owners);
@@ -518,8 +582,12 @@ void IncrementalBuild::stage_changed(Publisher& pub, std::vector<MapState>& stat
       try {
         const auto t0 = std::chrono::steady_clock::now();
         stage(pub, *jobs[i].first, jobs[i].second->digest, jobs[i].second->entries);
-        log::debug("write " + jobs[i].first->config->name + " (incremental, " + std::to_string(jobs[i].first->delta.changes.size()) +
-                   " changes): " + std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s");
+        const IncrementalMap& m = *jobs[i].first;
+        // The format of a full build's write line (bench/ reads both).
+        log::debug("write " + m.config->name + " (text and " + m.config->type + ", " +
+                   (patched(m) ? "patched with " : "rewritten for ") + std::to_string(m.delta.changes.size()) + " changes): " +
+                   std::to_string(jobs[i].second->entries) + " entries, " +
+                   std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s, incremental");
       } catch (...) {
         errors[i] = std::current_exception();
       }

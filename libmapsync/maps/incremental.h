@@ -76,6 +76,7 @@ class IncrementalBuild {
   struct Impl;
   bool compare(IncrementalMap& m, const MapState& published, std::string& why) const;
   bool prepare_in(Database& db, Findings& findings, std::string& why);
+  static bool patched(const IncrementalMap& m);  // patch a copy of the indexed file, or write it anew
   const MapsSettings& cfg_;
   const PublishState& old_;
   const std::string dir_;

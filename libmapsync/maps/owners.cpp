@@ -16,6 +16,11 @@ namespace mapsync {
 
 OwnerCode owner_of(const Snapshot& s, const Origin& o) {
   if (o.table != Table::addresses) return owner_code(o.table, o.id);
+  // AUTO_INCREMENT ids are mostly dense: the row is usually where its id says.
+  if (!s.addresses.empty() && o.id >= s.addresses.front().id) {
+    const std::size_t guess = o.id - s.addresses.front().id;
+    if (guess < s.addresses.size() && s.addresses[guess].id == o.id) return owner_code(Table::accounts, s.addresses[guess].account_id);
+  }
   const auto it = std::lower_bound(s.addresses.begin(), s.addresses.end(), o.id,
                                    [](const Address& a, std::uint32_t id) { return a.id < id; });
   return it != s.addresses.end() && it->id == o.id ? owner_code(Table::accounts, it->account_id) : 0;

@@ -200,6 +200,9 @@ void read_snapshot(Database& c, Snapshot& s, const SnapshotOptions& options) {
 
 PartialReader::PartialReader(Database& c, Snapshot& s, const SnapshotOptions& options) : c_(c), s_(s), options_(options) {
   read_domains(c_, s_);
+  // Lists whole too: their companion addresses (render.list_companions) are checked
+  // against each other, and a campus has hundreds of lists, not a million.
+  read_lists(c_, s_, {});
   read_routing(c_, s_);
 }
 
@@ -212,10 +215,6 @@ void PartialReader::accounts(const std::vector<std::uint32_t>& ids) {
 
 void PartialReader::groups(const std::vector<std::uint32_t>& ids) {
   in_slices(ids, [&](const std::vector<std::uint32_t>& x) { read_groups(c_, s_, in("id", x), in("group_id", x)); });
-}
-
-void PartialReader::lists(const std::vector<std::uint32_t>& ids) {
-  in_slices(ids, [&](const std::vector<std::uint32_t>& x) { read_lists(c_, s_, in("id", x)); });
 }
 
 void PartialReader::canonical(const std::vector<std::uint32_t>& ids) {

@@ -32,14 +32,14 @@ void read_snapshot_in(Database& c, Snapshot& out, const SnapshotOptions& options
 
 // The rows an incremental build re-renders, inside a snapshot the caller opened on c:
 // every row of the small tables (domains, back ends, delivery targets, transport
-// overrides, system aliases) at once, and of the big ones only the rows asked for. Ids
+// overrides, system aliases, mailing lists) at once, and of the big ones only the rows
+// asked for. Ids
 // asked for twice are read twice: callers ask for each once.
 class PartialReader {
  public:
   PartialReader(Database& c, Snapshot& s, const SnapshotOptions& options);
   void accounts(const std::vector<std::uint32_t>& ids);  // with their addresses and forwards
   void groups(const std::vector<std::uint32_t>& ids);    // with their members
-  void lists(const std::vector<std::uint32_t>& ids);
   void canonical(const std::vector<std::uint32_t>& ids);
   // Sorts every table by id, as the renderer expects.
   void finish();
