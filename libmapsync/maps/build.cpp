@@ -104,7 +104,7 @@ class BackgroundWrite {
     try {
       MapView view{&m_, o.value, o.extra, m_.alias_syntax};
       stage_map(pub_, *o.config, view, o.patch.get());
-      if (o.owners_from) stage_owners(pub_, o.config->name, o.digest, owners_in_order(*o.owners_from, view));
+      if (o.owners_from) stage_owners_of(pub_, o.config->name, o.digest, *o.owners_from, view);
       log::debug("write " + o.config->name + " (text and " + o.config->type +
                  (o.patch ? ", patched with " + std::to_string(o.patch->changes.size()) + " changes" : std::string()) +
                  "): " + std::to_string(view.size()) + " entries, " +
@@ -509,10 +509,10 @@ class BuildJob {
       if (writing_allowed && pub_ && !staging_) {
         o.owners_from = &snap;
         o.digest = ms.digest;
-        std::vector<OwnerCode> published;
+        OwnerIndex published;
         std::string why;
         if (same && !read_owners(dir_, o.config->name, o.digest, ms.entries, published, why))
-          stage_owners(*pub_, o.config->name, o.digest, owners_in_order(snap, view));
+          stage_owners_of(*pub_, o.config->name, o.digest, snap, view);
       }
       rep_.maps.push_back({ms.name, dir_ + "/" + o.config->spec.indexed_file, ms.entries, !same && writing_allowed});
       next_.maps.push_back(std::move(ms));

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <cerrno>
 #include <chrono>
 #include <exception>
@@ -14,10 +16,14 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/signals.h"
+#include "libmapsync/core/testhooks.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/db/database.h"
 #include "libmapsync/maps/map_backend.h"
+#include "libmapsync/maps/publish_steps.h"
 #include "libmapsync/maps/publish_steps.h"
 #include "libmapsync/maps/snapshot.h"
 
@@ -34,8 +40,6 @@ constexpr std::size_t kMaxRendered = 200000;
 constexpr int kMaxRounds = 3;
 
 using OwnerSet = std::unordered_set<OwnerCode>;
-
-bool sorted_has(const std::vector<OwnerCode>& v, OwnerCode c) { return std::binary_search(v.begin(), v.end(), c); }
 
 std::string owner_text(OwnerCode c) { return std::string(table_name(owner_table(c))) + " id=" + std::to_string(owner_id(c)); }
 
@@ -123,50 +127,44 @@ bool read_changes(Database& db, std::uint64_t from, std::uint64_t to, OwnerSet& 
   return ok;
 }
 
-// Lines of a text source we wrote, in a buffer of its own: views stay valid.
-struct TextLines {
-  std::string data;
-  std::vector<std::pair<std::string_view, std::string_view>> lines;
-};
+}  // namespace
 
-void slurp_lines(const std::string& path, bool alias_syntax, TextLines& out) {
-  out.lines.clear();
-  out.data.clear();
-  read_text_source(path, alias_syntax, [&](std::string_view, std::string_view) { out.lines.emplace_back(); });
-  const std::size_t n = out.lines.size();
-  out.lines.clear();
-  out.lines.reserve(n);
-  // read_text_source checked format and order; a second pass keeps the bytes.
+namespace {
+
+// The published lines of a map whose owner is in wanted (sorted), in file order: the owner
+// sidecar says where each starts, so only those lines are read. fn(owner, key, value).
+bool published_lines(const std::string& dir, const MapConfig& mc, bool alias_syntax, const MapState* ms,
+                     const std::vector<OwnerCode>& wanted, std::string& why,
+                     const std::function<void(OwnerCode, std::string_view, std::string_view)>& fn) {
+  OwnerIndex index;
+  if (!ms || !read_owners(dir, mc.name, ms->digest, ms->entries, index, why)) return false;
+  const std::string path = dir + "/" + mc.spec.text_file;
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) fail(Exit::tempfail, errno_text("cannot read " + path, errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    fail(Exit::tempfail, errno_text("cannot read " + path, errno));
-  }
-  out.data.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t done = 0;
-  while (done < out.data.size()) {
-    const ssize_t r = ::read(fd, out.data.data() + done, out.data.size() - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      const int err = r < 0 ? errno : EIO;
-      ::close(fd);
-      fail(Exit::tempfail, errno_text("cannot read " + path, err));
+  std::string buf;
+  bool ok = true;
+  for (std::size_t i = 0; i < index.owners.size() && ok; ++i) {
+    if (!sorted_has(wanted, index.owners[i])) continue;
+    // The line up to its newline: lines are short, one read nearly always does.
+    buf.clear();
+    std::size_t nl = std::string::npos;
+    for (std::uint64_t at = index.offsets[i]; nl == std::string::npos;) {
+      char chunk[4096];
+      const ssize_t n = ::pread(fd, chunk, sizeof chunk, static_cast<off_t>(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      buf.append(chunk, static_cast<std::size_t>(n));
+      at += static_cast<std::uint64_t>(n);
+      nl = buf.find('\n');
     }
-    done += static_cast<std::size_t>(r);
+    const std::string_view l = std::string_view(buf).substr(0, nl);
+    const std::size_t sep = alias_syntax ? l.find(": ") : l.find('\t');
+    ok = nl != std::string::npos && sep != std::string_view::npos;
+    if (ok) fn(index.owners[i], l.substr(0, sep), l.substr(sep + (alias_syntax ? 2 : 1)));
   }
   ::close(fd);
-  const std::string_view all(out.data);
-  for (std::size_t pos = 0; pos < all.size();) {
-    std::size_t nl = all.find('\n', pos);
-    if (nl == std::string_view::npos) nl = all.size();
-    const std::string_view l = all.substr(pos, nl - pos);
-    const std::size_t sep = alias_syntax ? l.find(": ") : l.find('\t');
-    if (sep == std::string_view::npos) fail(Exit::data, path + ": changed while it was read");
-    out.lines.emplace_back(l.substr(0, sep), l.substr(sep + (alias_syntax ? 2 : 1)));
-    pos = nl + 1;
-  }
+  if (!ok) why = path + ": not the text source its owner index describes";
+  return ok;
 }
 
 // Which of the affected owners change what their parents see: their virtual value, one of
@@ -182,19 +180,14 @@ bool propagating(const std::vector<OwnerCode>& affected, const std::string& dir,
     if (outside) open.push_back(c);
   }
   if (open.empty()) return true;
-  std::vector<OwnerCode> owners;
-  if (!ms || !read_owners(dir, virt_cfg.name, ms->digest, ms->entries, owners, why)) return false;
   // owner -> (value, keys), published and rendered now
   std::unordered_map<OwnerCode, std::pair<std::string, std::vector<std::string>>> before, after;
-  std::size_t i = 0;
-  read_text_source(dir + "/" + virt_cfg.spec.text_file, false, [&](std::string_view k, std::string_view v) {
-    if (i < owners.size() && sorted_has(open, owners[i])) {
-      auto& b = before[owners[i]];
-      b.first = v;
-      b.second.emplace_back(k);
-    }
-    ++i;
-  });
+  if (!published_lines(dir, virt_cfg, false, ms, open, why, [&](OwnerCode o, std::string_view k, std::string_view v) {
+        auto& b = before[o];
+        b.first = v;
+        b.second.emplace_back(k);
+      }))
+    return false;
   for (std::size_t j = 0; j < virt.fresh.size(); ++j)
     if (sorted_has(open, virt.fresh_owners[j])) {
       auto& a = after[virt.fresh_owners[j]];
@@ -485,30 +478,26 @@ bool IncrementalBuild::prepare_in(Database& db, Findings& findings, std::string&
 }
 
 bool IncrementalBuild::compare(IncrementalMap& m, const MapState& ms, std::string& why) const {
-  std::vector<OwnerCode> owners;
-  if (!read_owners(dir_, m.config->name, ms.digest, ms.entries, owners, why)) return false;
   std::vector<std::pair<std::string, std::string>> old_mine;
-  std::size_t i = 0, j = 0;
-  bool bad = false;
-  read_text_source(dir_ + "/" + m.config->spec.text_file, m.alias_syntax, [&](std::string_view k, std::string_view v) {
-    if (bad || i == owners.size()) {
-      bad = true;
-      return;
+  if (!published_lines(dir_, *m.config, m.alias_syntax, &ms, affected_, why,
+                       [&](OwnerCode, std::string_view k, std::string_view v) { old_mine.emplace_back(k, v); }))
+    return false;
+  // A new key must not be another owner's: ask the published map itself.
+  std::unique_ptr<MapReader> published;
+  for (std::size_t j = 0, a = 0; j < m.fresh.size(); ++j) {
+    const std::string_view k = m.fresh[j].key;
+    while (a < old_mine.size() && old_mine[a].first < k) ++a;
+    if (a < old_mine.size() && old_mine[a].first == k) continue;  // an affected owner's key: replaced
+    if (!published) published = map_type_of(*m.config).open(dir_ + "/" + m.config->spec.indexed_file, m.alias_syntax);
+    const LookupResult r = published->lookup(k);
+    if (r.status == LookupStatus::retry) fail(Exit::tempfail, m.config->name + ": " + r.error);
+    if (r.status == LookupStatus::found) {
+      why = m.config->name + ": key \"" + std::string(k) + "\" of " + owner_text(m.fresh_owners[j]) + " is published already for another row";
+      return false;
     }
-    const OwnerCode o = owners[i++];
-    const bool mine = sorted_has(affected_, o);
-    while (j < m.fresh.size() && m.fresh[j].key < k) ++j;
-    if (!mine && j < m.fresh.size() && m.fresh[j].key == k) {
-      why = m.config->name + ": key \"" + std::string(k) + "\" of " + owner_text(m.fresh_owners[j]) + " is published already for " +
-            owner_text(o);
-      bad = true;
-    }
-    if (mine) old_mine.emplace_back(k, v);
-  });
-  if (!bad && i != owners.size()) why = "the owner index of map " + m.config->name + " does not match its text source";
-  if (bad || i != owners.size()) return false;
+  }
   MapDelta& d = m.delta;
-  d.old_entries = owners.size();
+  d.old_entries = ms.entries;
   std::size_t a = 0, b = 0;
   while (a < old_mine.size() || b < m.fresh.size()) {
     if (b == m.fresh.size() || (a < old_mine.size() && old_mine[a].first < m.fresh[b].key)) {
@@ -529,84 +518,6 @@ bool IncrementalBuild::compare(IncrementalMap& m, const MapState& ms, std::strin
   }
   d.new_entries = d.old_entries + d.added - d.removed;
   return true;
-}
-
-bool IncrementalBuild::patched(const IncrementalMap& m) {
-  // Beyond this many changes a rebuild in bucket order is as fast as patching a copy.
-  return map_type_of(*m.config).patch && m.delta.changes.size() <= std::max<std::uint64_t>(1000, m.delta.new_entries / 20);
-}
-
-void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::string& digest, std::uint64_t& entries) const {
-  const MapConfig& mc = *m.config;
-  const MapState* ms = old_.find(mc.name);
-  std::vector<OwnerCode> owners, merged_owners;
-  std::string why;
-  if (!ms || !read_owners(dir_, mc.name, ms->digest, ms->entries, owners, why)) fail(Exit::tempfail, mc.name + ": " + why);
-  TextLines text;
-  slurp_lines(dir_ + "/" + mc.spec.text_file, m.alias_syntax, text);
-  if (text.lines.size() != owners.size()) fail(Exit::tempfail, mc.name + ": the published text source changed while it was read");
-  MapEntries merged;
-  merged.name = mc.name;
-  merged.alias_syntax = m.alias_syntax;
-  merged.entries.reserve(m.delta.new_entries);
-  merged_owners.reserve(m.delta.new_entries);
-  std::size_t j = 0;
-  const auto take_fresh = [&] {
-    merged.entries.push_back(m.fresh[j]);
-    merged_owners.push_back(m.fresh_owners[j++]);
-  };
-  for (std::size_t i = 0; i < text.lines.size(); ++i) {
-    if (sorted_has(affected_, owners[i])) continue;
-    const auto [k, v] = text.lines[i];
-    while (j < m.fresh.size() && m.fresh[j].key < k) take_fresh();
-    merged.entries.push_back({k, v, {}});
-    merged_owners.push_back(owners[i]);
-  }
-  while (j < m.fresh.size()) take_fresh();
-  const MapView view{&merged, {}, {}, m.alias_syntax};
-  stage_map(pub, mc, view, patched(m) ? &m.delta : nullptr);
-  digest = content_digest(view);
-  entries = view.size();
-  stage_owners(pub, mc.name, digest, merged_owners);
-}
-
-void IncrementalBuild::stage_changed(Publisher& pub, std::vector<MapState>& states) const {
-  std::vector<std::pair<const IncrementalMap*, MapState*>> jobs;
-  for (const IncrementalMap& m : maps_)
-    for (MapState& ms : states)
-      if (m.changed() && ms.name == m.config->name) jobs.emplace_back(&m, &ms);
-  std::vector<std::exception_ptr> errors(jobs.size());
-  std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < jobs.size(); ++i)
-    threads.emplace_back([&, i] {
-      try {
-        const auto t0 = std::chrono::steady_clock::now();
-        stage(pub, *jobs[i].first, jobs[i].second->digest, jobs[i].second->entries);
-        const IncrementalMap& m = *jobs[i].first;
-        // The format of a full build's write line (bench/ reads both).
-        log::debug("write " + m.config->name + " (text and " + m.config->type + ", " +
-                   (patched(m) ? "patched with " : "rewritten for ") + std::to_string(m.delta.changes.size()) + " changes): " +
-                   std::to_string(jobs[i].second->entries) + " entries, " +
-                   std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) + " s, incremental");
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
-std::vector<OwnerCode> owners_in_order(const Snapshot& s, const MapView& v) {
-  std::vector<OwnerCode> out;
-  out.reserve(v.size());
-  const auto& base = v.base->entries;
-  std::size_t i = 0, j = 0;
-  while (i < base.size() || j < v.extra.size()) {
-    const bool from_base = j == v.extra.size() || (i < base.size() && base[i].key < v.extra[j].key);
-    out.push_back(owner_of(s, from_base ? base[i++].origin : v.extra[j++].origin));
-  }
-  return out;
 }
 
 }  // namespace mapsync

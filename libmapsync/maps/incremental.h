@@ -76,7 +76,9 @@ class IncrementalBuild {
   struct Impl;
   bool compare(IncrementalMap& m, const MapState& published, std::string& why) const;
   bool prepare_in(Database& db, Findings& findings, std::string& why);
-  static bool patched(const IncrementalMap& m);  // patch a copy of the indexed file, or write it anew
+  static bool patched(const IncrementalMap& m);
+  void stage_whole(Publisher& pub, const IncrementalMap& m, const std::vector<OwnerCode>& owners, std::string& digest,
+                   std::uint64_t& entries) const;  // patch a copy of the indexed file, or write it anew
   const MapsSettings& cfg_;
   const PublishState& old_;
   const std::string dir_;
@@ -88,8 +90,8 @@ class IncrementalBuild {
   std::uint64_t serial_ = 0;
 };
 
-// The owner of every entry of a map a full build publishes, in the order of its files
-// (MapView::Cursor's): the sidecar the next incremental run starts from.
-std::vector<OwnerCode> owners_in_order(const Snapshot& s, const MapView& v);
+// Stages the owner sidecar of a map a full build publishes (owners in the order of its
+// files, MapView::Cursor's): what the next incremental run starts from.
+void stage_owners_of(Publisher& pub, const std::string& map_name, const std::string& digest, const Snapshot& s, const MapView& v);
 
 }  // namespace mapsync

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/maps/publish.h"
@@ -37,7 +38,7 @@ std::string owners_file(const std::string& map_name) { return ".mapsync-owners."
 
 namespace {
 
-constexpr const char* kOwnersMagic = "mapsync-owners 1\n";
+constexpr const char* kOwnersMagic = "mapsync-owners 2\n";
 constexpr const char* kGraphMagic = "mapsync-graph 1\n";
 
 void put64(std::string& out, std::uint64_t v) {
@@ -46,25 +47,50 @@ void put64(std::string& out, std::uint64_t v) {
   out.append(b, 8);
 }
 
-// Writes data to a new temp file in pub's directory, fsyncs it and stages it: private to
+// A new temp file in pub's directory, written in pieces, fsynced and staged: private to
 // the user running builds, renamed with the maps it describes.
-void stage_bytes(Publisher& pub, const std::string& final_name, const std::string& data) {
-  const std::string temp = pub.temp_path(final_name);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) fail(Exit::cantcreat, errno_text("cannot create " + temp, errno));
-  std::size_t done = 0;
-  int rc = 0;
-  while (done < data.size() && rc == 0) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) rc = -1;
-    else done += static_cast<std::size_t>(n);
+class StagedFile {
+ public:
+  StagedFile(Publisher& pub, std::string final_name) : pub_(pub), final_(std::move(final_name)), temp_(pub.temp_path(final_)) {
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd_ < 0) fail(Exit::cantcreat, errno_text("cannot create " + temp_, errno));
   }
-  if (rc == 0) rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat, errno_text("cannot write " + temp, err));
-  pub.stage(temp, final_name, ::geteuid(), ::getegid(), 0600);
+  ~StagedFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  StagedFile(const StagedFile&) = delete;
+  StagedFile& operator=(const StagedFile&) = delete;
+
+  void write(const std::string& data) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) failed(n < 0 ? errno : EIO);
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  void finish() {
+    if (::fsync(fd_) != 0) failed(errno);
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) failed(errno);
+    pub_.stage(temp_, final_, ::geteuid(), ::getegid(), 0600);
+  }
+
+ private:
+  [[noreturn]] void failed(int err) {
+    fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat, errno_text("cannot write " + temp_, err));
+  }
+  Publisher& pub_;
+  const std::string final_, temp_;
+  int fd_ = -1;
+};
+
+void stage_bytes(Publisher& pub, const std::string& final_name, const std::string& data) {
+  StagedFile f(pub, final_name);
+  f.write(data);
+  f.finish();
 }
 
 // The whole file, or false when it cannot be read (missing is the usual case).
@@ -105,15 +131,28 @@ bool get64(const std::string& data, std::size_t& pos, std::uint64_t& v) {
 
 }  // namespace
 
-void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, const std::vector<OwnerCode>& owners) {
-  std::string data = kOwnersMagic + digest + "\n" + std::to_string(owners.size()) + "\n";
-  data.reserve(data.size() + owners.size() * 8);
-  for (OwnerCode c : owners) put64(data, c);
-  stage_bytes(pub, owners_file(map_name), data);
+void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, std::size_t count,
+                  const std::function<OwnedLine()>& next) {
+  // In pieces: a million entries would otherwise cost a second copy of 16 MB at the peak.
+  StagedFile f(pub, owners_file(map_name));
+  std::string data = kOwnersMagic + digest + "\n" + std::to_string(count) + "\n";
+  std::uint64_t offset = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const OwnedLine l = next();
+    put64(data, l.owner);
+    put64(data, offset);
+    offset += l.line_bytes;
+    if (data.size() >= (1u << 20)) {
+      f.write(data);
+      data.clear();
+    }
+  }
+  f.write(data);
+  f.finish();
 }
 
 bool read_owners(const std::string& dir, const std::string& map_name, const std::string& digest, std::uint64_t entries,
-                 std::vector<OwnerCode>& out, std::string& why) {
+                 OwnerIndex& out, std::string& why) {
   std::string data, d, n;
   std::size_t pos = std::strlen(kOwnersMagic);
   if (!slurp(dir + "/" + owners_file(map_name), data)) {
@@ -121,12 +160,16 @@ bool read_owners(const std::string& dir, const std::string& map_name, const std:
     return false;
   }
   if (data.compare(0, pos, kOwnersMagic) != 0 || !line(data, pos, d) || !line(data, pos, n) || d != digest ||
-      n != std::to_string(entries) || data.size() - pos != entries * 8) {
+      n != std::to_string(entries) || data.size() - pos != entries * 16) {
     why = "the owner index of map " + map_name + " does not describe the published map";
     return false;
   }
-  out.resize(entries);
-  if (entries) std::memcpy(out.data(), data.data() + pos, entries * 8);
+  out.owners.resize(entries);
+  out.offsets.resize(entries);
+  for (std::uint64_t i = 0; i < entries; ++i) {
+    get64(data, pos, out.owners[i]);
+    get64(data, pos, out.offsets[i]);
+  }
   return true;
 }
 

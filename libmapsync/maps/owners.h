@@ -13,7 +13,9 @@
 // stamped with the serial of the published state.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,9 @@ using OwnerCode = std::uint64_t;
 inline OwnerCode owner_code(Table t, std::uint32_t id) { return (static_cast<std::uint64_t>(t) << 32) | id; }
 inline Table owner_table(OwnerCode c) { return static_cast<Table>(c >> 32); }
 inline std::uint32_t owner_id(OwnerCode c) { return static_cast<std::uint32_t>(c); }
+
+// Whether sorted holds c.
+inline bool sorted_has(const std::vector<OwnerCode>& sorted, OwnerCode c) { return std::binary_search(sorted.begin(), sorted.end(), c); }
 
 // The owner of an entry with origin o; an address row's owner is its account (0 when the
 // row is not in s, which a renderer never produces).
@@ -42,12 +47,27 @@ struct AliasGraph {
 inline constexpr const char* kGraphFile = ".mapsync-graph";
 std::string owners_file(const std::string& map_name);
 
-// Writes the sidecar of a map (the owner of each entry, in text-source order) under a temp
-// name, fsyncs it and stages it with pub (renamed with the maps).
-void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, const std::vector<OwnerCode>& owners);
+// One entry of a sidecar: its owner and the length of its line in the text source (the
+// sidecar keeps where each line starts, so that a run reads only the lines it needs).
+struct OwnedLine {
+  OwnerCode owner = 0;
+  std::uint64_t line_bytes = 0;
+};
+
+// Writes the sidecar of a map (count entries, made one by one by next, in text-source
+// order) under a temp name, fsyncs it and stages it with pub (renamed with the maps).
+void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, std::size_t count,
+                  const std::function<OwnedLine()>& next);
+
+// What a sidecar holds: the owner of every entry and where its line starts.
+struct OwnerIndex {
+  std::vector<OwnerCode> owners;
+  std::vector<std::uint64_t> offsets;
+};
+
 // Reads it back; false (why set) when it is missing, damaged or not for this digest and size.
 bool read_owners(const std::string& dir, const std::string& map_name, const std::string& digest, std::uint64_t entries,
-                 std::vector<OwnerCode>& out, std::string& why);
+                 OwnerIndex& out, std::string& why);
 
 void stage_graph(Publisher& pub, std::uint64_t serial, const AliasGraph& g);
 bool read_graph(const std::string& dir, std::uint64_t serial, AliasGraph& g, std::string& why);

@@ -88,8 +88,6 @@ void write_map_file(Publisher& pub, const MapType& type, const MapConfig& mc, co
   pub.stage(temp, final_name, mc.owner, mc.group, mc.mode);
 }
 
-namespace {
-
 // Publishes a map by patching a copy of its published indexed file with a delta.
 void patch_map_file(Publisher& pub, const MapType& type, const MapConfig& mc, const MapDelta& delta) {
   const std::string final_name = mc.file + std::string(type.suffix);
@@ -107,8 +105,6 @@ void patch_map_file(Publisher& pub, const MapType& type, const MapConfig& mc, co
   check_interrupted();
   pub.stage(temp, final_name, mc.owner, mc.group, mc.mode);
 }
-
-}  // namespace
 
 void stage_map(Publisher& pub, const MapConfig& mc, const MapView& view, const MapDelta* patch) {
   write_map_file(pub, text_map_type(), mc, view);

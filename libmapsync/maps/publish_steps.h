@@ -45,6 +45,9 @@ void write_map_file(Publisher& pub, const MapType& type, const MapConfig& map, c
 // from view or, given patch, patched into a copy of the published one.
 void stage_map(Publisher& pub, const MapConfig& map, const MapView& view, const MapDelta* patch = nullptr);
 
+// Stages a map's indexed file as a copy of the published one with delta's changes made.
+void patch_map_file(Publisher& pub, const MapType& type, const MapConfig& map, const MapDelta& delta);
+
 // Commits what is staged (Publisher::commit), then stamps the files of every map of next
 // whose generation is written (the maps this publish rewrote).
 void commit_staged(Publisher& pub, const MapsConfig& maps, PublishState& next, std::uint64_t written);
