@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
 # NAME
-#   bench_build.sh - time `mapsync build` against stock postmap/postalias on a synthetic campus
+#   bench_build.sh - time full `mapsync build` runs against the format's own limit (bare_writer)
 # SUMMARY
 #   bench/bench_build.sh [BUILD_DIR]          (default BUILD_DIR: build)
 # DESCRIPTION
 #   Starts a private MariaDB (tests/fixtures/mariadb.sh, buffer pool 512M), creates the schema
-#   with `mapsync migrate`, loads a campus written by gen_userdb, then times BENCH_RUNS full
-#   `mapsync build` runs (the published maps are removed before each run) and BENCH_RUNS rounds
-#   of stock `postmap hash:` (postalias for aliases) over copies of the text files that mapsync
-#   wrote, one map after the other. Wall time and peak RSS come from /usr/bin/time; the
-#   figures are medians. Prints a table and replaces the "Build benchmark" section of
-#   docs/benchmarks.md (BENCH_NO_DOC=1: leave it alone). postmap runs with MAIL_CONFIG set to
-#   a private directory, so /etc/postfix is neither read nor touched.
-#   Needs: BUILD_DIR/apps/mapsync/mapsync and BUILD_DIR/bench/gen_userdb built
-#   (cmake --build BUILD_DIR --target mapsync gen_userdb), MariaDB server and client, postfix.
+#   with `mapsync migrate` and loads a campus written by gen_userdb. Then, BENCH_RUNS times, for
+#   each type of BENCH_TYPES (every map of that type: maps.default_type, one config and one maps
+#   directory per type): a full `mapsync build` from an empty maps directory, and right after it
+#   bench/bare_writer on the text sources that build wrote: the same files (text source and
+#   indexed file of every map) written with nothing but libdb/liblmdb/tinycdb, with mapsync's
+#   settings, in mapsync's order, by 2 threads (bare_writer.cpp says exactly what it does and
+#   does not do). Types and sides are interleaved, so machine load hits both sides alike. The
+#   bare writer reads its input into memory first; only its writing is timed (its own wall
+#   clock, "write_seconds"); mapsync's time is the wall time of the whole process.
+#   With BENCH_POSTMAP=1 (default) stock postmap/postalias hash: also run once per run, one map
+#   after the other, on copies of the hash build's text sources (the old comparison).
+#   Wall time and peak RSS come from /usr/bin/time; figures are medians of the runs (RSS: the
+#   maximum). Prints a table and replaces the "Build benchmark" section of docs/benchmarks.md
+#   (BENCH_NO_DOC=1: leave it alone). Goals (issue 15): build <= 1.15 x bare writer for every
+#   type, peak RSS <= 300 MB. postmap runs with MAIL_CONFIG set to a private directory.
+#   Needs: BUILD_DIR/apps/mapsync/mapsync, BUILD_DIR/bench/gen_userdb and
+#   BUILD_DIR/bench/bare_writer (cmake --build BUILD_DIR --target mapsync gen_userdb bare_writer),
+#   MariaDB server and client, postfix.
 # ENVIRONMENT
 #   BENCH_ADDRESSES   addresses to generate (default 1000000)
-#   BENCH_RUNS        runs per side (default 3)
+#   BENCH_RUNS        runs per side and type (default 3)
+#   BENCH_TYPES       map types (default "hash btree lmdb cdb")
+#   BENCH_POSTMAP     1: also time stock postmap hash: (default 1)
 #   BENCH_SEED        gen_userdb seed (default: gen_userdb's)
 #   BENCH_KEEP=1      keep the work directory (its path is printed); MariaDB is stopped anyway
 #   BENCH_NO_DOC=1    do not update docs/benchmarks.md
@@ -32,6 +43,12 @@ source "$SRC/bench/lib.sh"
 campus_build_dir "${1:-build}"
 readonly N=${BENCH_ADDRESSES:-1000000}
 readonly RUNS=${BENCH_RUNS:-3}
+read -r -a TYPES <<<"${BENCH_TYPES:-hash btree lmdb cdb}"
+readonly TYPES
+readonly DO_POSTMAP=${BENCH_POSTMAP:-1}
+BARE=$BUILD/bench/bare_writer
+readonly BARE
+[[ -x $BARE ]] || die "$BARE missing: cmake --build $BUILD --target bare_writer"
 [[ $N =~ ^[0-9]+$ ]] || die "BENCH_ADDRESSES: not a number: $N"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS: not a positive number: $RUNS"
 
@@ -40,6 +57,7 @@ readonly RUNS=${BENCH_RUNS:-3}
 need_gnu_time
 [[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
 POSTMAP=$(command -v postmap || echo /usr/sbin/postmap)
+POSTCONF=$(command -v postconf || echo /usr/sbin/postconf)
 POSTALIAS=$(command -v postalias || echo /usr/sbin/postalias)
 [[ -x $POSTMAP && -x $POSTALIAS ]] || die "postmap/postalias missing: apt-get install postfix"
 
@@ -66,122 +84,156 @@ timed() {
 say "work directory $WORK"
 load_campus %.1f
 
-# ---------------------------------------------------------------- mapsync build
+# ---------------------------------------------------------------- one config per type
 
-: >"$WORK/mapsync.times"
-for (( run = 1; run <= RUNS; run++ )); do
-  # A full build every time: nothing left from the previous run to compare with or skip on.
-  find "$MAPS" -mindepth 1 -delete
-  timed "$WORK/mapsync.times" "$MAPSYNC" -c "$CONF" build >"$WORK/build.$run.log" 2>&1 ||
-    { cat "$WORK/build.$run.log" >&2; die "mapsync build failed (run $run)"; }
-  [[ -s $MAPS/virtual.db ]] || die "mapsync build wrote no $MAPS/virtual.db (run $run)"
-  say "mapsync build run $run: $(cut -d' ' -f1 "$WORK/time.last") s, $(cut -d' ' -f2 "$WORK/time.last") KB"
+suffix_of() { case $1 in hash|btree) echo .db ;; lmdb) echo .lmdb ;; cdb) echo .cdb ;; *) die "unknown type $1" ;; esac; }
+declare -A conf
+for t in "${TYPES[@]}"; do
+  suffix_of "$t" >/dev/null
+  mkdir -p "$WORK/maps-$t" "$WORK/bare-$t"
+  conf[$t]=$WORK/mapsync-$t.yaml
+  "$FIXTURE" config "$WORK/db" "$WORK/maps-$t" | sed "s/^  default_type: hash\$/  default_type: $t/" >"${conf[$t]}"
+  grep -q "default_type: $t\$" "${conf[$t]}" || die "${conf[$t]}: could not set default_type $t"
 done
 
-# The maps: every text source with a .db beside it.
-maps=()
-for f in "$MAPS"/*.db; do
-  name=${f##*/}
-  name=${name%.db}
-  [[ -f $MAPS/$name ]] || die "$MAPS/$name: mapsync wrote $name.db without its text source"
-  maps+=("$name")
-done
-(( ${#maps[@]} > 0 )) || die "no maps in $MAPS"
-
-# Entries: text lines that start a record (not comments, blanks or continuation lines).
-declare -A entries
-total_entries=0
-for m in "${maps[@]}"; do
-  entries[$m]=$(grep -c '^[^#[:space:]]' "$MAPS/$m" || true)
-  total_entries=$(( total_entries + entries[$m] ))
-done
-
-# ---------------------------------------------------------------- stock postmap
-
-PM=$WORK/postmap
-mkdir -p "$PM"
-private_postfix_config "$WORK/postfix"
-for m in "${maps[@]}"; do cp -p "$MAPS/$m" "$PM/$m"; done
-
-: >"$WORK/postmap.sums"
-: >"$WORK/postmap.rss"
-declare -A pm_times
-for (( run = 1; run <= RUNS; run++ )); do
-  rm -f "$PM"/*.db
-  : >"$WORK/postmap.run"
-  for m in "${maps[@]}"; do
-    if [[ $m == aliases ]]; then
-      timed "$WORK/postmap.run" "$POSTALIAS" "hash:$PM/$m" >>"$WORK/postmap.log" 2>&1 ||
-        { tail -n 20 "$WORK/postmap.log" >&2; die "postalias hash:$PM/$m failed"; }
-    else
-      timed "$WORK/postmap.run" "$POSTMAP" "hash:$PM/$m" >>"$WORK/postmap.log" 2>&1 ||
-        { tail -n 20 "$WORK/postmap.log" >&2; die "postmap hash:$PM/$m failed"; }
-    fi
-    pm_times[$m]+="$(cut -d' ' -f1 "$WORK/time.last") "
+# The maps a build wrote: every text source with its indexed file beside it.
+maps_of() {
+  local dir=$1 sfx=$2 f name
+  for f in "$dir"/*"$sfx"; do
+    name=${f##*/}
+    name=${name%"$sfx"}
+    [[ -f $dir/$name ]] || die "$dir/$name: mapsync wrote $name$sfx without its text source"
+    printf '%s\n' "$name"
   done
-  awk '{ s += $1 } END { printf "%.2f\n", s }' "$WORK/postmap.run" >>"$WORK/postmap.sums"
-  cut -d' ' -f2 "$WORK/postmap.run" >>"$WORK/postmap.rss"
-  say "postmap run $run: $(tail -n 1 "$WORK/postmap.sums") s"
+}
+
+# ---------------------------------------------------------------- builds and bare writers, interleaved
+
+for t in "${TYPES[@]}"; do : >"$WORK/mapsync-$t.times"; : >"$WORK/bare-$t.times"; : >"$WORK/bare-$t.rss"; done
+declare -A same_size
+for (( run = 1; run <= RUNS; run++ )); do
+  for t in "${TYPES[@]}"; do
+    dir=$WORK/maps-$t
+    # A full build every time: nothing left from the previous run to compare with or skip on.
+    find "$dir" -mindepth 1 -delete
+    timed "$WORK/mapsync-$t.times" "$MAPSYNC" -c "${conf[$t]}" build >"$WORK/build-$t.$run.log" 2>&1 ||
+      { tail -n 30 "$WORK/build-$t.$run.log" >&2; die "mapsync build ($t) failed (run $run)"; }
+    sfx=$(suffix_of "$t")
+    [[ -s $dir/virtual$sfx ]] || die "mapsync build ($t) wrote no $dir/virtual$sfx (run $run)"
+    say "mapsync build $t run $run: $(cut -d' ' -f1 "$WORK/time.last") s, $(cut -d' ' -f2 "$WORK/time.last") KB"
+
+    mapfile -t maps < <(maps_of "$dir" "$sfx")
+    find "$WORK/bare-$t" -mindepth 1 -delete
+    timed "$WORK/bare-$t.rss" "$BARE" --type "$t" --from "$dir" --to "$WORK/bare-$t" --threads 2 --alias aliases \
+      "${maps[@]}" >"$WORK/bare-$t.$run.out" 2>&1 ||
+      { cat "$WORK/bare-$t.$run.out" >&2; die "bare_writer ($t) failed (run $run)"; }
+    awk '$1 == "write_seconds" { print $2 }' "$WORK/bare-$t.$run.out" >>"$WORK/bare-$t.times"
+    say "bare writer $t run $run: $(tail -n 1 "$WORK/bare-$t.times") s (writing only)"
+    # The limit must write what the build wrote: the same files, the same sizes.
+    same_size[$t]=yes
+    for m in "${maps[@]}"; do
+      for f in "$m" "$m$sfx"; do
+        [[ $(stat -c %s "$dir/$f") == $(stat -c %s "$WORK/bare-$t/$f") ]] || same_size[$t]="no ($f)"
+      done
+    done
+  done
 done
-postmap_warnings=$(grep -c 'warning:' "$WORK/postmap.log" || true)
+
+# ---------------------------------------------------------------- stock postmap (hash)
+
+pm_line=
+if [[ $DO_POSTMAP == 1 && -d $WORK/maps-hash ]]; then
+  PM=$WORK/postmap
+  mkdir -p "$PM"
+  private_postfix_config "$WORK/postfix"
+  mapfile -t maps < <(maps_of "$WORK/maps-hash" .db)
+  for m in "${maps[@]}"; do cp -p "$WORK/maps-hash/$m" "$PM/$m"; done
+  : >"$WORK/postmap.sums"
+  for (( run = 1; run <= RUNS; run++ )); do
+    rm -f "$PM"/*.db
+    : >"$WORK/postmap.run"
+    for m in "${maps[@]}"; do
+      tool=$POSTMAP
+      [[ $m != aliases ]] || tool=$POSTALIAS
+      timed "$WORK/postmap.run" "$tool" "hash:$PM/$m" >>"$WORK/postmap.log" 2>&1 ||
+        { tail -n 20 "$WORK/postmap.log" >&2; die "${tool##*/} hash:$PM/$m failed"; }
+    done
+    awk '{ s += $1 } END { printf "%.2f\n", s }' "$WORK/postmap.run" >>"$WORK/postmap.sums"
+    say "postmap run $run: $(tail -n 1 "$WORK/postmap.sums") s"
+  done
+  PM_TIME=$(median <"$WORK/postmap.sums")
+  HASH_TIME=$(cut -d' ' -f1 "$WORK/mapsync-hash.times" | median)
+  pm_line=$(awk -v a="$HASH_TIME" -v b="$PM_TIME" -v w="$(grep -c 'warning:' "$WORK/postmap.log" || true)" \
+    'BEGIN { printf "- for reference, stock postmap/postalias hash: on the same text sources, one map after the other: %.2f s (median; mapsync hash build / postmap = %.2f; %d postmap warnings)", b, a / b, w }')
+fi
 
 # ---------------------------------------------------------------- figures
 
-MS_TIME=$(cut -d' ' -f1 "$WORK/mapsync.times" | median)
-MS_RSS_KB=$(cut -d' ' -f2 "$WORK/mapsync.times" | maximum)
-PM_TIME=$(median <"$WORK/postmap.sums")
-PM_RSS_KB=$(maximum <"$WORK/postmap.rss")
-RATIO=$(awk -v a="$MS_TIME" -v b="$PM_TIME" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-MS_RSS_MB=$(( (MS_RSS_KB + 1023) / 1024 ))
-PM_RSS_MB=$(( (PM_RSS_KB + 1023) / 1024 ))
 verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim) ? "met" : "NOT met" }'; }
-RATIO_VERDICT=$(verdict "$RATIO" 0.5)
-RSS_VERDICT=$(verdict "$MS_RSS_MB" 300)
-
 table=$(
-  printf '| map | entries | postmap median (s) |\n|---|---:|---:|\n'
-  for m in "${maps[@]}"; do
-    printf '| %s | %s | %s |\n' "$m" "${entries[$m]}" "$(tr ' ' '\n' <<<"${pm_times[$m]}" | grep . | median)"
+  printf '| type | mapsync build, median (s) | bare writer, median (s) | ratio | goal <= 1.15 | mapsync peak RSS (MB) | goal <= 300 MB | bare files same size |\n'
+  printf '|---|---:|---:|---:|---|---:|---|---|\n'
+  for t in "${TYPES[@]}"; do
+    ms=$(cut -d' ' -f1 "$WORK/mapsync-$t.times" | median)
+    bw=$(median <"$WORK/bare-$t.times")
+    rss=$(mb "$(cut -d' ' -f2 "$WORK/mapsync-$t.times" | maximum)")
+    ratio=$(awk -v a="$ms" -v b="$bw" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+    printf '| %s | %s | %s | **%s** | %s | %s | %s | %s |\n' "$t" "$ms" "$bw" "$ratio" "$(verdict "$ratio" 1.15)" \
+      "$rss" "$(verdict "$rss" 300)" "${same_size[$t]}"
   done
-  printf '| **all** | %s | %s |\n' "$total_entries" "$PM_TIME"
-  printf '\n'
-  printf '| | mapsync build | postmap/postalias (sum) |\n|---|---:|---:|\n'
-  printf '| wall time, median of %s (s) | %s | %s |\n' "$RUNS" "$MS_TIME" "$PM_TIME"
-  printf '| all runs (s) | %s | %s |\n' "$(cut -d' ' -f1 "$WORK/mapsync.times" | paste -sd' ')" \
-    "$(paste -sd' ' "$WORK/postmap.sums")"
-  printf '| peak RSS, max of runs (MB) | %s | %s (largest single map) |\n' "$MS_RSS_MB" "$PM_RSS_MB"
-  printf '\n'
-  printf -- '- ratio mapsync / postmap: **%s** (goal <= 0.5: %s)\n' "$RATIO" "$RATIO_VERDICT"
-  printf -- '- mapsync peak RSS: **%s MB** (goal <= 300 MB: %s)\n' "$MS_RSS_MB" "$RSS_VERDICT"
+  printf '\n| type | mapsync build, all runs (s) | bare writer, all runs (s) | bare writer peak RSS (MB, input in memory) |\n|---|---|---|---:|\n'
+  for t in "${TYPES[@]}"; do
+    printf '| %s | %s | %s | %s |\n' "$t" "$(cut -d' ' -f1 "$WORK/mapsync-$t.times" | paste -sd' ')" \
+      "$(paste -sd' ' "$WORK/bare-$t.times")" "$(mb "$(cut -d' ' -f2 "$WORK/bare-$t.rss" | maximum)")"
+  done
+)
+entries_line=$(
+  dir=$WORK/maps-${TYPES[0]}
+  sep=
+  while read -r m; do
+    printf '%s%s %s' "$sep" "$m" "$(wc -l <"$dir/$m")"
+    sep=', '
+  done < <(maps_of "$dir" "$(suffix_of "${TYPES[0]}")")
 )
 
-printf '\n%s\n\n' "$table"
+printf '\n%s\n\n%s\n\n' "$table" "$pm_line"
 
 # ---------------------------------------------------------------- docs/benchmarks.md
 
 if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
   cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   mem_gb=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
-  postfix_version=$(postconf -h mail_version 2>/dev/null || echo unknown)
+  postfix_version=$("$POSTCONF" -h mail_version 2>/dev/null || echo unknown)
   mariadb_version=$(echo 'SELECT VERSION()' | "$FIXTURE" sql "$WORK/db" -N 2>/dev/null || echo unknown)
   revision=$("$MAPSYNC" --version 2>/dev/null | head -n 1 || true)
-  revision="${revision:-mapsync} ($(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "uncommitted tree"))"
-  command="BENCH_ADDRESSES=$N BENCH_RUNS=$RUNS${BENCH_SEED:+ BENCH_SEED=$BENCH_SEED} bench/bench_build.sh ${1:-build}"
+  tree=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "unknown tree")
+  [[ -z $(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null) ]] || tree+=" + uncommitted changes"
+  revision="${revision:-mapsync} ($tree)"
+  command="BENCH_ADDRESSES=$N BENCH_RUNS=$RUNS${BENCH_TYPES:+ BENCH_TYPES=\"$BENCH_TYPES\"}${BENCH_SEED:+ BENCH_SEED=$BENCH_SEED} nice -n 19 bench/bench_build.sh ${1:-build}"
   section=$(
     printf '## Build benchmark (bench/bench_build.sh)\n\n'
     printf 'Written by bench/bench_build.sh; a new run replaces this section.\n\n'
     printf -- '- date: %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-    printf -- '- machine: %s CPUs (nproc), %s GB memory, %s\n' "$(nproc)" "$mem_gb" "${cpu:-unknown CPU}"
+    printf -- '- machine: %s CPUs (nproc), %s GB memory, %s; load average at the end: %s (the machine is shared)\n' \
+      "$(nproc)" "$mem_gb" "${cpu:-unknown CPU}" "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf -- '- software: %s, Postfix %s, MariaDB %s (buffer pool 512M)\n' \
       "$revision" "$postfix_version" "$mariadb_version"
     # shellcheck disable=SC2016  # backquotes are Markdown
     printf -- '- command: `%s`\n' "$command"
     printf -- '- data: %s\n' "$(head -n 1 "$WORK/gen.log" | sed 's/^gen_userdb: //')"
+    printf -- '- entries: %s\n' "$entries_line"
     printf -- '- load (LOAD DATA LOCAL INFILE, change_serial triggers per row): %s s\n' "$LOAD_SECONDS"
-    printf -- '- each mapsync build starts from an empty maps directory; postmap/postalias run with\n'
-    printf '  stock settings on copies of the text files mapsync wrote, one map after the other\n'
-    printf '  (%s postmap warnings)\n\n' "$postmap_warnings"
+    printf -- '- mapsync: `mapsync build` with every map of the type (maps.default_type), from an empty\n'
+    printf '  maps directory; wall time of the whole process (connect, read, render, write, publish)\n'
+    printf -- '- bare writer: bench/bare_writer on the text sources that build wrote, right after it: the\n'
+    printf '  same files (text source and indexed file of every map, the same bytes: sizes compared\n'
+    printf '  in the last column), with mapsync'"'"'s library settings and insertion order, each file\n'
+    printf '  fsynced; 2 threads, one map each at a time, largest first (a build writes at most two\n'
+    printf '  outputs at a time: virtual and relay_recipients); input read into memory and sorted\n'
+    printf '  into insertion order before the clock starts\n'
+    printf -- '- goals (issue 15): mapsync build <= 1.15 x bare writer for every type; peak RSS <= 300 MB\n\n'
     printf '%s\n' "$table"
+    [[ -z $pm_line ]] || printf '\n%s\n' "$pm_line"
   )
   update_doc '## Build benchmark (bench/bench_build.sh)' "$section"
 fi
