@@ -11,10 +11,10 @@
 // 256 KB writes, fsynced) and the indexed file with the settings of libmapsync/maps/map_*.cpp:
 //   hash   libdb DB_HASH, 4096-byte pages, 4 MB cache, fill factor and element count from
 //          the entry count and payload (map_bdb.cpp hash_geometry), entries in bucket order
-//   btree  libdb DB_BTREE, 4096-byte pages, 64 MB cache, key order
+//   btree  libdb DB_BTREE, 4096-byte pages, 4 MB cache, key order
 //   lmdb   MDB_NOSUBDIR|MDB_NOLOCK|MDB_NOSYNC|MDB_NOMETASYNC, map size as initial_map_size()
-//          for sorted input, one write transaction, mdb_cursor_put(MDB_APPEND), commit,
-//          mdb_env_sync(force)
+//          for sorted input, mdb_cursor_put(MDB_APPEND), a commit every 65536 entries and at
+//          the end, mdb_env_sync(force)
 //   cdb    tinycdb cdb_make_start/cdb_make_add/cdb_make_finish, key order
 // every key and value with postmap's trailing NUL (none for cdb), the "@" -> "@" record of
 // postalias for alias maps, each file created O_EXCL, fsynced and closed; at the end the
@@ -169,7 +169,23 @@ void each_entry(const Map& m, Fn fn) {
   if (m.order.empty())
     for (const auto& e : m.entries) fn(e.first, e.second);
   else
-    for (std::uint32_t i : m.order) fn(m.entries[i].first, m.entries[i].second);
+    for (std::size_t n = 0; n < m.order.size(); ++n) {
+      // Prefetched as publish_steps.cpp write_map_file() does: the same random order.
+      if (n + 16 < m.order.size()) __builtin_prefetch(&m.entries[m.order[n + 16]]);
+      if (n + 8 < m.order.size()) {
+        __builtin_prefetch(m.entries[m.order[n + 8]].first.data());
+        __builtin_prefetch(m.entries[m.order[n + 8]].second.data());
+      }
+      const auto& e = m.entries[m.order[n]];
+      fn(e.first, e.second);
+    }
+}
+
+// mapsync's cache for both libdb types (publish_steps.cpp write_map_file); BARE_CACHE_MB
+// overrides it, to try another size.
+unsigned cache_mb() {
+  const char* s = std::getenv("BARE_CACHE_MB");
+  return s && *s ? static_cast<unsigned>(std::strtoul(s, nullptr, 10)) : 4;
 }
 
 void write_bdb(const Map& m, const std::string& path, DBTYPE type) {
@@ -181,7 +197,7 @@ void write_bdb(const Map& m, const std::string& path, DBTYPE type) {
     if (r != 0) die(std::string(what) + " " + path + ": " + db_strerror(r));
   };
   ok(db->set_pagesize(db, page_size), "set_pagesize");
-  ok(db->set_cachesize(db, 0, type == DB_HASH ? 4u << 20 : 64u << 20, 1), "set_cachesize");
+  ok(db->set_cachesize(db, 0, cache_mb() << 20, 1), "set_cachesize");
   if (type == DB_HASH) {
     const HashGeometry g = hash_geometry(m.entries.size(), m.payload);
     ok(db->set_h_ffactor(db, g.ffactor), "set_h_ffactor");
@@ -210,6 +226,8 @@ void write_bdb(const Map& m, const std::string& path, DBTYPE type) {
   fsync_close(fd, path);
 }
 
+constexpr std::size_t lmdb_commit_every = 65536;
+
 // map_lmdb.cpp initial_map_size() for sorted input.
 std::size_t lmdb_map_size(const Map& m) {
   constexpr std::size_t mib = std::size_t{1} << 20;
@@ -236,6 +254,7 @@ void write_lmdb(const Map& m, const std::string& path) {
   ok(mdb_txn_begin(env, nullptr, 0, &txn), "mdb_txn_begin");
   ok(mdb_dbi_open(txn, nullptr, 0, &dbi), "mdb_dbi_open");
   ok(mdb_cursor_open(txn, dbi, &cur), "mdb_cursor_open");
+  std::size_t count = 0;
   std::string kb, vb;
   auto put = [&](std::string_view k, std::string_view v, unsigned flags) {
     kb.assign(k);
@@ -245,7 +264,14 @@ void write_lmdb(const Map& m, const std::string& path) {
     MDB_val key{kb.size(), kb.data()}, val{vb.size(), vb.data()};
     ok(mdb_cursor_put(cur, &key, &val, flags), "mdb_cursor_put");
   };
-  each_entry(m, [&](std::string_view k, std::string_view v) { put(k, v, MDB_APPEND); });
+  each_entry(m, [&](std::string_view k, std::string_view v) {
+    put(k, v, MDB_APPEND);
+    if (++count % lmdb_commit_every == 0) {  // map_lmdb.cpp: bounded dirty pages
+      ok(mdb_txn_commit(txn), "mdb_txn_commit");
+      ok(mdb_txn_begin(env, nullptr, 0, &txn), "mdb_txn_begin");
+      ok(mdb_cursor_open(txn, dbi, &cur), "mdb_cursor_open");
+    }
+  });
   if (m.alias) put("@", "@", MDB_NOOVERWRITE);
   ok(mdb_txn_commit(txn), "mdb_txn_commit");
   ok(mdb_env_sync(env, 1), "mdb_env_sync");
