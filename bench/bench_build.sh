@@ -29,6 +29,8 @@
 #   BENCH_TYPES       map types (default "hash btree lmdb cdb")
 #   BENCH_POSTMAP     1: also time stock postmap hash: (default 1)
 #   BENCH_SEED        gen_userdb seed (default: gen_userdb's)
+#   BENCH_BASELINE    a second build directory (mapsync and bare_writer from before a change): run
+#                     too, in the same loop, and reported one line a type as the baseline
 #   BENCH_KEEP=1      keep the work directory (its path is printed); MariaDB is stopped anyway
 #   BENCH_NO_DOC=1    do not update docs/benchmarks.md
 #   TMPDIR            where the work directory goes (default /tmp)
@@ -67,12 +69,12 @@ WORK_KEEP=${BENCH_KEEP:-0}
 bench_work_dir mapsync-bench
 at_cleanup "stop MariaDB in $WORK/db" "$FIXTURE" stop "$WORK/db"
 
-# Runs "$@" under /usr/bin/time; appends "seconds kilobytes" to file $1 (after shifting).
+# Runs "$@" under /usr/bin/time; appends "seconds kilobytes user system" to file $1 (after shifting).
 # Returns the command's exit status.
 timed() {
   local out=$1 rc=0
   shift
-  /usr/bin/time -f '%e %M' -o "$WORK/time.last" "$@" || rc=$?
+  /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.last" "$@" || rc=$?
   # On failure time(1) writes "Command exited with non-zero status N" first: keep the figures line.
   tail -n 1 "$WORK/time.last" >>"$out"
   tail -n 1 "$WORK/time.last" >"$WORK/time.last.tmp" && mv -f "$WORK/time.last.tmp" "$WORK/time.last"
@@ -109,31 +111,55 @@ maps_of() {
 
 # ---------------------------------------------------------------- builds and bare writers, interleaved
 
-for t in "${TYPES[@]}"; do : >"$WORK/mapsync-$t.times"; : >"$WORK/bare-$t.times"; : >"$WORK/bare-$t.rss"; done
+# Sides: "new" is BUILD_DIR; with BENCH_BASELINE, "base" is that build directory's mapsync and
+# bare_writer (the same code before a change), run in the same loop so that both meet the
+# same machine load.
+sides=(new)
+declare -A side_mapsync=([new]=$MAPSYNC) side_bare=([new]=$BARE)
+if [[ -n ${BENCH_BASELINE:-} ]]; then
+  base=$(cd "$BENCH_BASELINE" && pwd -P) || die "BENCH_BASELINE: $BENCH_BASELINE: no such directory"
+  side_mapsync[base]=$base/apps/mapsync/mapsync
+  side_bare[base]=$base/bench/bare_writer
+  [[ -x ${side_mapsync[base]} && -x ${side_bare[base]} ]] || die "$base: needs apps/mapsync/mapsync and bench/bare_writer"
+  sides=(base new)
+fi
+
+for s in "${sides[@]}"; do
+  for t in "${TYPES[@]}"; do
+    : >"$WORK/$s-mapsync-$t.times"; : >"$WORK/$s-mapsync-$t.cpu"; : >"$WORK/$s-bare-$t.times"; : >"$WORK/$s-bare-$t.rss"
+  done
+done
 declare -A same_size
 for (( run = 1; run <= RUNS; run++ )); do
   for t in "${TYPES[@]}"; do
-    dir=$WORK/maps-$t
-    # A full build every time: nothing left from the previous run to compare with or skip on.
-    find "$dir" -mindepth 1 -delete
-    timed "$WORK/mapsync-$t.times" "$MAPSYNC" -c "${conf[$t]}" build >"$WORK/build-$t.$run.log" 2>&1 ||
-      { tail -n 30 "$WORK/build-$t.$run.log" >&2; die "mapsync build ($t) failed (run $run)"; }
-    sfx=$(suffix_of "$t")
-    [[ -s $dir/virtual$sfx ]] || die "mapsync build ($t) wrote no $dir/virtual$sfx (run $run)"
-    say "mapsync build $t run $run: $(cut -d' ' -f1 "$WORK/time.last") s, $(cut -d' ' -f2 "$WORK/time.last") KB"
+    for s in "${sides[@]}"; do
+      dir=$WORK/maps-$t
+      # A full build every time: nothing left from the previous run to compare with or skip on.
+      find "$dir" -mindepth 1 -delete
+      timed "$WORK/$s-mapsync-$t.times" "${side_mapsync[$s]}" -c "${conf[$t]}" build >"$WORK/build-$t.$run.log" 2>&1 ||
+        { tail -n 30 "$WORK/build-$t.$run.log" >&2; die "mapsync build ($s, $t) failed (run $run)"; }
+      sfx=$(suffix_of "$t")
+      [[ -s $dir/virtual$sfx ]] || die "mapsync build ($s, $t) wrote no $dir/virtual$sfx (run $run)"
+      read -r b_wall b_kb b_user b_sys <"$WORK/time.last"
 
-    mapfile -t maps < <(maps_of "$dir" "$sfx")
-    find "$WORK/bare-$t" -mindepth 1 -delete
-    timed "$WORK/bare-$t.rss" "$BARE" --type "$t" --from "$dir" --to "$WORK/bare-$t" --threads 2 --alias aliases \
-      "${maps[@]}" >"$WORK/bare-$t.$run.out" 2>&1 ||
-      { cat "$WORK/bare-$t.$run.out" >&2; die "bare_writer ($t) failed (run $run)"; }
-    awk '$1 == "write_seconds" { print $2 }' "$WORK/bare-$t.$run.out" >>"$WORK/bare-$t.times"
-    say "bare writer $t run $run: $(tail -n 1 "$WORK/bare-$t.times") s (writing only)"
-    # The limit must write what the build wrote: the same files, the same sizes.
-    same_size[$t]=yes
-    for m in "${maps[@]}"; do
-      for f in "$m" "$m$sfx"; do
-        [[ $(stat -c %s "$dir/$f") == $(stat -c %s "$WORK/bare-$t/$f") ]] || same_size[$t]="no ($f)"
+      mapfile -t maps < <(maps_of "$dir" "$sfx")
+      find "$WORK/bare-$t" -mindepth 1 -delete
+      timed "$WORK/$s-bare-$t.rss" "${side_bare[$s]}" --type "$t" --from "$dir" --to "$WORK/bare-$t" --threads 2 \
+        --alias aliases "${maps[@]}" >"$WORK/bare-$t.$run.out" 2>&1 ||
+        { cat "$WORK/bare-$t.$run.out" >&2; die "bare_writer ($s, $t) failed (run $run)"; }
+      # "build_wall build_kb build_cpu": the time line; bare: "wall cpu" of its writing.
+      awk -v w="$b_wall" -v k="$b_kb" -v c="$(awk -v u="$b_user" -v y="$b_sys" 'BEGIN { print u + y }')" \
+        'BEGIN { printf "%s %s %.2f\n", w, k, c }' >>"$WORK/$s-mapsync-$t.cpu"
+      awk '$1 == "write_seconds" { w = $2 } $1 == "write_cpu_seconds" { c = $2 } END { printf "%s %s\n", w, (c == "" ? "n/a" : c) }' \
+        "$WORK/bare-$t.$run.out" >>"$WORK/$s-bare-$t.times"
+      say "$s $t run $run: mapsync build $b_wall s ($b_kb KB), bare writer $(tail -n 1 "$WORK/$s-bare-$t.times" | cut -d' ' -f1) s"
+      # The limit must write what the build wrote: the same files, the same sizes.
+      [[ $s == new ]] || continue
+      same_size[$t]=yes
+      for m in "${maps[@]}"; do
+        for f in "$m" "$m$sfx"; do
+          [[ $(stat -c %s "$dir/$f") == $(stat -c %s "$WORK/bare-$t/$f") ]] || same_size[$t]="no ($f)"
+        done
       done
     done
   done
@@ -162,7 +188,7 @@ if [[ $DO_POSTMAP == 1 && -d $WORK/maps-hash ]]; then
     say "postmap run $run: $(tail -n 1 "$WORK/postmap.sums") s"
   done
   PM_TIME=$(median <"$WORK/postmap.sums")
-  HASH_TIME=$(cut -d' ' -f1 "$WORK/mapsync-hash.times" | median)
+  HASH_TIME=$(cut -d' ' -f1 "$WORK/new-mapsync-hash.times" | median)
   pm_line=$(awk -v a="$HASH_TIME" -v b="$PM_TIME" -v w="$(grep -c 'warning:' "$WORK/postmap.log" || true)" \
     'BEGIN { printf "- for reference, stock postmap/postalias hash: on the same text sources, one map after the other: %.2f s (median; mapsync hash build / postmap = %.2f; %d postmap warnings)", b, a / b, w }')
 fi
@@ -170,23 +196,44 @@ fi
 # ---------------------------------------------------------------- figures
 
 verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim) ? "met" : "NOT met" }'; }
+# Per side and type: build and bare medians, the median of the paired ratios (run i's build
+# over run i's bare writer, measured one right after the other), the CPU-time ratio, RSS.
+figures() {
+  local s=$1 t=$2
+  FIG_MS=$(cut -d' ' -f1 "$WORK/$s-mapsync-$t.times" | median)
+  FIG_BW=$(cut -d' ' -f1 "$WORK/$s-bare-$t.times" | median)
+  FIG_RATIO=$(paste -d' ' "$WORK/$s-mapsync-$t.cpu" "$WORK/$s-bare-$t.times" |
+    awk '$4 + 0 > 0 { printf "%.3f\n", $1 / $4 }' | { median || true; } | awk '{ printf "%.2f", $1 }')
+  FIG_CPU=$(paste -d' ' "$WORK/$s-mapsync-$t.cpu" "$WORK/$s-bare-$t.times" |
+    awk '$5 + 0 > 0 { printf "%.3f\n", $3 / $5 }' | { median || true; } | awk '{ printf "%.2f", $1 }')
+  FIG_RSS=$(mb "$(cut -d' ' -f2 "$WORK/$s-mapsync-$t.times" | maximum)")
+  FIG_RATIO=${FIG_RATIO:-n/a} FIG_CPU=${FIG_CPU:-n/a}  # n/a: a bare_writer that does not report it
+}
 table=$(
-  printf '| type | mapsync build, median (s) | bare writer, median (s) | ratio | goal <= 1.15 | mapsync peak RSS (MB) | goal <= 300 MB | bare files same size |\n'
-  printf '|---|---:|---:|---:|---|---:|---|---|\n'
+  printf '| type | mapsync build, median (s) | bare writer, median (s) | ratio (median of runs) | goal <= 1.15 | CPU-time ratio | mapsync peak RSS (MB) | goal <= 300 MB | bare files same size |\n'
+  printf '|---|---:|---:|---:|---|---:|---:|---|---|\n'
   for t in "${TYPES[@]}"; do
-    ms=$(cut -d' ' -f1 "$WORK/mapsync-$t.times" | median)
-    bw=$(median <"$WORK/bare-$t.times")
-    rss=$(mb "$(cut -d' ' -f2 "$WORK/mapsync-$t.times" | maximum)")
-    ratio=$(awk -v a="$ms" -v b="$bw" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-    printf '| %s | %s | %s | **%s** | %s | %s | %s | %s |\n' "$t" "$ms" "$bw" "$ratio" "$(verdict "$ratio" 1.15)" \
-      "$rss" "$(verdict "$rss" 300)" "${same_size[$t]}"
+    figures new "$t"
+    printf '| %s | %s | %s | **%s** | %s | %s | %s | %s | %s |\n' "$t" "$FIG_MS" "$FIG_BW" "$FIG_RATIO" \
+      "$(verdict "$FIG_RATIO" 1.15)" "$FIG_CPU" "$FIG_RSS" "$(verdict "$FIG_RSS" 300)" "${same_size[$t]}"
   done
   printf '\n| type | mapsync build, all runs (s) | bare writer, all runs (s) | bare writer peak RSS (MB, input in memory) |\n|---|---|---|---:|\n'
   for t in "${TYPES[@]}"; do
-    printf '| %s | %s | %s | %s |\n' "$t" "$(cut -d' ' -f1 "$WORK/mapsync-$t.times" | paste -sd' ')" \
-      "$(paste -sd' ' "$WORK/bare-$t.times")" "$(mb "$(cut -d' ' -f2 "$WORK/bare-$t.rss" | maximum)")"
+    printf '| %s | %s | %s | %s |\n' "$t" "$(cut -d' ' -f1 "$WORK/new-mapsync-$t.times" | paste -sd' ')" \
+      "$(cut -d' ' -f1 "$WORK/new-bare-$t.times" | paste -sd' ')" "$(mb "$(cut -d' ' -f2 "$WORK/new-bare-$t.rss" | maximum)")"
   done
 )
+baseline=
+if [[ ${sides[0]} == base ]]; then
+  baseline=$(
+    printf 'Baseline, measured in the same run (BENCH_BASELINE=%s: mapsync and bare_writer before the change), one line a type:\n\n' "$BENCH_BASELINE"
+    for t in "${TYPES[@]}"; do
+      figures base "$t"
+      printf -- '- %s: build %s s, bare writer %s s, ratio **%s**, CPU-time ratio %s, peak RSS %s MB; all builds %s\n' "$t" \
+        "$FIG_MS" "$FIG_BW" "$FIG_RATIO" "$FIG_CPU" "$FIG_RSS" "$(cut -d' ' -f1 "$WORK/base-mapsync-$t.times" | paste -sd' ')"
+    done
+  )
+fi
 entries_line=$(
   dir=$WORK/maps-${TYPES[0]}
   sep=
@@ -196,7 +243,7 @@ entries_line=$(
   done < <(maps_of "$dir" "$(suffix_of "${TYPES[0]}")")
 )
 
-printf '\n%s\n\n%s\n\n' "$table" "$pm_line"
+printf '\n%s\n\n%s\n\n%s\n\n' "$table" "$baseline" "$pm_line"
 
 # ---------------------------------------------------------------- docs/benchmarks.md
 
@@ -209,7 +256,7 @@ if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
   tree=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "unknown tree")
   [[ -z $(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null) ]] || tree+=" + uncommitted changes"
   revision="${revision:-mapsync} ($tree)"
-  command="BENCH_ADDRESSES=$N BENCH_RUNS=$RUNS${BENCH_TYPES:+ BENCH_TYPES=\"$BENCH_TYPES\"}${BENCH_SEED:+ BENCH_SEED=$BENCH_SEED} nice -n 19 bench/bench_build.sh ${1:-build}"
+  command="BENCH_ADDRESSES=$N BENCH_RUNS=$RUNS${BENCH_TYPES:+ BENCH_TYPES=\"$BENCH_TYPES\"}${BENCH_SEED:+ BENCH_SEED=$BENCH_SEED}${BENCH_BASELINE:+ BENCH_BASELINE=$BENCH_BASELINE} nice -n 19 bench/bench_build.sh ${1:-build}"
   section=$(
     printf '## Build benchmark (bench/bench_build.sh)\n\n'
     printf 'Written by bench/bench_build.sh; a new run replaces this section.\n\n'
@@ -233,6 +280,7 @@ if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
     printf '  into insertion order before the clock starts\n'
     printf -- '- goals (issue 15): mapsync build <= 1.15 x bare writer for every type; peak RSS <= 300 MB\n\n'
     printf '%s\n' "$table"
+    [[ -z $baseline ]] || printf '\n%s\n' "$baseline"
     [[ -z $pm_line ]] || printf '\n%s\n' "$pm_line"
   )
   update_doc '## Build benchmark (bench/bench_build.sh)' "$section"
