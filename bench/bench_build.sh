@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
 # NAME
-#   bench_build.sh - time `mapsync build` against stock postmap/postalias on a synthetic campus
+#   bench_build.sh - time full `mapsync build` runs against the format's own limit (bare_writer)
 # SUMMARY
 #   bench/bench_build.sh [BUILD_DIR]          (default BUILD_DIR: build)
 # DESCRIPTION
 #   Starts a private MariaDB (tests/fixtures/mariadb.sh, buffer pool 512M), creates the schema
-#   with `mapsync migrate`, loads a campus written by gen_userdb, then times BENCH_RUNS full
-#   `mapsync build` runs (the published maps are removed before each run) and BENCH_RUNS rounds
-#   of stock `postmap hash:` (postalias for aliases) over copies of the text files that mapsync
-#   wrote, one map after the other. Wall time and peak RSS come from /usr/bin/time; the
-#   figures are medians. Prints a table and replaces the "Build benchmark" section of
-#   docs/benchmarks.md (BENCH_NO_DOC=1: leave it alone). postmap runs with MAIL_CONFIG set to
-#   a private directory, so /etc/postfix is neither read nor touched.
-#   Needs: BUILD_DIR/apps/mapsync/mapsync and BUILD_DIR/bench/gen_userdb built
-#   (cmake --build BUILD_DIR --target mapsync gen_userdb), MariaDB server and client, postfix.
+#   with `mapsync migrate` and loads a campus written by gen_userdb. Then, BENCH_RUNS times, for
+#   each type of BENCH_TYPES (every map of that type: maps.default_type, one config and one maps
+#   directory per type): a full `mapsync build` from an empty maps directory, and right after it
+#   bench/bare_writer on the text sources that build wrote: the same files (text source and
+#   indexed file of every map) written with nothing but libdb/liblmdb/tinycdb, with mapsync's
+#   settings, in mapsync's order, by 2 threads (bare_writer.cpp says exactly what it does and
+#   does not do). Types and sides are interleaved, so machine load hits both sides alike. The
+#   bare writer reads its input into memory first; only its writing is timed (its own wall
+#   clock, "write_seconds"); mapsync's time is the wall time of the whole process.
+#   With BENCH_POSTMAP=1 (default) stock postmap/postalias hash: also run once per run, one map
+#   after the other, on copies of the hash build's text sources (the old comparison).
+#   Wall time and peak RSS come from /usr/bin/time; figures are medians of the runs (RSS: the
+#   maximum). Prints a table and replaces the "Build benchmark" section of docs/benchmarks.md
+#   (BENCH_NO_DOC=1: leave it alone). Goals (issue 15): build <= 1.15 x bare writer for every
+#   type, peak RSS <= 300 MB. postmap runs with MAIL_CONFIG set to a private directory.
+#   Needs: BUILD_DIR/apps/mapsync/mapsync, BUILD_DIR/bench/gen_userdb and
+#   BUILD_DIR/bench/bare_writer (cmake --build BUILD_DIR --target mapsync gen_userdb bare_writer),
+#   MariaDB server and client, postfix.
 # ENVIRONMENT
 #   BENCH_ADDRESSES   addresses to generate (default 1000000)
-#   BENCH_RUNS        runs per side (default 3)
+#   BENCH_RUNS        runs per side and type (default 3)
+#   BENCH_TYPES       map types (default "hash btree lmdb cdb")
+#   BENCH_POSTMAP     1: also time stock postmap hash: (default 1)
 #   BENCH_SEED        gen_userdb seed (default: gen_userdb's)
+#   BENCH_BASELINE    a second build directory (mapsync and bare_writer from before a change): run
+#                     too, in the same loop, and reported one line a type as the baseline
 #   BENCH_KEEP=1      keep the work directory (its path is printed); MariaDB is stopped anyway
 #   BENCH_NO_DOC=1    do not update docs/benchmarks.md
 #   TMPDIR            where the work directory goes (default /tmp)
@@ -32,6 +45,12 @@ source "$SRC/bench/lib.sh"
 campus_build_dir "${1:-build}"
 readonly N=${BENCH_ADDRESSES:-1000000}
 readonly RUNS=${BENCH_RUNS:-3}
+read -r -a TYPES <<<"${BENCH_TYPES:-hash btree lmdb cdb}"
+readonly TYPES
+readonly DO_POSTMAP=${BENCH_POSTMAP:-1}
+BARE=$BUILD/bench/bare_writer
+readonly BARE
+[[ -x $BARE ]] || die "$BARE missing: cmake --build $BUILD --target bare_writer"
 [[ $N =~ ^[0-9]+$ ]] || die "BENCH_ADDRESSES: not a number: $N"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS: not a positive number: $RUNS"
 
@@ -40,6 +59,7 @@ readonly RUNS=${BENCH_RUNS:-3}
 need_gnu_time
 [[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
 POSTMAP=$(command -v postmap || echo /usr/sbin/postmap)
+POSTCONF=$(command -v postconf || echo /usr/sbin/postconf)
 POSTALIAS=$(command -v postalias || echo /usr/sbin/postalias)
 [[ -x $POSTMAP && -x $POSTALIAS ]] || die "postmap/postalias missing: apt-get install postfix"
 
@@ -49,12 +69,12 @@ WORK_KEEP=${BENCH_KEEP:-0}
 bench_work_dir mapsync-bench
 at_cleanup "stop MariaDB in $WORK/db" "$FIXTURE" stop "$WORK/db"
 
-# Runs "$@" under /usr/bin/time; appends "seconds kilobytes" to file $1 (after shifting).
+# Runs "$@" under /usr/bin/time; appends "seconds kilobytes user system" to file $1 (after shifting).
 # Returns the command's exit status.
 timed() {
   local out=$1 rc=0
   shift
-  /usr/bin/time -f '%e %M' -o "$WORK/time.last" "$@" || rc=$?
+  /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.last" "$@" || rc=$?
   # On failure time(1) writes "Command exited with non-zero status N" first: keep the figures line.
   tail -n 1 "$WORK/time.last" >>"$out"
   tail -n 1 "$WORK/time.last" >"$WORK/time.last.tmp" && mv -f "$WORK/time.last.tmp" "$WORK/time.last"
@@ -66,122 +86,202 @@ timed() {
 say "work directory $WORK"
 load_campus %.1f
 
-# ---------------------------------------------------------------- mapsync build
+# ---------------------------------------------------------------- one config per type
 
-: >"$WORK/mapsync.times"
-for (( run = 1; run <= RUNS; run++ )); do
-  # A full build every time: nothing left from the previous run to compare with or skip on.
-  find "$MAPS" -mindepth 1 -delete
-  timed "$WORK/mapsync.times" "$MAPSYNC" -c "$CONF" build >"$WORK/build.$run.log" 2>&1 ||
-    { cat "$WORK/build.$run.log" >&2; die "mapsync build failed (run $run)"; }
-  [[ -s $MAPS/virtual.db ]] || die "mapsync build wrote no $MAPS/virtual.db (run $run)"
-  say "mapsync build run $run: $(cut -d' ' -f1 "$WORK/time.last") s, $(cut -d' ' -f2 "$WORK/time.last") KB"
+suffix_of() { case $1 in hash|btree) echo .db ;; lmdb) echo .lmdb ;; cdb) echo .cdb ;; *) die "unknown type $1" ;; esac; }
+declare -A conf
+for t in "${TYPES[@]}"; do
+  suffix_of "$t" >/dev/null
+  mkdir -p "$WORK/maps-$t" "$WORK/bare-$t"
+  conf[$t]=$WORK/mapsync-$t.yaml
+  "$FIXTURE" config "$WORK/db" "$WORK/maps-$t" | sed "s/^  default_type: hash\$/  default_type: $t/" >"${conf[$t]}"
+  grep -q "default_type: $t\$" "${conf[$t]}" || die "${conf[$t]}: could not set default_type $t"
 done
 
-# The maps: every text source with a .db beside it.
-maps=()
-for f in "$MAPS"/*.db; do
-  name=${f##*/}
-  name=${name%.db}
-  [[ -f $MAPS/$name ]] || die "$MAPS/$name: mapsync wrote $name.db without its text source"
-  maps+=("$name")
-done
-(( ${#maps[@]} > 0 )) || die "no maps in $MAPS"
-
-# Entries: text lines that start a record (not comments, blanks or continuation lines).
-declare -A entries
-total_entries=0
-for m in "${maps[@]}"; do
-  entries[$m]=$(grep -c '^[^#[:space:]]' "$MAPS/$m" || true)
-  total_entries=$(( total_entries + entries[$m] ))
-done
-
-# ---------------------------------------------------------------- stock postmap
-
-PM=$WORK/postmap
-mkdir -p "$PM"
-private_postfix_config "$WORK/postfix"
-for m in "${maps[@]}"; do cp -p "$MAPS/$m" "$PM/$m"; done
-
-: >"$WORK/postmap.sums"
-: >"$WORK/postmap.rss"
-declare -A pm_times
-for (( run = 1; run <= RUNS; run++ )); do
-  rm -f "$PM"/*.db
-  : >"$WORK/postmap.run"
-  for m in "${maps[@]}"; do
-    if [[ $m == aliases ]]; then
-      timed "$WORK/postmap.run" "$POSTALIAS" "hash:$PM/$m" >>"$WORK/postmap.log" 2>&1 ||
-        { tail -n 20 "$WORK/postmap.log" >&2; die "postalias hash:$PM/$m failed"; }
-    else
-      timed "$WORK/postmap.run" "$POSTMAP" "hash:$PM/$m" >>"$WORK/postmap.log" 2>&1 ||
-        { tail -n 20 "$WORK/postmap.log" >&2; die "postmap hash:$PM/$m failed"; }
-    fi
-    pm_times[$m]+="$(cut -d' ' -f1 "$WORK/time.last") "
+# The maps a build wrote: every text source with its indexed file beside it.
+maps_of() {
+  local dir=$1 sfx=$2 f name
+  for f in "$dir"/*"$sfx"; do
+    name=${f##*/}
+    name=${name%"$sfx"}
+    [[ -f $dir/$name ]] || die "$dir/$name: mapsync wrote $name$sfx without its text source"
+    printf '%s\n' "$name"
   done
-  awk '{ s += $1 } END { printf "%.2f\n", s }' "$WORK/postmap.run" >>"$WORK/postmap.sums"
-  cut -d' ' -f2 "$WORK/postmap.run" >>"$WORK/postmap.rss"
-  say "postmap run $run: $(tail -n 1 "$WORK/postmap.sums") s"
+}
+
+# ---------------------------------------------------------------- builds and bare writers, interleaved
+
+# Sides: "new" is BUILD_DIR; with BENCH_BASELINE, "base" is that build directory's mapsync and
+# bare_writer (the same code before a change), run in the same loop so that both meet the
+# same machine load.
+sides=(new)
+declare -A side_mapsync=([new]=$MAPSYNC) side_bare=([new]=$BARE)
+if [[ -n ${BENCH_BASELINE:-} ]]; then
+  base=$(cd "$BENCH_BASELINE" && pwd -P) || die "BENCH_BASELINE: $BENCH_BASELINE: no such directory"
+  side_mapsync[base]=$base/apps/mapsync/mapsync
+  side_bare[base]=$base/bench/bare_writer
+  [[ -x ${side_mapsync[base]} && -x ${side_bare[base]} ]] || die "$base: needs apps/mapsync/mapsync and bench/bare_writer"
+  sides=(base new)
+fi
+
+for s in "${sides[@]}"; do
+  for t in "${TYPES[@]}"; do
+    : >"$WORK/$s-mapsync-$t.times"; : >"$WORK/$s-mapsync-$t.cpu"; : >"$WORK/$s-bare-$t.times"; : >"$WORK/$s-bare-$t.rss"
+  done
 done
-postmap_warnings=$(grep -c 'warning:' "$WORK/postmap.log" || true)
+declare -A same_size
+for (( run = 1; run <= RUNS; run++ )); do
+  for t in "${TYPES[@]}"; do
+    for s in "${sides[@]}"; do
+      dir=$WORK/maps-$t
+      # A full build every time: nothing left from the previous run to compare with or skip on.
+      find "$dir" -mindepth 1 -delete
+      timed "$WORK/$s-mapsync-$t.times" "${side_mapsync[$s]}" -c "${conf[$t]}" build >"$WORK/build-$t.$run.log" 2>&1 ||
+        { tail -n 30 "$WORK/build-$t.$run.log" >&2; die "mapsync build ($s, $t) failed (run $run)"; }
+      sfx=$(suffix_of "$t")
+      [[ -s $dir/virtual$sfx ]] || die "mapsync build ($s, $t) wrote no $dir/virtual$sfx (run $run)"
+      read -r b_wall b_kb b_user b_sys <"$WORK/time.last"
+
+      mapfile -t maps < <(maps_of "$dir" "$sfx")
+      find "$WORK/bare-$t" -mindepth 1 -delete
+      timed "$WORK/$s-bare-$t.rss" "${side_bare[$s]}" --type "$t" --from "$dir" --to "$WORK/bare-$t" --threads 2 \
+        --alias aliases "${maps[@]}" >"$WORK/bare-$t.$run.out" 2>&1 ||
+        { cat "$WORK/bare-$t.$run.out" >&2; die "bare_writer ($s, $t) failed (run $run)"; }
+      # "build_wall build_kb build_cpu": the time line; bare: "wall cpu" of its writing.
+      awk -v w="$b_wall" -v k="$b_kb" -v c="$(awk -v u="$b_user" -v y="$b_sys" 'BEGIN { print u + y }')" \
+        'BEGIN { printf "%s %s %.2f\n", w, k, c }' >>"$WORK/$s-mapsync-$t.cpu"
+      awk '$1 == "write_seconds" { w = $2 } $1 == "write_cpu_seconds" { c = $2 } END { printf "%s %s\n", w, (c == "" ? "n/a" : c) }' \
+        "$WORK/bare-$t.$run.out" >>"$WORK/$s-bare-$t.times"
+      say "$s $t run $run: mapsync build $b_wall s ($b_kb KB), bare writer $(tail -n 1 "$WORK/$s-bare-$t.times" | cut -d' ' -f1) s"
+      # The limit must write what the build wrote: the same files, the same sizes.
+      [[ $s == new ]] || continue
+      same_size[$t]=yes
+      for m in "${maps[@]}"; do
+        for f in "$m" "$m$sfx"; do
+          [[ $(stat -c %s "$dir/$f") == $(stat -c %s "$WORK/bare-$t/$f") ]] || same_size[$t]="no ($f)"
+        done
+      done
+    done
+  done
+done
+
+# ---------------------------------------------------------------- stock postmap (hash)
+
+pm_line=
+if [[ $DO_POSTMAP == 1 && -d $WORK/maps-hash ]]; then
+  PM=$WORK/postmap
+  mkdir -p "$PM"
+  private_postfix_config "$WORK/postfix"
+  mapfile -t maps < <(maps_of "$WORK/maps-hash" .db)
+  for m in "${maps[@]}"; do cp -p "$WORK/maps-hash/$m" "$PM/$m"; done
+  : >"$WORK/postmap.sums"
+  for (( run = 1; run <= RUNS; run++ )); do
+    rm -f "$PM"/*.db
+    : >"$WORK/postmap.run"
+    for m in "${maps[@]}"; do
+      tool=$POSTMAP
+      [[ $m != aliases ]] || tool=$POSTALIAS
+      timed "$WORK/postmap.run" "$tool" "hash:$PM/$m" >>"$WORK/postmap.log" 2>&1 ||
+        { tail -n 20 "$WORK/postmap.log" >&2; die "${tool##*/} hash:$PM/$m failed"; }
+    done
+    awk '{ s += $1 } END { printf "%.2f\n", s }' "$WORK/postmap.run" >>"$WORK/postmap.sums"
+    say "postmap run $run: $(tail -n 1 "$WORK/postmap.sums") s"
+  done
+  PM_TIME=$(median <"$WORK/postmap.sums")
+  HASH_TIME=$(cut -d' ' -f1 "$WORK/new-mapsync-hash.times" | median)
+  pm_line=$(awk -v a="$HASH_TIME" -v b="$PM_TIME" -v w="$(grep -c 'warning:' "$WORK/postmap.log" || true)" \
+    'BEGIN { printf "- for reference, stock postmap/postalias hash: on the same text sources, one map after the other: %.2f s (median; mapsync hash build / postmap = %.2f; %d postmap warnings)", b, a / b, w }')
+fi
 
 # ---------------------------------------------------------------- figures
 
-MS_TIME=$(cut -d' ' -f1 "$WORK/mapsync.times" | median)
-MS_RSS_KB=$(cut -d' ' -f2 "$WORK/mapsync.times" | maximum)
-PM_TIME=$(median <"$WORK/postmap.sums")
-PM_RSS_KB=$(maximum <"$WORK/postmap.rss")
-RATIO=$(awk -v a="$MS_TIME" -v b="$PM_TIME" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-MS_RSS_MB=$(( (MS_RSS_KB + 1023) / 1024 ))
-PM_RSS_MB=$(( (PM_RSS_KB + 1023) / 1024 ))
 verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim) ? "met" : "NOT met" }'; }
-RATIO_VERDICT=$(verdict "$RATIO" 0.5)
-RSS_VERDICT=$(verdict "$MS_RSS_MB" 300)
-
+# Per side and type: build and bare medians, the median of the paired ratios (run i's build
+# over run i's bare writer, measured one right after the other), the CPU-time ratio, RSS.
+figures() {
+  local s=$1 t=$2
+  FIG_MS=$(cut -d' ' -f1 "$WORK/$s-mapsync-$t.times" | median)
+  FIG_BW=$(cut -d' ' -f1 "$WORK/$s-bare-$t.times" | median)
+  FIG_RATIO=$(paste -d' ' "$WORK/$s-mapsync-$t.cpu" "$WORK/$s-bare-$t.times" |
+    awk '$4 + 0 > 0 { printf "%.3f\n", $1 / $4 }' | { median || true; } | awk '{ printf "%.2f", $1 }')
+  FIG_CPU=$(paste -d' ' "$WORK/$s-mapsync-$t.cpu" "$WORK/$s-bare-$t.times" |
+    awk '$5 + 0 > 0 { printf "%.3f\n", $3 / $5 }' | { median || true; } | awk '{ printf "%.2f", $1 }')
+  FIG_RSS=$(mb "$(cut -d' ' -f2 "$WORK/$s-mapsync-$t.times" | maximum)")
+  FIG_RATIO=${FIG_RATIO:-n/a} FIG_CPU=${FIG_CPU:-n/a}  # n/a: a bare_writer that does not report it
+}
 table=$(
-  printf '| map | entries | postmap median (s) |\n|---|---:|---:|\n'
-  for m in "${maps[@]}"; do
-    printf '| %s | %s | %s |\n' "$m" "${entries[$m]}" "$(tr ' ' '\n' <<<"${pm_times[$m]}" | grep . | median)"
+  printf '| type | mapsync build, median (s) | bare writer, median (s) | ratio (median of runs) | goal <= 1.15 | CPU-time ratio | mapsync peak RSS (MB) | goal <= 300 MB | bare files same size |\n'
+  printf '|---|---:|---:|---:|---|---:|---:|---|---|\n'
+  for t in "${TYPES[@]}"; do
+    figures new "$t"
+    printf '| %s | %s | %s | **%s** | %s | %s | %s | %s | %s |\n' "$t" "$FIG_MS" "$FIG_BW" "$FIG_RATIO" \
+      "$(verdict "$FIG_RATIO" 1.15)" "$FIG_CPU" "$FIG_RSS" "$(verdict "$FIG_RSS" 300)" "${same_size[$t]}"
   done
-  printf '| **all** | %s | %s |\n' "$total_entries" "$PM_TIME"
-  printf '\n'
-  printf '| | mapsync build | postmap/postalias (sum) |\n|---|---:|---:|\n'
-  printf '| wall time, median of %s (s) | %s | %s |\n' "$RUNS" "$MS_TIME" "$PM_TIME"
-  printf '| all runs (s) | %s | %s |\n' "$(cut -d' ' -f1 "$WORK/mapsync.times" | paste -sd' ')" \
-    "$(paste -sd' ' "$WORK/postmap.sums")"
-  printf '| peak RSS, max of runs (MB) | %s | %s (largest single map) |\n' "$MS_RSS_MB" "$PM_RSS_MB"
-  printf '\n'
-  printf -- '- ratio mapsync / postmap: **%s** (goal <= 0.5: %s)\n' "$RATIO" "$RATIO_VERDICT"
-  printf -- '- mapsync peak RSS: **%s MB** (goal <= 300 MB: %s)\n' "$MS_RSS_MB" "$RSS_VERDICT"
+  printf '\n| type | mapsync build, all runs (s) | bare writer, all runs (s) | bare writer peak RSS (MB, input in memory) |\n|---|---|---|---:|\n'
+  for t in "${TYPES[@]}"; do
+    printf '| %s | %s | %s | %s |\n' "$t" "$(cut -d' ' -f1 "$WORK/new-mapsync-$t.times" | paste -sd' ')" \
+      "$(cut -d' ' -f1 "$WORK/new-bare-$t.times" | paste -sd' ')" "$(mb "$(cut -d' ' -f2 "$WORK/new-bare-$t.rss" | maximum)")"
+  done
+)
+baseline=
+if [[ ${sides[0]} == base ]]; then
+  baseline=$(
+    printf 'Baseline, measured in the same run (BENCH_BASELINE=%s: mapsync and bare_writer before the change), one line a type:\n\n' "$BENCH_BASELINE"
+    for t in "${TYPES[@]}"; do
+      figures base "$t"
+      printf -- '- %s: build %s s, bare writer %s s, ratio **%s**, CPU-time ratio %s, peak RSS %s MB; all builds %s\n' "$t" \
+        "$FIG_MS" "$FIG_BW" "$FIG_RATIO" "$FIG_CPU" "$FIG_RSS" "$(cut -d' ' -f1 "$WORK/base-mapsync-$t.times" | paste -sd' ')"
+    done
+  )
+fi
+entries_line=$(
+  dir=$WORK/maps-${TYPES[0]}
+  sep=
+  while read -r m; do
+    printf '%s%s %s' "$sep" "$m" "$(wc -l <"$dir/$m")"
+    sep=', '
+  done < <(maps_of "$dir" "$(suffix_of "${TYPES[0]}")")
 )
 
-printf '\n%s\n\n' "$table"
+printf '\n%s\n\n%s\n\n%s\n\n' "$table" "$baseline" "$pm_line"
 
 # ---------------------------------------------------------------- docs/benchmarks.md
 
 if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
   cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   mem_gb=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
-  postfix_version=$(postconf -h mail_version 2>/dev/null || echo unknown)
+  postfix_version=$("$POSTCONF" -h mail_version 2>/dev/null || echo unknown)
   mariadb_version=$(echo 'SELECT VERSION()' | "$FIXTURE" sql "$WORK/db" -N 2>/dev/null || echo unknown)
   revision=$("$MAPSYNC" --version 2>/dev/null | head -n 1 || true)
-  revision="${revision:-mapsync} ($(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "uncommitted tree"))"
-  command="BENCH_ADDRESSES=$N BENCH_RUNS=$RUNS${BENCH_SEED:+ BENCH_SEED=$BENCH_SEED} bench/bench_build.sh ${1:-build}"
+  tree=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "unknown tree")
+  [[ -z $(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null) ]] || tree+=" + uncommitted changes"
+  revision="${revision:-mapsync} ($tree)"
+  command="BENCH_ADDRESSES=$N BENCH_RUNS=$RUNS${BENCH_TYPES:+ BENCH_TYPES=\"$BENCH_TYPES\"}${BENCH_SEED:+ BENCH_SEED=$BENCH_SEED}${BENCH_BASELINE:+ BENCH_BASELINE=$BENCH_BASELINE} nice -n 19 bench/bench_build.sh ${1:-build}"
   section=$(
     printf '## Build benchmark (bench/bench_build.sh)\n\n'
     printf 'Written by bench/bench_build.sh; a new run replaces this section.\n\n'
     printf -- '- date: %s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-    printf -- '- machine: %s CPUs (nproc), %s GB memory, %s\n' "$(nproc)" "$mem_gb" "${cpu:-unknown CPU}"
+    printf -- '- machine: %s CPUs (nproc), %s GB memory, %s; load average at the end: %s (the machine is shared)\n' \
+      "$(nproc)" "$mem_gb" "${cpu:-unknown CPU}" "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf -- '- software: %s, Postfix %s, MariaDB %s (buffer pool 512M)\n' \
       "$revision" "$postfix_version" "$mariadb_version"
     # shellcheck disable=SC2016  # backquotes are Markdown
     printf -- '- command: `%s`\n' "$command"
     printf -- '- data: %s\n' "$(head -n 1 "$WORK/gen.log" | sed 's/^gen_userdb: //')"
+    printf -- '- entries: %s\n' "$entries_line"
     printf -- '- load (LOAD DATA LOCAL INFILE, change_serial triggers per row): %s s\n' "$LOAD_SECONDS"
-    printf -- '- each mapsync build starts from an empty maps directory; postmap/postalias run with\n'
-    printf '  stock settings on copies of the text files mapsync wrote, one map after the other\n'
-    printf '  (%s postmap warnings)\n\n' "$postmap_warnings"
+    printf -- '- mapsync: `mapsync build` with every map of the type (maps.default_type), from an empty\n'
+    printf '  maps directory; wall time of the whole process (connect, read, render, write, publish)\n'
+    printf -- '- bare writer: bench/bare_writer on the text sources that build wrote, right after it: the\n'
+    printf '  same files (text source and indexed file of every map, the same bytes: sizes compared\n'
+    printf '  in the last column), with mapsync'"'"'s library settings and insertion order, each file\n'
+    printf '  fsynced; 2 threads, one map each at a time, largest first (a build writes at most two\n'
+    printf '  outputs at a time: virtual and relay_recipients); input read into memory and sorted\n'
+    printf '  into insertion order before the clock starts\n'
+    printf -- '- goals (issue 15): mapsync build <= 1.15 x bare writer for every type; peak RSS <= 300 MB\n\n'
     printf '%s\n' "$table"
+    [[ -z $baseline ]] || printf '\n%s\n' "$baseline"
+    [[ -z $pm_line ]] || printf '\n%s\n' "$pm_line"
   )
   update_doc '## Build benchmark (bench/bench_build.sh)' "$section"
 fi

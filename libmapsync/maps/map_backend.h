@@ -35,6 +35,11 @@ struct WriterOptions {
   // pages one after another, so a small cache does; in any other order a hash table
   // bigger than its cache is rewritten page by page many times over.
   std::size_t cache_bytes = 64u << 20;
+  // Every entry passed entry_problem() before it reached the writer (a build's renderer
+  // checks them all, and a map with a failure is never written): the writers skip that
+  // check per entry, which would cost as much as libdb's own work. Their duplicate and
+  // order checks stay.
+  bool entries_checked = false;
 };
 
 class MapWriter {

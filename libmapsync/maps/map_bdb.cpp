@@ -63,7 +63,15 @@ HashGeometry hash_geometry(const WriterOptions& o) {
 // bucket of a key is its hash masked to the table size. If this ever differed from
 // libdb's, files would stay correct; only the build would be slower.
 std::uint64_t hash_insert_rank(std::string_view key, const WriterOptions& options) {
-  const HashGeometry g = hash_geometry(options);
+  // The geometry depends on the two counts only: worked out once a map, not once a key.
+  thread_local std::size_t memo_entries = 0, memo_payload = 0;
+  thread_local HashGeometry memo;
+  if (options.expected_entries != memo_entries || options.payload_bytes != memo_payload || !memo.buckets) {
+    memo = hash_geometry(options);
+    memo_entries = options.expected_entries;
+    memo_payload = options.payload_bytes;
+  }
+  const HashGeometry& g = memo;
   std::uint32_t h = 0;
   for (unsigned char c : key) {
     h *= 16777619u;
@@ -169,7 +177,7 @@ class SharedLock {
 class BdbWriter final : public MapWriter {
  public:
   BdbWriter(const std::string& path, DBTYPE type, const WriterOptions& options)
-      : path_(path), alias_(options.alias_syntax) {
+      : path_(path), alias_(options.alias_syntax), checked_(options.entries_checked) {
     fd_.fd = detail::create_new_file(path_);
     int rc = new_db_handle(db_, &detail_);
     if (rc != 0) fail(detail::write_failure_status(rc), db_failure("create handle for", path_, rc, detail_));
@@ -198,7 +206,7 @@ class BdbWriter final : public MapWriter {
 
   void add(std::string_view key, std::string_view value) override {
     if (!db_) fail(Exit::software, "write " + path_ + ": add() after finish() or after a write error");
-    detail::check_entry(path_, key, value, alias_);
+    if (!checked_) detail::check_entry(path_, key, value, alias_);
     put(key, value);
   }
 
@@ -257,6 +265,7 @@ class BdbWriter final : public MapWriter {
 
   std::string path_;
   bool alias_;
+  bool checked_;        // WriterOptions::entries_checked
   std::string detail_;  // before db_: libdb may report into it until db_ is closed
   FdCloser fd_;         // before db_: closed after it
   DbPtr db_;

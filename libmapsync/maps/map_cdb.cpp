@@ -88,6 +88,7 @@ class CdbWriter final : public MapWriter {
       : path_(path),
         alias_(options.alias_syntax),
         sorted_(options.sorted_input),
+        checked_(options.entries_checked),
         hashes_(options.sorted_input ? 0 : options.expected_entries),
         fd_(detail::create_new_file(path)) {
     if (cdb_make_start(&cdbm_, fd_) < 0) {
@@ -112,7 +113,7 @@ class CdbWriter final : public MapWriter {
 
   void add(std::string_view key, std::string_view value) override {
     if (!started_ || failed_) fail(Exit::software, "write " + path_ + ": add() after finish() or after a write error");
-    detail::check_entry(path_, key, value, alias_);
+    if (!checked_) detail::check_entry(path_, key, value, alias_);
     if (sorted_) {
       // Sorted input needs no hash set: a duplicate sits next to its twin.
       if (count_ > 0 && key <= std::string_view(last_)) {
@@ -168,6 +169,7 @@ class CdbWriter final : public MapWriter {
   std::string path_;
   bool alias_;
   bool sorted_;
+  bool checked_;  // WriterOptions::entries_checked
   KeyHashes hashes_;
   int fd_;
   struct cdb_make cdbm_ {};

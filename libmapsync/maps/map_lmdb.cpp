@@ -166,8 +166,14 @@ std::size_t initial_map_size(const WriterOptions& o) {
 
 class LmdbWriter final : public MapWriter {
  public:
+  static constexpr std::size_t commit_every = 65536;
+
   LmdbWriter(const std::string& path, const WriterOptions& options)
-      : path_(path), alias_(options.alias_syntax), sorted_(options.sorted_input), fd_(detail::create_new_file(path)) {
+      : path_(path),
+        alias_(options.alias_syntax),
+        sorted_(options.sorted_input),
+        checked_(options.entries_checked),
+        fd_(detail::create_new_file(path)) {
     int rc = mdb_env_create(&env_);
     if (rc != 0) fail(lmdb_write_status(rc), lmdb_failure("create handle for", path_, rc));
     map_size_ = initial_map_size(options);
@@ -197,7 +203,7 @@ class LmdbWriter final : public MapWriter {
 
   void add(std::string_view key, std::string_view value) override {
     if (!txn_) fail(Exit::software, "write " + path_ + ": add() after finish() or after a write error");
-    detail::check_entry(path_, key, value, alias_);
+    if (!checked_) detail::check_entry(path_, key, value, alias_);
     // LMDB's limit, which postmap hits too ("MDB_BAD_VALSIZE"); data, not a bug.
     if (key.size() + 1 > max_key_)
       fail(Exit::data, "write " + path_ + ": key \"" + detail::printable(key) + "\" is longer than lmdb allows (" +
@@ -215,7 +221,17 @@ class LmdbWriter final : public MapWriter {
     }
     put(key, value, sorted_ ? MDB_APPEND : MDB_NOOVERWRITE);
     if (sorted_) last_.assign(key);
-    ++count_;
+    // A write transaction keeps every page it dirtied in memory until it commits: a
+    // million entries in one cost the size of the file in RSS. Committing every
+    // commit_every entries keeps that to a few MB; the file is a temp file until finish()
+    // syncs it, so these commits sync nothing.
+    if (++count_ % commit_every == 0) {
+      MDB_txn* txn = txn_;
+      txn_ = nullptr;
+      cursor_ = nullptr;
+      if (int rc = mdb_txn_commit(txn); rc != 0) fail_lmdb("write", rc);
+      begin();
+    }
   }
 
   void finish() override {
@@ -321,6 +337,7 @@ class LmdbWriter final : public MapWriter {
   std::string path_;
   bool alias_;
   bool sorted_;
+  bool checked_;  // WriterOptions::entries_checked
   Fd fd_;  // ours, for the final fsync; LMDB has descriptors of its own
   MDB_env* env_ = nullptr;
   MDB_txn* txn_ = nullptr;

@@ -134,6 +134,7 @@ class TextWriter final : public MapWriter {
       : path_(path),
         alias_(options.alias_syntax),
         sorted_(options.sorted_input),
+        checked_(options.entries_checked),
         keys_(options.sorted_input ? 0 : options.expected_entries),
         fd_(detail::create_new_file(path)) {
     buf_.reserve(flush_at + 4096);
@@ -148,9 +149,9 @@ class TextWriter final : public MapWriter {
   void add(std::string_view key, std::string_view value) override {
     if (fd_ < 0) fail(Exit::software, "write " + path_ + ": add() after finish() or after a write error");
     // Such a key or value comes from the database: a data error to fix there, not a bug.
-    if (const char* why = key_problem(key, alias_))
+    if (const char* why = checked_ ? nullptr : key_problem(key, alias_))
       fail(Exit::data, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
-    if (const char* why = value_problem(value))
+    if (const char* why = checked_ ? nullptr : value_problem(value))
       fail(Exit::data, "write " + path_ + ": key \"" + detail::printable(key) + "\": " + why);
     // Sorted input needs no key set (a million keys would cost ~100 MB): a duplicate
     // sits next to its twin.
@@ -208,6 +209,7 @@ class TextWriter final : public MapWriter {
   std::string path_;
   bool alias_;
   bool sorted_;
+  bool checked_;  // WriterOptions::entries_checked
   KeySet keys_;
   int fd_;
   std::string last_;

@@ -15,6 +15,7 @@
 #include "libmapsync/maps/render.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <set>
 
@@ -98,6 +99,46 @@ void check_smtp_route(RenderContext& c, const Account& a, const Origin& o) {
 }
 
 }  // namespace
+
+void sort_by_key(std::vector<MapEntries::Entry>& v, bool (*tie_less)(const MapEntries::Entry&, const MapEntries::Entry&)) {
+  struct Slot {
+    std::uint64_t prefix;  // the key's first 8 bytes, big-endian, zero-padded
+    std::uint32_t pos;     // in v
+  };
+  if (v.size() < 2) return;
+  if (v.size() > UINT32_MAX) fail(Exit::software, "sort_by_key: more than 2^32 entries");
+  std::vector<Slot> slots(v.size());
+  for (std::uint32_t i = 0; i < slots.size(); ++i) {
+    std::uint64_t p = 0;
+    const std::string_view k = v[i].key;
+    for (std::size_t j = 0; j < 8; ++j) p = p << 8 | (j < k.size() ? static_cast<unsigned char>(k[j]) : 0u);
+    slots[i] = {p, i};
+  }
+  // Zero padding keeps the order: a smaller prefix means a smaller key (a key that ends
+  // inside the prefix is a proper prefix of the other, or smaller at a byte before).
+  std::sort(slots.begin(), slots.end(), [&](const Slot& a, const Slot& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    const MapEntries::Entry& x = v[a.pos];
+    const MapEntries::Entry& y = v[b.pos];
+    if (x.key != y.key) return x.key < y.key;
+    return tie_less(x, y);
+  });
+  // Entry i goes where its slot is: follow each cycle of the permutation once, marking
+  // a moved slot by pointing it at itself.
+  for (std::uint32_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].pos == i) continue;
+    const MapEntries::Entry first = v[i];
+    std::uint32_t j = i;
+    while (slots[j].pos != i) {
+      const std::uint32_t from = slots[j].pos;
+      v[j] = v[from];
+      slots[j].pos = j;
+      j = from;
+    }
+    v[j] = first;
+    slots[j].pos = j;
+  }
+}
 
 void check_entries(RenderContext& c, const std::string& map, bool alias_syntax, const std::vector<MapEntries::Entry>& entries) {
   // One message per row and map: an address copied into ten alias domains is one fault.
@@ -201,6 +242,7 @@ MapEntries Renderer::render(MapKind kind) {
                     info.address_index ? impl_->index.get() : nullptr, last_index_user};
   render_map_kind(kind, parts, m);
   check_entries(impl_->c, m.name, m.alias_syntax, m.entries);
+  m.checked = true;
   if (last_index_user) impl_->release_index();
   return m;
 }

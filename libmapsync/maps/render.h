@@ -37,6 +37,10 @@ struct MapEntries {
   std::string name;
   bool alias_syntax = false;
   std::vector<Entry> entries;
+  // Every entry went through entry_problem() and each failure is an error finding
+  // (Renderer::render); a map is never written while there is one. Lets the writers skip
+  // their own check of the same rule (WriterOptions::entries_checked).
+  bool checked = false;
 
   void add(std::string_view key, std::string_view value, const Origin& origin) {
     entries.push_back({key, value, origin});

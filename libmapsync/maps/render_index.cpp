@@ -48,8 +48,7 @@ AddressIndex::AddressIndex(RenderContext& c, const Domains& domains, AccountFina
     }
   }
   add_alias_domain_copies();
-  std::sort(index_.begin(), index_.end(), [](const IndexEntry& a, const IndexEntry& b) {
-    if (a.key != b.key) return a.key < b.key;
+  sort_by_key(index_, [](const IndexEntry& a, const IndexEntry& b) {
     if (a.origin.via_domain != b.origin.via_domain) return a.origin.via_domain < b.origin.via_domain;
     return a.origin.table != b.origin.table ? a.origin.table < b.origin.table : a.origin.id < b.origin.id;
   });

@@ -19,8 +19,7 @@ void sort_and_check(RenderContext& c, MapEntries& m) {
   // origin so that messages come out the same every run. Most maps arrive sorted.
   const auto by_key = [](const MapEntries::Entry& a, const MapEntries::Entry& b) { return a.key < b.key; };
   if (!std::is_sorted(m.entries.begin(), m.entries.end(), by_key))
-    std::sort(m.entries.begin(), m.entries.end(), [](const MapEntries::Entry& a, const MapEntries::Entry& b) {
-      if (a.key != b.key) return a.key < b.key;
+    sort_by_key(m.entries, [](const MapEntries::Entry& a, const MapEntries::Entry& b) {
       if (a.origin.table != b.origin.table) return a.origin.table < b.origin.table;
       return a.origin.id != b.origin.id ? a.origin.id < b.origin.id : a.origin.via_domain < b.origin.via_domain;
     });

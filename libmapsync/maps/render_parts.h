@@ -312,6 +312,14 @@ void check_targets(RenderContext& c, const Domains& domains);
 // with delivery 'none', forwards without rows, back ends that are missing or disabled.
 void check_routes(RenderContext& c, AliasResolver& resolver);
 
+// Sorts entries by key, entries with equal keys by tie_less (which must order every pair
+// that is not wholly alike, so that the result does not depend on the algorithm). Sorts
+// 16-byte slots (the first 8 bytes of the key as a number, a position) and moves the
+// entries once at the end: a million keys compared through their pointers cost a cache
+// miss per comparison, and this sort was a third of the renderer's time.
+void sort_by_key(std::vector<MapEntries::Entry>& entries,
+                 bool (*tie_less)(const MapEntries::Entry& a, const MapEntries::Entry& b));
+
 // The writers' rule for keys and values (map_backend.h entry_problem()) applied to every
 // entry of a rendered map, before anything is written: a value no map file can hold is
 // a finding naming its row, and the build reports them all and exits 65.
