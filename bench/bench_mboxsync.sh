@@ -22,21 +22,25 @@
 #      7N commands as fast as the server takes them and reads the replies concurrently), i.e.
 #      the server's own limit on one connection.
 #   2. mboxsync: `mboxsync -c CONF bulk` on a fresh database with N accounts (backend_id be1,
-#      source ad, no provisioned_at), cyrus.pipeline MBOXSYNC_BENCH_PIPELINE. Its time includes
-#      reading the database and recording every result (two UPDATEs per account).
+#      source ad, no provisioned_at). By default its config sets neither cyrus.pipeline nor
+#      cyrus.connections, so it runs with mboxsync's own defaults (read from
+#      libmapsync/mailbox/options.h for the table's label only). Its time includes reading the
+#      database and recording every result (two UPDATEs per account).
 #   3. cyradm: a Perl script on Cyrus::IMAP::Admin, the module cyradm is a shell around, making
 #      exactly the calls cyradm's commands make (createmailbox, setquota, setaclmailbox,
 #      createmailbox with -specialuse): one command at a time, each waiting for its reply.
 #      (cyradm itself takes the password from stdin, which then swallows piped commands; the
 #      commands, their order and their round trips are the same.)
-#   Then, once: 4. both back ends: `mboxsync bulk` with the N accounts alternating be1/be2 (one
-#   connection per back end, in parallel); the total rate. And 5. a pipeline sweep
-#   (informational, MBOXSYNC_BENCH_SWEEP_RUNS rounds, rotated likewise): MBOXSYNC_BENCH_SWEEP_USERS
-#   users with `mboxsync bulk` at each depth of MBOXSYNC_BENCH_SWEEP, a bare and a cyradm run of
-#   the same size, and one with the users spread over MBOXSYNC_BENCH_PARALLEL bare connections to
-#   be1 at once (what more connections per back end would give), and `mboxsync bulk` with that many
-#   connections (cyrus.connections) at MBOXSYNC_BENCH_PIPELINE. Smaller runs repeated give
-#   steadier ratios on a shared machine than one long run each.
+#   Then, once: 4. both back ends: `mboxsync bulk` with the N accounts alternating be1/be2 (the
+#   main runs' settings; the back ends in parallel); the total rate. And 5. a sweep of
+#   connections per back end and pipeline depth (MBOXSYNC_BENCH_SWEEP_RUNS rounds, rotated
+#   likewise; what mboxsync's defaults are chosen from): MBOXSYNC_BENCH_SWEEP_USERS users with
+#   `mboxsync bulk` at every pair of MBOXSYNC_BENCH_SWEEP_CONNECTIONS (cyrus.connections) and
+#   MBOXSYNC_BENCH_SWEEP (cyrus.pipeline), a bare and a cyradm run of the same size, and for each
+#   connection count K > 1 a bare run with the users spread over K connections to be1 at once.
+#   Each mboxsync setting is compared with the one-connection bare client (the goal's "bare
+#   pipelined rate"), with the bare client on as many connections, and with cyradm. Smaller runs
+#   repeated give steadier ratios on a shared machine than one long run each.
 #   Checked after every run, on the back ends' own data: N inboxes user.uNNNNN and 4N folders
 #   (ctl_mboxlist), the "anyone p" ACL on every inbox, N quota roots of 102400 KB (cyrus quota),
 #   N \Sent, \Drafts, \Trash and \Junk special-use annotations each (annotations.db); bare: 7N
@@ -58,14 +62,13 @@
 # ENVIRONMENT
 #   MBOXSYNC_BENCH_USERS        users per run (default 5000)
 #   MBOXSYNC_BENCH_RUNS         rounds of bare, mboxsync, cyradm (default 1)
-#   MBOXSYNC_BENCH_PIPELINE     cyrus.pipeline for the main runs (default 32, mboxsync's default)
-#   MBOXSYNC_BENCH_CONNECTIONS  cyrus.connections for the main runs (default 1, mboxsync's default)
+#   MBOXSYNC_BENCH_PIPELINE     cyrus.pipeline for the main runs (default: unset, mboxsync's default)
+#   MBOXSYNC_BENCH_CONNECTIONS  cyrus.connections for the main runs (default: unset, mboxsync's default)
 #   MBOXSYNC_BENCH_BOTH=0       skip the run on both back ends
-#   MBOXSYNC_BENCH_SWEEP        pipeline depths of the sweep (default "8 32 128"; empty: no sweep)
+#   MBOXSYNC_BENCH_SWEEP        pipeline depths of the sweep (default "8 32"; empty: no sweep)
+#   MBOXSYNC_BENCH_SWEEP_CONNECTIONS  connections per back end of the sweep (default "1 2 4 8")
 #   MBOXSYNC_BENCH_SWEEP_USERS  users per sweep run (default 300)
 #   MBOXSYNC_BENCH_SWEEP_RUNS   rounds of the sweep (default 3)
-#   MBOXSYNC_BENCH_PARALLEL     connections of the sweep's parallel runs, bare and mboxsync (cyrus.connections)
-#                               (default 4; 0: none)
 #   MBOXSYNC_BENCH_KEEP=1       keep the work directory (its path is printed); services are stopped anyway
 #   MBOXSYNC_BENCH_NO_DOC=1     do not update docs/benchmarks.md
 #   TMPDIR                      where the work directory goes (default /tmp)
@@ -87,21 +90,33 @@ readonly IMAP_HELPER=$SRC/tests/fixtures/cyrus_imap.py
 readonly CYRBIN=/usr/lib/cyrus/bin
 readonly N=${MBOXSYNC_BENCH_USERS:-5000}
 readonly RUNS=${MBOXSYNC_BENCH_RUNS:-1}
-readonly PIPELINE=${MBOXSYNC_BENCH_PIPELINE:-32}
-readonly CONNECTIONS=${MBOXSYNC_BENCH_CONNECTIONS:-1}
+# Empty: the key is left out of the config, so mboxsync runs with its own default.
+readonly PIPELINE=${MBOXSYNC_BENCH_PIPELINE:-}
+readonly CONNECTIONS=${MBOXSYNC_BENCH_CONNECTIONS:-}
 readonly BOTH=${MBOXSYNC_BENCH_BOTH:-1}
-readonly SWEEP=${MBOXSYNC_BENCH_SWEEP-8 32 128}
+readonly SWEEP=${MBOXSYNC_BENCH_SWEEP-8 32}
+readonly SWEEP_CONNS=${MBOXSYNC_BENCH_SWEEP_CONNECTIONS:-1 2 4 8}
 readonly SWEEP_N=${MBOXSYNC_BENCH_SWEEP_USERS:-300}
 readonly SWEEP_RUNS=${MBOXSYNC_BENCH_SWEEP_RUNS:-3}
-readonly PARALLEL=${MBOXSYNC_BENCH_PARALLEL:-4}
 readonly QUOTA_MB=100
 readonly CMDS_PER_USER=7   # CREATE, SETQUOTA, SETACL, 4 folder CREATEs
-for v in N RUNS PIPELINE CONNECTIONS SWEEP_N SWEEP_RUNS; do
+for v in N RUNS SWEEP_N SWEEP_RUNS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v: not a positive number: ${!v}"
 done
+for v in PIPELINE CONNECTIONS; do
+  [[ -z ${!v} || ${!v} =~ ^[1-9][0-9]*$ ]] || die "MBOXSYNC_BENCH_$v: not a positive number: ${!v}"
+done
 (( N <= 99999 && SWEEP_N <= 99999 )) || die "at most 99999 users (names u00001..u99999)"
-[[ $PARALLEL =~ ^[0-9]+$ ]] || die "MBOXSYNC_BENCH_PARALLEL: not a number: $PARALLEL"
 for d in $SWEEP; do [[ $d =~ ^[1-9][0-9]*$ ]] || die "MBOXSYNC_BENCH_SWEEP: not a positive number: $d"; done
+for k in $SWEEP_CONNS; do [[ $k =~ ^[1-9][0-9]*$ ]] || die "MBOXSYNC_BENCH_SWEEP_CONNECTIONS: not a positive number: $k"; done
+# mboxsync's defaults, for the labels only (the runs never pass them): the struct's initialisers.
+DEF_PIPELINE=$(sed -nE 's/^ *unsigned pipeline = ([0-9]+);.*/\1/p' "$SRC/libmapsync/mailbox/options.h")
+DEF_CONNECTIONS=$(sed -nE 's/^ *unsigned connections = ([0-9]+);.*/\1/p' "$SRC/libmapsync/mailbox/options.h")
+[[ $DEF_PIPELINE =~ ^[0-9]+$ && $DEF_CONNECTIONS =~ ^[0-9]+$ ]] ||
+  die "cannot read the defaults of pipeline and connections from libmapsync/mailbox/options.h"
+readonly DEF_PIPELINE DEF_CONNECTIONS
+# What the main runs use, for the labels.
+readonly EFF_PIPELINE=${PIPELINE:-$DEF_PIPELINE} EFF_CONNECTIONS=${CONNECTIONS:-$DEF_CONNECTIONS}
 
 # ---------------------------------------------------------------- tools, build
 
@@ -188,11 +203,13 @@ FSYNC_MS=$(dd if=/dev/zero of="$WORK/fsync.test" bs=4k count=500 oflag=dsync 2>&
 rm -f "$WORK/fsync.test"
 
 # new_db NAME USERS MODE DEPTH CONNS (MODE be1 | both; the config's cyrus.pipeline and
-# cyrus.connections): an empty database with the schema, example.test, be1 and be2, and USERS
-# accounts u00001..; writes WORK/NAME.yaml.
+# cyrus.connections, each left out when empty): an empty database with the schema, example.test,
+# be1 and be2, and USERS accounts u00001..; writes WORK/NAME.yaml.
 new_db() {
   local name=$1 users=$2 mode=$3 depth=$4 conns=$5
-  make_db "$name" <<YAML
+  # (process substitution, not a pipe: make_db runs in this shell, its die stops the benchmark)
+  make_db "$name" < <(
+    cat <<YAML
 cyrus:
   admin_user: cyrus
   password_file: $CYRDIR/admin.password
@@ -205,9 +222,10 @@ cyrus:
     - {name: Drafts, special_use: "\\\\Drafts"}
     - {name: Trash, special_use: "\\\\Trash"}
     - {name: Junk, special_use: "\\\\Junk"}
-  pipeline: $depth
-  connections: $conns
 YAML
+    [[ -z $depth ]] || printf '  pipeline: %s\n' "$depth"
+    [[ -z $conns ]] || printf '  connections: %s\n' "$conns"
+  )
   {
     printf '%s\n' "START TRANSACTION;" \
       "INSERT INTO domains (name, kind) VALUES ('example.test', 'local');" \
@@ -299,7 +317,9 @@ bare_cmds() {
   echo "$file"
 }
 
-# run_one LABEL KIND USERS [DEPTH [CONNS]]: a fresh Cyrus, one timed run, the checks; appends
+# run_one LABEL KIND USERS [DEPTH [CONNS]]: a fresh Cyrus, one timed run, the checks (KIND
+# parallel: CONNS bare connections at once; mboxsync, both: the config's pipeline and connections,
+# by default the main runs' settings); appends
 # "WALL CLIENT_CPU SERVER_CPU BE1 BE2 MUPDATE CPU_PSI_% IO_PSI_% LOAD1" to WORK/LABEL.times.
 run_one() {
   LABEL=$1
@@ -322,7 +342,7 @@ run_one() {
         --password-file "$CYRUS_ADMIN_PASSWORD_FILE" --timeout 120 <"$cmds" >"$log" 2>&1 || rc=$? ;;
     parallel)
       # Timed as a whole, the split of the file included (an awk pass per connection: well under a second).
-      bash "$CYRFIX" exec "$CYRDIR" "$WORK/timer.sh" "$res" - "$WORK/par.sh" "$PARALLEL" "$cmds" "$log.par" \
+      bash "$CYRFIX" exec "$CYRDIR" "$WORK/timer.sh" "$res" - "$WORK/par.sh" "$conns" "$cmds" "$log.par" \
         "$IMAP_HELPER" imap --host "$CYRUS_BE1" --server-name "$CYRUS_TLSNAME_BE1" --ca "$CYRUS_CA" --user cyrus \
         --password-file "$CYRUS_ADMIN_PASSWORD_FILE" --timeout 120 >"$log" 2>&1 </dev/null || rc=$? ;;
     cyradm)
@@ -392,19 +412,20 @@ if [[ $BOTH == 1 ]]; then
   say "both back ends: $N users"
   run_one both both "$N"
 fi
+# The sweep's labels: sweep-bare, sweep-cyradm, sweep-barK (K bare connections, K > 1),
+# sweep-cK-dD (mboxsync, K connections, pipeline D).
 if [[ -n ${SWEEP// /} ]]; then
   sweep_list=(sweep-bare sweep-cyradm)
-  for d in $SWEEP; do sweep_list+=("sweep-$d"); done
-  (( PARALLEL == 0 )) || sweep_list+=(sweep-parallel sweep-conn)
+  for k in $SWEEP_CONNS; do (( k == 1 )) || sweep_list+=("sweep-bar$k"); done
+  for k in $SWEEP_CONNS; do for d in $SWEEP; do sweep_list+=("sweep-c$k-d$d"); done; done
   for (( r = 1; r <= SWEEP_RUNS; r++ )); do
-    say "pipeline sweep, round $r of $SWEEP_RUNS: $SWEEP_N users each"
+    say "connections x pipeline sweep, round $r of $SWEEP_RUNS: $SWEEP_N users each"
     for c in $(rotated "$r" "${sweep_list[@]}"); do
       case $c in
         sweep-bare) run_one "$c" bare "$SWEEP_N" ;;
         sweep-cyradm) run_one "$c" cyradm "$SWEEP_N" ;;
-        sweep-parallel) run_one "$c" parallel "$SWEEP_N" ;;
-        sweep-conn) run_one "$c" mboxsync "$SWEEP_N" "$PIPELINE" "$PARALLEL" ;;
-        *) run_one "$c" mboxsync "$SWEEP_N" "${c#sweep-}" 1 ;;
+        sweep-bar*) run_one "$c" parallel "$SWEEP_N" "" "${c#sweep-bar}" ;;
+        *) k=${c#sweep-c}; k=${k%-d*}; run_one "$c" mboxsync "$SWEEP_N" "${c##*-d}" "$k" ;;
       esac
     done
   done
@@ -429,30 +450,42 @@ row() {  # LABEL USERS DESCRIPTION
     "$srv" "$(awk -v a="$(col "$1" 4)" -v b="$(col "$1" 5)" 'BEGIN { printf "%.2f", a + b }')" "$(col "$1" 6)" \
     "$(ratio "$srv" "$wall")" "$(col "$1" 7)" "$(col "$1" 8)"
 }
-srow() {  # LABEL DESCRIPTION: a row of the sweep table
-  local r
+# bare_label K: the sweep's bare run on K connections.
+bare_label() { if (( $1 == 1 )); then echo sweep-bare; else echo "sweep-bar$1"; fi; }
+srow() {  # LABEL DESCRIPTION [K]: a row of the sweep table (K: connections, for "/ bare on K")
+  local r rb rc same=- goals=-
   r=$(mrate "$1" "$SWEEP_N")
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n' "$2" "$(col "$1" 1)" "$r" "$(rates "$1" "$SWEEP_N")" \
-    "$(ratio "$r" "$(mrate sweep-bare "$SWEEP_N")")" "$(ratio "$r" "$(mrate sweep-cyradm "$SWEEP_N")")" "$(col "$1" 2)" \
+  rb=$(ratio "$r" "$(mrate sweep-bare "$SWEEP_N")")
+  rc=$(ratio "$r" "$(mrate sweep-cyradm "$SWEEP_N")")
+  if [[ -n ${3:-} ]]; then
+    same=$(ratio "$r" "$(mrate "$(bare_label "$3")" "$SWEEP_N")")
+    goals=$([[ $(verdict "$rb" 0.9) == PASS && $(verdict "$rc" 1.2) == PASS ]] && echo yes || echo no)
+  fi
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n' "$2" "$(col "$1" 1)" "$r" \
+    "$(rates "$1" "$SWEEP_N")" "$rb" "$same" "$rc" "$goals" "$(col "$1" 2)" \
     "$(ratio "$(col "$1" 3)" "$(col "$1" 1)")" "$(col "$1" 7)" "$(col "$1" 8)"
 }
 R_BARE=$(ratio "$(mrate mboxsync "$N")" "$(mrate bare "$N")")
 R_CYRADM=$(ratio "$(mrate mboxsync "$N")" "$(mrate cyradm "$N")")
 V_BARE=$(verdict "$R_BARE" 0.9)
 V_CYRADM=$(verdict "$R_CYRADM" 1.2)
-MB_CONNS=
-(( CONNECTIONS == 1 )) || MB_CONNS=", $CONNECTIONS connections per back end"
+if [[ -z $PIPELINE && -z $CONNECTIONS ]]; then
+  MB_LABEL="defaults (pipeline $EFF_PIPELINE, $EFF_CONNECTIONS connection(s) per back end)"
+else
+  MB_LABEL="pipeline $EFF_PIPELINE, $EFF_CONNECTIONS connection(s) per back end (not the defaults)"
+fi
 
 table=$(
   printf '| contender | runs | users | wall, median (s) | users/s | users/s, all runs | commands/s | client CPU (s) | server CPU: be + mupdate (s) | server CPU / wall | CPU / I/O pressure (%%) |\n'
   printf '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n'
   row bare "$N" "bare pipelined IMAP (cyrus_imap.py), be1"
-  row mboxsync "$N" "\`mboxsync bulk\`, pipeline $PIPELINE$MB_CONNS, be1"
+  row mboxsync "$N" "\`mboxsync bulk\`, $MB_LABEL, be1"
   row cyradm "$N" "cyradm (Cyrus::IMAP::Admin), be1"
-  if [[ $BOTH == 1 ]]; then row both "$N" "\`mboxsync bulk\`, pipeline $PIPELINE$MB_CONNS, be1 + be2 (total)"; fi
+  if [[ $BOTH == 1 ]]; then row both "$N" "\`mboxsync bulk\`, $MB_LABEL, be1 + be2 (total)"; fi
   printf '\n'
-  printf -- '- mboxsync / bare pipelined: **%s** (goal >= 0.9: %s)\n' "$R_BARE" "$(met "$V_BARE")"
-  printf -- '- mboxsync / cyradm: **%s** (goal >= 1.2: %s)\n' "$R_CYRADM" "$(met "$V_CYRADM")"
+  printf -- '- mboxsync (%s) / bare pipelined (one connection): **%s** (goal >= 0.9: %s)\n' \
+    "$MB_LABEL" "$R_BARE" "$(met "$V_BARE")"
+  printf -- '- mboxsync (%s) / cyradm: **%s** (goal >= 1.2: %s)\n' "$MB_LABEL" "$R_CYRADM" "$(met "$V_CYRADM")"
   # The machine's other load moves every figure: say so when it differed between the contenders.
   spread=$(for l in bare mboxsync cyradm; do col "$l" 7; done | sort -g | awk 'NR == 1 { a = $1 } { b = $1 } END { print b - a }')
   if (( spread > 20 )); then
@@ -463,9 +496,10 @@ table=$(
     printf '  or with MBOXSYNC_BENCH_RUNS=3\n'
   fi
   # The sweep's rounds of short runs: the same ratios, steadier on a shared machine.
-  if [[ " $SWEEP " == *" $PIPELINE "* ]]; then
-    S_BARE=$(ratio "$(mrate "sweep-$PIPELINE" "$SWEEP_N")" "$(mrate sweep-bare "$SWEEP_N")")
-    S_CYRADM=$(ratio "$(mrate "sweep-$PIPELINE" "$SWEEP_N")" "$(mrate sweep-cyradm "$SWEEP_N")")
+  if [[ " $SWEEP " == *" $EFF_PIPELINE "* && " $SWEEP_CONNS " == *" $EFF_CONNECTIONS "* ]]; then
+    S_LABEL=sweep-c$EFF_CONNECTIONS-d$EFF_PIPELINE
+    S_BARE=$(ratio "$(mrate "$S_LABEL" "$SWEEP_N")" "$(mrate sweep-bare "$SWEEP_N")")
+    S_CYRADM=$(ratio "$(mrate "$S_LABEL" "$SWEEP_N")" "$(mrate sweep-cyradm "$SWEEP_N")")
     printf -- '- the same ratios in the sweep below (%s users, medians of %s rounds): mboxsync / bare **%s** (goal >= 0.9: %s),\n' \
       "$SWEEP_N" "$SWEEP_RUNS" "$S_BARE" "$(met "$(verdict "$S_BARE" 0.9)")"
     printf '  mboxsync / cyradm **%s** (goal >= 1.2: %s)\n' "$S_CYRADM" "$(met "$(verdict "$S_CYRADM" 1.2)")"
@@ -476,16 +510,20 @@ table=$(
   fi
   if [[ -n ${SWEEP// /} ]]; then
     printf '\n'
-    printf 'Pipeline sweep (informational; %s users, be1, fresh servers; medians of %s run(s) each):\n\n' "$SWEEP_N" "$SWEEP_RUNS"
-    printf '| contender | wall (s) | users/s | users/s, all runs | / bare | / cyradm | client CPU (s) | server CPU / wall | CPU / I/O pressure (%%) |\n'
-    printf '|---|---:|---:|---|---:|---:|---:|---:|---:|\n'
-    srow sweep-bare "bare pipelined IMAP"
+    printf 'Sweep of connections per back end x pipeline depth (%s users, be1, fresh servers; medians of %s run(s) each;\n' \
+      "$SWEEP_N" "$SWEEP_RUNS"
+    printf '"/ bare": against the one-connection bare client, the goal'"'"'s bare pipelined rate; "/ bare on K": against\n'
+    printf 'the bare client on as many connections; goals: >= 0.9 x bare and >= 1.2 x cyradm):\n\n'
+    printf '| contender | wall (s) | users/s | users/s, all runs | / bare | / bare on K | / cyradm | goals | client CPU (s) | server CPU / wall | CPU / I/O pressure (%%) |\n'
+    printf '|---|---:|---:|---|---:|---:|---:|---|---:|---:|---:|\n'
+    srow sweep-bare "bare pipelined IMAP, 1 connection"
+    for k in $SWEEP_CONNS; do (( k == 1 )) || srow "sweep-bar$k" "bare pipelined IMAP, $k connections at once"; done
     srow sweep-cyradm "cyradm (Cyrus::IMAP::Admin)"
-    for d in $SWEEP; do srow "sweep-$d" "\`mboxsync bulk\`, pipeline $d"; done
-    if (( PARALLEL > 0 )); then
-      srow sweep-parallel "bare pipelined IMAP, $PARALLEL connections at once"
-      srow sweep-conn "\`mboxsync bulk\`, pipeline $PIPELINE, $PARALLEL connections (cyrus.connections)"
-    fi
+    for k in $SWEEP_CONNS; do
+      for d in $SWEEP; do
+        srow "sweep-c$k-d$d" "\`mboxsync bulk\`, connections $k, pipeline $d" "$k"
+      done
+    done
   fi
 )
 printf '\n%s\n\n' "$table"
@@ -500,13 +538,13 @@ if [[ ${MBOXSYNC_BENCH_NO_DOC:-0} != 1 ]]; then
   [[ -z $(git -C "$SRC" status --porcelain -- apps libmapsync schema 2>/dev/null) ]] || rev="$rev + uncommitted changes"
   env_part="MBOXSYNC_BENCH_USERS=$N"
   [[ $RUNS == 1 ]] || env_part+=" MBOXSYNC_BENCH_RUNS=$RUNS"
-  [[ $PIPELINE == 32 ]] || env_part+=" MBOXSYNC_BENCH_PIPELINE=$PIPELINE"
-  [[ $CONNECTIONS == 1 ]] || env_part+=" MBOXSYNC_BENCH_CONNECTIONS=$CONNECTIONS"
+  [[ -z $PIPELINE ]] || env_part+=" MBOXSYNC_BENCH_PIPELINE=$PIPELINE"
+  [[ -z $CONNECTIONS ]] || env_part+=" MBOXSYNC_BENCH_CONNECTIONS=$CONNECTIONS"
   [[ $BOTH == 1 ]] || env_part+=" MBOXSYNC_BENCH_BOTH=$BOTH"
-  [[ $SWEEP == "8 32 128" ]] || env_part+=" MBOXSYNC_BENCH_SWEEP=\"$SWEEP\""
+  [[ $SWEEP == "8 32" ]] || env_part+=" MBOXSYNC_BENCH_SWEEP=\"$SWEEP\""
+  [[ $SWEEP_CONNS == "1 2 4 8" ]] || env_part+=" MBOXSYNC_BENCH_SWEEP_CONNECTIONS=\"$SWEEP_CONNS\""
   [[ $SWEEP_N == 300 ]] || env_part+=" MBOXSYNC_BENCH_SWEEP_USERS=$SWEEP_N"
   [[ $SWEEP_RUNS == 3 ]] || env_part+=" MBOXSYNC_BENCH_SWEEP_RUNS=$SWEEP_RUNS"
-  [[ $PARALLEL == 4 ]] || env_part+=" MBOXSYNC_BENCH_PARALLEL=$PARALLEL"
   section=$(
     printf '## mboxsync (bench/bench_mboxsync.sh)\n\n'
     printf 'Written by bench/bench_mboxsync.sh; a new run replaces this section.\n\n'

@@ -1,5 +1,5 @@
 // address.cpp - address, domain, transport and alias syntax checks; IDNA conversions
-// of domains (the only user of libidn2).
+// of domains (the only user of libidn2, loaded at the first conversion: dynlib.h).
 #include "libmapsync/core/address.h"
 
 #include <idn2.h>
@@ -7,10 +7,31 @@
 #include <cstring>
 
 #include "libmapsync/core/casefold.h"
+#include "libmapsync/core/dynlib.h"
 #include "libmapsync/core/escape.h"
 
 namespace mapsync {
 namespace {
+
+// libidn2's soname has been libidn2.so.0 since 2.0; its header has no macro for it.
+struct Idn2 {
+  DynLib lib{"libidn2.so.0"};
+  decltype(&idn2_to_ascii_8z) to_ascii = nullptr;
+  decltype(&idn2_to_unicode_8z8z) to_unicode = nullptr;
+  decltype(&idn2_strerror) describe = nullptr;
+  decltype(&idn2_free) release = nullptr;
+  bool ok = lib.bind(to_ascii, "idn2_to_ascii_8z") && lib.bind(to_unicode, "idn2_to_unicode_8z8z") &&
+            lib.bind(describe, "idn2_strerror") && lib.bind(release, "idn2_free");
+};
+
+// Loaded once (a function-local static: the first use from several threads is safe), never
+// unloaded; nullptr with the reason in *error when libidn2 cannot be loaded.
+const Idn2* idn2(std::string* error) {
+  static const Idn2 instance;
+  if (instance.ok) return &instance;
+  if (error) *error = instance.lib.error();
+  return nullptr;
+}
 
 bool is_atext(unsigned char c) {
   if (c >= 0x80) return true;  // UTF-8 (validated as a whole elsewhere)
@@ -206,15 +227,17 @@ std::string domain_to_alabel(std::string_view d, std::string* error) {
     if (error) *error = "domain contains a NUL byte";
     return {};
   }
+  const Idn2* idn = idn2(error);
+  if (idn == nullptr) return {};
   const std::string z(d);
   char* out = nullptr;
-  const int rc = idn2_to_ascii_8z(z.c_str(), &out, kIdnaFlags);
+  const int rc = idn->to_ascii(z.c_str(), &out, kIdnaFlags);
   if (rc != IDN2_OK) {
-    if (error) *error = idn2_strerror(rc);
+    if (error) *error = idn->describe(rc);
     return {};
   }
   std::string a(out);
-  idn2_free(out);
+  idn->release(out);
   // IDNA maps some code points to nothing (U+FE01): "" would read as a failure without a reason.
   if (a.empty() && !d.empty() && error) *error = "domain is empty after IDNA mapping";
   return a;
@@ -225,14 +248,16 @@ std::string domain_to_ulabel(std::string_view d, std::string* error) {
   // would keep the case of an "XN--" label's ASCII letters.
   const std::string a = domain_to_alabel(d, error);
   if (a.empty()) return {};
+  const Idn2* idn = idn2(error);
+  if (idn == nullptr) return {};
   char* out = nullptr;
-  const int rc = idn2_to_unicode_8z8z(a.c_str(), &out, 0);
+  const int rc = idn->to_unicode(a.c_str(), &out, 0);
   if (rc != IDN2_OK) {
-    if (error) *error = idn2_strerror(rc);
+    if (error) *error = idn->describe(rc);
     return {};
   }
   std::string u(out);
-  idn2_free(out);
+  idn->release(out);
   return u;
 }
 

@@ -4,7 +4,8 @@
 // everything else, once it has passed an RFC 3629 check, to ICU's default full case
 // folding with the "en_US" locale. The bytes we store must equal what postmap stores
 // and what the daemons look up, so this follows that recipe step by step. Only this
-// file includes ICU.
+// file includes ICU, and it loads ICU at the first key that needs it (dynlib.h): most
+// runs fold only ASCII keys or none at all.
 #include "libmapsync/core/casefold.h"
 
 #include <unicode/ucasemap.h>
@@ -12,6 +13,8 @@
 
 #include <cstdint>
 #include <cstring>
+
+#include "libmapsync/core/dynlib.h"
 
 namespace mapsync {
 
@@ -32,18 +35,46 @@ bool ascii_words(const unsigned char* p, std::size_t n) {
   return (acc & high_bits) == 0;
 }
 
-// The map is opened once and only read afterwards, which ICU allows from many threads.
-// Postfix aborts when ucasemap_open() fails; a library reports it instead.
-const UCaseMap* fold_map(UErrorCode* status) {
-  struct Holder {
-    UCaseMap* map = nullptr;
+// ICU's entry points carry its major version (ucasemap_open_72: unicode/urename.h), and so
+// does its soname; both come from the headers we were built with, as they would for the
+// linker. The expansion of the renamed name is what MAPSYNC_STR quotes.
+#define MAPSYNC_STR2(x) #x
+#define MAPSYNC_STR(x) MAPSYNC_STR2(x)
+
+// libicuuc, loaded and the map opened once, at the first non-ASCII key; only read
+// afterwards, which ICU allows from many threads (the map writers fold in threads; the
+// function-local static makes the first use race-free). Postfix aborts when
+// ucasemap_open() fails; a library reports it instead.
+struct Icu {
+  DynLib lib{"libicuuc.so." MAPSYNC_STR(U_ICU_VERSION_MAJOR_NUM)};
+  decltype(&ucasemap_open) open = nullptr;
+  decltype(&ucasemap_close) close = nullptr;
+  decltype(&ucasemap_utf8FoldCase) fold = nullptr;
+  decltype(&u_errorName) error_name = nullptr;
+  UCaseMap* map = nullptr;
+  std::string error;  // why there is no map
+
+  Icu() {
+    if (!lib.bind(open, MAPSYNC_STR(ucasemap_open)) || !lib.bind(close, MAPSYNC_STR(ucasemap_close)) ||
+        !lib.bind(fold, MAPSYNC_STR(ucasemap_utf8FoldCase)) || !lib.bind(error_name, MAPSYNC_STR(u_errorName))) {
+      error = lib.error();
+      return;
+    }
     UErrorCode status = U_ZERO_ERROR;
-    Holder() { map = ucasemap_open("en_US", U_FOLD_CASE_DEFAULT, &status); }
-    ~Holder() { ucasemap_close(map); }
-  };
-  static const Holder holder;
-  *status = holder.status;
-  return U_SUCCESS(holder.status) ? holder.map : nullptr;
+    map = open("en_US", U_FOLD_CASE_DEFAULT, &status);
+    if (U_FAILURE(status)) {
+      error = std::string("ucasemap_open: ") + error_name(status);
+      map = nullptr;
+    }
+  }
+  ~Icu() {
+    if (map) close(map);
+  }
+};
+
+const Icu& icu() {
+  static const Icu instance;
+  return instance;
 }
 
 }  // namespace
@@ -112,19 +143,19 @@ bool casefold(std::string_view in, std::string& out, std::string* error) {
     if (error) *error = "key too long to fold";
     return false;
   }
-  UErrorCode status = U_ZERO_ERROR;
-  const UCaseMap* map = fold_map(&status);
-  if (map == nullptr) {
+  const Icu& lib = icu();
+  if (lib.map == nullptr) {
     out.clear();
-    if (error) *error = std::string("ucasemap_open: ") + u_errorName(status);
+    if (error) *error = lib.error;
     return false;
   }
+  UErrorCode status = U_ZERO_ERROR;
   // Folding may lengthen the text ("ß" -> "ss", "ΐ" -> three code points): guess, and
   // retry once with the size ICU asks for.
   out.resize(in.size() + in.size() / 2 + 8);
   for (int attempt = 0; attempt < 2; ++attempt) {
     status = U_ZERO_ERROR;
-    int32_t needed = ucasemap_utf8FoldCase(map, out.data(), static_cast<int32_t>(out.size()), in.data(),
+    int32_t needed = lib.fold(lib.map, out.data(), static_cast<int32_t>(out.size()), in.data(),
                                            static_cast<int32_t>(in.size()), &status);
     if (status == U_BUFFER_OVERFLOW_ERROR) {
       out.resize(static_cast<std::size_t>(needed));
@@ -135,7 +166,7 @@ bool casefold(std::string_view in, std::string& out, std::string* error) {
     return true;
   }
   out.clear();
-  if (error) *error = std::string("case folding failed: ") + u_errorName(status);
+  if (error) *error = std::string("case folding failed: ") + lib.error_name(status);
   return false;
 }
 

@@ -1,8 +1,20 @@
 // digest.cpp - SHA-256 and base64 through OpenSSL's libcrypto (the one module of core
 // that includes it; net/tls_stream.cpp uses libssl for TLS).
+//
+// SHA-256 uses the low-level SHA256_Init/Update/Final, deprecated since OpenSSL 3.0 (hence
+// OPENSSL_SUPPRESS_DEPRECATED) but present in every 3.x. A known wart, kept on purpose: the
+// EVP interface fetches the digest from a provider, and the first fetch initialises the
+// whole library (reads openssl.cnf, registers every cipher and digest), which measured
+// 1.5-2 ms of CPU; a no-op `mapsync build`, whose only digest is of its own settings, paid
+// that at every run (docs/benchmarks.md, "No-op start-up (issue 15)"). Both run the same
+// assembly (SHA-NI, AVX2), and the low-level calls leave OpenSSL's global state alone, so
+// TLS elsewhere (net/, the database connector) still initialises it with openssl.cnf as
+// before. If a future OpenSSL drops them, EVP comes back here, and the cost with it.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "libmapsync/core/digest.h"
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "libmapsync/core/error.h"
 
@@ -11,24 +23,23 @@ namespace mapsync {
 // ---- SHA-256 --------------------------------------------------------------------------
 
 struct Digest::Impl {
-  EVP_MD_CTX* ctx = nullptr;
+  SHA256_CTX ctx;
 };
 
 Digest::Digest() : impl_(std::make_unique<Impl>()) {
-  impl_->ctx = EVP_MD_CTX_new();
-  if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1) fail(Exit::software, "cannot set up SHA-256");
+  if (SHA256_Init(&impl_->ctx) != 1) fail(Exit::software, "cannot set up SHA-256");
 }
 
-Digest::~Digest() { EVP_MD_CTX_free(impl_->ctx); }
+Digest::~Digest() = default;
 
 void Digest::update(std::string_view data) {
-  if (EVP_DigestUpdate(impl_->ctx, data.data(), data.size()) != 1) fail(Exit::software, "SHA-256 update failed");
+  if (SHA256_Update(&impl_->ctx, data.data(), data.size()) != 1) fail(Exit::software, "SHA-256 update failed");
 }
 
 std::string Digest::hex() {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (EVP_DigestFinal_ex(impl_->ctx, md, &n) != 1) fail(Exit::software, "SHA-256 final failed");
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  const unsigned n = SHA256_DIGEST_LENGTH;
+  if (SHA256_Final(md, &impl_->ctx) != 1) fail(Exit::software, "SHA-256 final failed");
   static const char* digits = "0123456789abcdef";
   std::string out;
   for (unsigned i = 0; i < n; ++i) {

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# noop_startup: the libraries that mapsync loads at first use (core/dynlib.h: ICU in
+# core/casefold.cpp, libidn2 in core/address.cpp, Berkeley DB in maps/bdb_load.cpp) stay
+# out of a run that does not need them, and come in when it does. Read from the dynamic
+# loader's own trace (LD_DEBUG=files lists every object it maps, needed or dlopen'ed):
+#  - control: a full build of the example campus (hash maps, Jörg.Müller's non-ASCII key)
+#    shows libicuuc and libdb-5.3 loaded, so the trace does see a library loaded late;
+#  - a no-op build ("nothing changed") maps none of ICU, libidn2, libunistring, Berkeley DB;
+#  - `mapsync --version` maps none of them either.
+# Issue 15: docs/benchmarks.md, "No-op start-up (issue 15)".
+TEST_NAME=noop_startup
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+: "${MAPSYNC_TEST_DBDIR:?}"
+
+readonly LATE='libicu|libidn2|libunistring|libdb-5'
+DB=noop_startup
+CONF=$WS/mapsync.yaml
+write_config "$MAPSYNC_TEST_DBDIR" "$DB" "$WS/maps" hash > "$CONF"
+campus_db "$MAPSYNC_TEST_DBDIR" "$DB" "$CONF"
+
+# loaded NAME ARGS...: runs mapsync ARGS with the loader's trace; WS/NAME.log has its
+# output, WS/NAME.loaded the objects it mapped (one file name a line).
+loaded() {
+  local name=$1
+  shift
+  LD_DEBUG=files "$MAPSYNC" "$@" > "$WS/$name.log" 2>&1 || { tail -n 20 "$WS/$name.log"; die "mapsync $* failed"; }
+  sed -n 's/.*[[:space:]]file=\([^ ]*\) \[[0-9]*\];  \(needed\|dynamically loaded\) by .*/\1/p' "$WS/$name.log" |
+    sort -u > "$WS/$name.loaded"
+  [[ -s $WS/$name.loaded ]] || die "$name: the loader's trace lists no object (LD_DEBUG ignored?)"
+}
+
+full_build_loads_them() {
+  loaded full -c "$CONF" build
+  grep -q 'published generation 1' "$WS/full.log" || die "the full build did not publish generation 1"
+  grep -q '^libicuuc\.' "$WS/full.loaded" || die "a build with a non-ASCII key did not load ICU: $(tr '\n' ' ' < "$WS/full.loaded")"
+  grep -q '^libdb-5' "$WS/full.loaded" || die "a build of hash maps did not load Berkeley DB: $(tr '\n' ' ' < "$WS/full.loaded")"
+}
+
+noop_build_does_not() {
+  loaded noop -c "$CONF" build
+  grep -q 'nothing changed' "$WS/noop.log" || die "the second build was not a no-op: $(tail -n 1 "$WS/noop.log")"
+  if grep -E "^($LATE)" "$WS/noop.loaded"; then die "a no-op build loaded the libraries above"; fi
+}
+
+version_does_not() {
+  loaded version --version
+  if grep -E "^($LATE)" "$WS/version.loaded"; then die "mapsync --version loaded the libraries above"; fi
+}
+
+step full_build_loads_them full_build_loads_them
+step --needs full_build_loads_them noop_build_does_not noop_build_does_not
+step version_does_not version_does_not
+finish
