@@ -453,6 +453,12 @@ bool IncrementalBuild::prepare_in(Database& db, Findings& findings, std::string&
       return false;
     }
   }
+  return settle(old_graph, findings, why);
+}
+
+// Compares every map with the published one, hands on the warnings and makes the graph
+// after the change.
+bool IncrementalBuild::settle(const AliasGraph& old_graph, Findings& findings, std::string& why) {
   // Order of the config, as a full build stages them.
   std::stable_sort(maps_.begin(), maps_.end(), [&](const IncrementalMap& a, const IncrementalMap& b) {
     return a.config - cfg_.maps.maps.data() < b.config - cfg_.maps.maps.data();

@@ -76,6 +76,7 @@ class IncrementalBuild {
   struct Impl;
   bool compare(IncrementalMap& m, const MapState& published, std::string& why) const;
   bool prepare_in(Database& db, Findings& findings, std::string& why);
+  bool settle(const AliasGraph& old_graph, Findings& findings, std::string& why);
   static bool patched(const IncrementalMap& m);
   void stage_whole(Publisher& pub, const IncrementalMap& m, const std::vector<OwnerCode>& owners, std::string& digest,
                    std::uint64_t& entries) const;  // patch a copy of the indexed file, or write it anew
