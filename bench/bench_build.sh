@@ -270,6 +270,7 @@ if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
     printf -- '- data: %s\n' "$(head -n 1 "$WORK/gen.log" | sed 's/^gen_userdb: //')"
     printf -- '- entries: %s\n' "$entries_line"
     printf -- '- load (LOAD DATA LOCAL INFILE, change_serial triggers per row): %s s\n' "$LOAD_SECONDS"
+    # shellcheck disable=SC2016  # backquotes are Markdown
     printf -- '- mapsync: `mapsync build` with every map of the type (maps.default_type), from an empty\n'
     printf '  maps directory; wall time of the whole process (connect, read, render, write, publish)\n'
     printf -- '- bare writer: bench/bare_writer on the text sources that build wrote, right after it: the\n'
