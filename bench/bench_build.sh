@@ -250,13 +250,15 @@ printf '\n%s\n\n%s\n\n%s\n\n' "$table" "$baseline" "$pm_line"
 if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
   cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   mem_gb=$(awk '/^MemTotal:/ { printf "%.1f", $2 / 1048576 }' /proc/meminfo)
+  # Without /etc/postfix/main.cf postconf fails: ask with the private config (also without postmap runs).
+  [[ -n ${MAIL_CONFIG:-} ]] || private_postfix_config "$WORK/postfix"
   postfix_version=$("$POSTCONF" -h mail_version 2>/dev/null || echo unknown)
   mariadb_version=$(echo 'SELECT VERSION()' | "$FIXTURE" sql "$WORK/db" -N 2>/dev/null || echo unknown)
   revision=$("$MAPSYNC" --version 2>/dev/null | head -n 1 || true)
   tree=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "unknown tree")
   [[ -z $(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null) ]] || tree+=" + uncommitted changes"
   revision="${revision:-mapsync} ($tree)"
-  command="BENCH_ADDRESSES=$N BENCH_RUNS=$RUNS${BENCH_TYPES:+ BENCH_TYPES=\"$BENCH_TYPES\"}${BENCH_SEED:+ BENCH_SEED=$BENCH_SEED}${BENCH_BASELINE:+ BENCH_BASELINE=$BENCH_BASELINE} nice -n 19 bench/bench_build.sh ${1:-build}"
+  command="BENCH_ADDRESSES=$N BENCH_RUNS=$RUNS${BENCH_TYPES:+ BENCH_TYPES=\"$BENCH_TYPES\"}${BENCH_SEED:+ BENCH_SEED=$BENCH_SEED}${BENCH_BASELINE:+ BENCH_BASELINE=$BENCH_BASELINE}${BENCH_POSTMAP:+ BENCH_POSTMAP=$BENCH_POSTMAP} nice -n 19 bench/bench_build.sh ${1:-build}"
   section=$(
     printf '## Build benchmark (bench/bench_build.sh)\n\n'
     printf 'Written by bench/bench_build.sh; a new run replaces this section.\n\n'
@@ -270,6 +272,7 @@ if [[ ${BENCH_NO_DOC:-0} != 1 ]]; then
     printf -- '- data: %s\n' "$(head -n 1 "$WORK/gen.log" | sed 's/^gen_userdb: //')"
     printf -- '- entries: %s\n' "$entries_line"
     printf -- '- load (LOAD DATA LOCAL INFILE, change_serial triggers per row): %s s\n' "$LOAD_SECONDS"
+    # shellcheck disable=SC2016  # backquotes are Markdown
     printf -- '- mapsync: `mapsync build` with every map of the type (maps.default_type), from an empty\n'
     printf '  maps directory; wall time of the whole process (connect, read, render, write, publish)\n'
     printf -- '- bare writer: bench/bare_writer on the text sources that build wrote, right after it: the\n'

@@ -31,13 +31,15 @@ namespace {
 // The strings of a rendered map lie all over the heap: a walk over a million entries
 // that waits for each key and value spends more time waiting than working. These ask
 // for entry i (of the base map; the few extra entries are left alone) kAhead steps early.
+// Always inlined: GCC takes a function that only prefetches for one without effects and
+// drops every call to it (found in the 12.2 -O2 build: no prefetch instruction left).
 constexpr std::size_t kAhead = 8;
 
-void prefetch_entry(const MapView& view, std::size_t i) {
+[[gnu::always_inline]] inline void prefetch_entry(const MapView& view, std::size_t i) {
   if (i < view.base->entries.size()) __builtin_prefetch(&view.base->entries[i]);
 }
 
-void prefetch_strings(const MapView& view, std::size_t i) {
+[[gnu::always_inline]] inline void prefetch_strings(const MapView& view, std::size_t i) {
   if (i >= view.base->entries.size()) return;
   const MapEntries::Entry& e = view.base->entries[i];
   __builtin_prefetch(e.key.data());
