@@ -453,14 +453,11 @@ class BuildJob {
   }
 
   void render_and_stage(const Snapshot& snap) {
-    // relay_recipients holds exactly virtual's keys: when both are enabled it is written
-    // from virtual's entries (value "OK") instead of being rendered again.
-    const MapConfig* relay = cfg_.maps.find(MapKind::relay_recipients);
-    const MapConfig* virt = cfg_.maps.find(MapKind::virtual_alias);
-    const bool derive_relay = relay && relay->enabled && virt && virt->enabled;
-    std::vector<MapKind> to_render;
-    for (const MapConfig& mc : cfg_.maps.maps)
-      if (mc.enabled && !(derive_relay && &mc == relay)) to_render.push_back(mc.kind);
+    const RenderPlan plan = render_plan(cfg_.maps);
+    const MapConfig* relay = plan.relay;
+    const MapConfig* virt = plan.virt;
+    const bool derive_relay = plan.derive_relay;
+    const std::vector<MapKind>& to_render = plan.kinds;
     Renderer renderer(snap, cfg_.render, rep_.findings, to_render, &graph_);
     // A map being written points into the renderer: on the way out, by an exception
     // too, the writer is joined before the renderer goes.

@@ -371,13 +371,11 @@ bool IncrementalBuild::prepare_in(Database& db, Findings& findings, std::string&
   AliasGraph old_graph;
   if (!read_graph(dir_, old_.serial, old_graph, why)) return false;
   const GraphIndex g(old_graph);
-  // What the map will be rendered from: relay_recipients is virtual's keys when both are on.
-  const MapConfig* relay = cfg_.maps.find(MapKind::relay_recipients);
-  const MapConfig* virt = cfg_.maps.find(MapKind::virtual_alias);
-  const bool derive_relay = relay && relay->enabled && virt && virt->enabled;
-  std::vector<MapKind> to_render;
-  for (const MapConfig& mc : cfg_.maps.maps)
-    if (mc.enabled && !(derive_relay && &mc == relay)) to_render.push_back(mc.kind);
+  const RenderPlan plan = render_plan(cfg_.maps);
+  const MapConfig* relay = plan.relay;
+  const MapConfig* virt = plan.virt;
+  const bool derive_relay = plan.derive_relay;
+  const std::vector<MapKind>& to_render = plan.kinds;
 
   // Round 1 renders only the changed owners; who leads to them joins when their value,
   // their keys or their own edges changed (propagating()), or when a new key of theirs is a

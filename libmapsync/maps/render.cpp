@@ -57,6 +57,16 @@ std::size_t report_findings(const Findings& f) {
   return f.errors();
 }
 
+RenderPlan render_plan(const MapsConfig& maps) {
+  RenderPlan p;
+  p.relay = maps.find(MapKind::relay_recipients);
+  p.virt = maps.find(MapKind::virtual_alias);
+  p.derive_relay = p.relay && p.relay->enabled && p.virt && p.virt->enabled;
+  for (const MapConfig& mc : maps.maps)
+    if (mc.enabled && !(p.derive_relay && &mc == p.relay)) p.kinds.push_back(mc.kind);
+  return p;
+}
+
 MapKind map_kind_named(std::string_view name) {
   const auto kind = find_map_kind(name);
   if (!kind) fail(Exit::software, "no map kind named \"" + std::string(name) + "\"");

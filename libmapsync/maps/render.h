@@ -70,6 +70,17 @@ class Findings {
   std::size_t errors_ = 0, warnings_ = 0;
 };
 
+// What a build renders, in the order of the config: relay_recipients holds exactly
+// virtual's keys, so when both are enabled it is written from virtual's entries (value
+// "OK") instead of being rendered again.
+struct RenderPlan {
+  const MapConfig* relay = nullptr;
+  const MapConfig* virt = nullptr;
+  bool derive_relay = false;
+  std::vector<MapKind> kinds;  // the maps rendered
+};
+RenderPlan render_plan(const MapsConfig& maps);
+
 // Logs every finding (errors first, at most 200) through log.h; returns the number of errors.
 std::size_t report_findings(const Findings& findings);
 
