@@ -2,28 +2,19 @@
 #include "libmapsync/maps/incremental.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
-#include <optional>
 #include <cerrno>
-#include <chrono>
-#include <exception>
-#include <thread>
-#include <tuple>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
-#include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
-#include "libmapsync/core/signals.h"
-#include "libmapsync/core/testhooks.h"
 #include "libmapsync/core/log.h"
+#include "libmapsync/core/testhooks.h"
 #include "libmapsync/db/database.h"
 #include "libmapsync/maps/map_backend.h"
-#include "libmapsync/maps/publish_steps.h"
 #include "libmapsync/maps/publish_steps.h"
 #include "libmapsync/maps/snapshot.h"
 
@@ -352,6 +343,7 @@ bool IncrementalBuild::prepare(Database& db, std::uint64_t published_serial, Fin
   db.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", "setting the isolation level");
   db.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY", "starting the snapshot");
   db.check_schema(db.schema_version());
+  db.scalar("SELECT CONNECTION_ID()", "asking for the connection id", conn_id_);
   if (!db.scalar("SELECT serial FROM change_serial WHERE id = 1", "reading the change serial", serial_))
     fail(Exit::data, db.where() + ": table change_serial has no row id=1");
   if (serial_ < published_serial)
@@ -360,6 +352,9 @@ bool IncrementalBuild::prepare(Database& db, std::uint64_t published_serial, Fin
   const bool ok = prepare_in(db, findings, why);
   // Ending the read-only transaction proves the connection survived to the last row.
   db.execute("COMMIT", "ending the snapshot");
+  if (ok)
+    log::info(db.where() + ": read serial " + std::to_string(serial_) + " from " + db.endpoint() + ": " +
+              std::to_string(changed_rows_) + " changes, " + std::to_string(rendered_) + " accounts, groups and rewrites (incremental)");
   return ok;
 }
 
@@ -395,6 +390,7 @@ bool IncrementalBuild::prepare_in(Database& db, Findings& findings, std::string&
       why = "the change reaches more than " + std::to_string(kMaxRendered) + " accounts, groups and lists";
       return false;
     }
+    if (round == 1) testhook::pause_point("source.after_accounts", std::to_string(conn_id_));
     reader.finish();
     rendered_ = loader.loaded();
     impl_->snap.serial = serial;

@@ -88,7 +88,7 @@ class IncrementalBuild {
   std::vector<OwnerCode> affected_;  // sorted
   AliasGraph graph_;
   std::size_t changed_rows_ = 0, rendered_ = 0;
-  std::uint64_t serial_ = 0;
+  std::uint64_t serial_ = 0, conn_id_ = 0;
 };
 
 // Stages the owner sidecar of a map a full build publishes (owners in the order of its

@@ -164,7 +164,9 @@ void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::strin
     }
     merged_owners.push_back({o, k.size() + v.size() + (m.alias_syntax ? 3 : 2)});
     if (merged_owners.size() % 65536 == 0) check_interrupted();
+    if (merged_owners.size() == m.delta.new_entries / 2) testhook::crash_point(("half written " + text.final_name).c_str());
   });
+  testhook::crash_point(("written " + text.final_name).c_str());
   d.update(block);
   text.done();
   if (indexed) indexed->done();
