@@ -132,6 +132,12 @@ std::unique_ptr<MapReader> open_published(const MapConfig& map) {
 
 namespace {
 
+// "virtual: +50 -25 ~25 (1406253 -> 1406278)": the -v line of a map's change (bench/ reads it).
+std::string delta_text(const std::string& map, const MapDelta& d) {
+  return map + ": +" + std::to_string(d.added) + " -" + std::to_string(d.removed) + " ~" + std::to_string(d.changed) + " (" +
+         std::to_string(d.old_entries) + " -> " + std::to_string(d.new_entries) + ")";
+}
+
 // The published files are the ones this map's state describes (nobody rebuilt them).
 bool intact(const std::string& dir, const MapState& ms) {
   for (const FileStamp& f : ms.files)
@@ -169,8 +175,7 @@ std::shared_ptr<const MapDelta> compare_with_published(const MapConfig& mc, cons
                  "); rebuilding it from scratch");
     return nullptr;
   }
-  log::debug(mc.name + ": +" + std::to_string(d.added) + " -" + std::to_string(d.removed) + " ~" + std::to_string(d.changed) +
-             " (" + std::to_string(d.old_entries) + " -> " + std::to_string(d.new_entries) + ")");
+  log::debug(delta_text(mc.name, d));
   for (auto& t : gate_trips(mc, d)) rep.gates_tripped.push_back(std::move(t));
   if (!patch_limit || !d.complete) return nullptr;
   return std::make_shared<const MapDelta>(std::move(d));
@@ -308,13 +313,13 @@ class BuildJob {
     report_hub(cfg_, reader_, *st, result, hold_.held);
   }
 
-  // The run every few minutes that finds nothing to do: one query, nothing written.
   // Seconds since the last full build when a periodic one is due, else 0.
   std::int64_t full_build_due() const {
     const std::int64_t since = now_seconds() - (old_ ? old_->full_at : 0);
     return cfg_.maps.full_build_interval && since >= std::int64_t{cfg_.maps.full_build_interval} ? since : 0;
   }
 
+  // The run every few minutes that finds nothing to do: one query, nothing written.
   bool nothing_changed() {
     if (!old_ || opt_.full || staging_ || old_->held || old_->config_digest != cfg_digest_) return false;
     if (full_build_due() && reader_.serial == old_->serial) {
@@ -409,9 +414,7 @@ class BuildJob {
       } else {
         reassert_published(mc);
       }
-      log::debug(mc.name + ": +" + std::to_string(m.delta.added) + " -" + std::to_string(m.delta.removed) + " ~" +
-                 std::to_string(m.delta.changed) + " (" + std::to_string(m.delta.old_entries) + " -> " +
-                 std::to_string(m.delta.new_entries) + ")");
+      log::debug(delta_text(mc.name, m.delta));
       rep_.maps.push_back({ms.name, dir_ + "/" + mc.spec.indexed_file, ms.entries, m.changed()});
       next_.maps.push_back(std::move(ms));
       changed += m.changed();
@@ -498,7 +501,8 @@ class BuildJob {
         ms.generation = prev->generation;
         ms.files = prev->files;
       }
-      if (proof_ && prev && snap.serial == old_->serial && prev->digest != ms.digest)
+      // (No digest once an error stopped writing: nothing to compare then.)
+      if (proof_ && prev && !ms.digest.empty() && snap.serial == old_->serial && prev->digest != ms.digest)
         log::error(ms.name + ": the full build renders other content than the incremental runs published at serial " +
                    std::to_string(snap.serial) + " (" + ms.digest.substr(0, 12) + " against " + prev->digest.substr(0, 12) +
                    "); publishing the full build");
