@@ -124,18 +124,17 @@ namespace {
 
 // The published lines of a map whose owner is in wanted (sorted), in file order: the owner
 // sidecar says where each starts, so only those lines are read. fn(owner, key, value).
-bool published_lines(const std::string& dir, const MapConfig& mc, bool alias_syntax, const MapState* ms,
+bool published_lines(const std::string& dir, const MapConfig& mc, bool alias_syntax, const OwnerIndex& index,
                      const std::vector<OwnerCode>& wanted, std::string& why,
                      const std::function<void(OwnerCode, std::string_view, std::string_view)>& fn) {
-  OwnerIndex index;
-  if (!ms || !read_owners(dir, mc.name, ms->digest, ms->entries, index, why)) return false;
   const std::string path = dir + "/" + mc.spec.text_file;
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) fail(Exit::tempfail, errno_text("cannot read " + path, errno));
   std::string buf;
   bool ok = true;
+  const OwnerFilter is_wanted(wanted);
   for (std::size_t i = 0; i < index.owners.size() && ok; ++i) {
-    if (!sorted_has(wanted, index.owners[i])) continue;
+    if (!is_wanted(index.owners[i])) continue;
     // The line up to its newline: lines are short, one read nearly always does.
     buf.clear();
     std::size_t nl = std::string::npos;
@@ -161,8 +160,8 @@ bool published_lines(const std::string& dir, const MapConfig& mc, bool alias_syn
 // Which of the affected owners change what their parents see: their virtual value, one of
 // their keys gone, or their own edges (a depth, a loop). Those are added to more; false
 // with why when the published map cannot be read as ours.
-bool propagating(const std::vector<OwnerCode>& affected, const std::string& dir, const MapConfig& virt_cfg, const MapState* ms,
-                 const IncrementalMap& virt, AliasGraph& now, const GraphIndex& g, OwnerSet& more, std::string& why) {
+bool propagating(const std::vector<OwnerCode>& affected, const std::string& dir, const MapConfig& virt_cfg,
+                 const OwnerIndex& published, const IncrementalMap& virt, AliasGraph& now, const GraphIndex& g, OwnerSet& more, std::string& why) {
   // Only owners with a parent not rendered yet need a look.
   std::vector<OwnerCode> open;
   for (OwnerCode c : affected) {
@@ -173,7 +172,7 @@ bool propagating(const std::vector<OwnerCode>& affected, const std::string& dir,
   if (open.empty()) return true;
   // owner -> (value, keys), published and rendered now
   std::unordered_map<OwnerCode, std::pair<std::string, std::vector<std::string>>> before, after;
-  if (!published_lines(dir, virt_cfg, false, ms, open, why, [&](OwnerCode o, std::string_view k, std::string_view v) {
+  if (!published_lines(dir, virt_cfg, false, published, open, why, [&](OwnerCode o, std::string_view k, std::string_view v) {
         auto& b = before[o];
         b.first = v;
         b.second.emplace_back(k);
@@ -430,9 +429,11 @@ bool IncrementalBuild::prepare_in(Database& db, Findings& findings, std::string&
         for (auto it = std::lower_bound(g.unresolved.begin(), g.unresolved.end(), std::make_pair(e.key, OwnerCode{0}));
              it != g.unresolved.end() && it->first == e.key; ++it)
           if (!sorted_has(affected_, it->second)) more.insert(it->second);
-    if (virt_map && !propagating(affected_, dir_, *virt_map->config, old_.find(virt_map->config->name), *virt_map, impl_->graph,
-                                 g, more, why))
-      return false;
+    if (virt_map) {
+      const OwnerIndex* published = load_owners(*virt_map->config, why);
+      if (!published || !propagating(affected_, dir_, *virt_map->config, *published, *virt_map, impl_->graph, g, more, why))
+        return false;
+    }
     // Everything that leads to them, at once: a level a round would read everything again.
     OwnerSet seeds;
     for (OwnerCode c : more) {
@@ -459,7 +460,7 @@ bool IncrementalBuild::settle(const AliasGraph& old_graph, Findings& findings, s
   });
   for (IncrementalMap& m : maps_) {
     const MapState* ms = old_.find(m.config->name);
-    if (!ms || !compare(m, *ms, why)) return false;
+    if (!ms || !load_owners(*m.config, why) || !compare(m, *ms, why)) return false;
   }
   for (const Finding& f : impl_->findings.all()) findings.warning(f.map, f.message);
 
@@ -479,7 +480,7 @@ bool IncrementalBuild::settle(const AliasGraph& old_graph, Findings& findings, s
 
 bool IncrementalBuild::compare(IncrementalMap& m, const MapState& ms, std::string& why) const {
   std::vector<std::pair<std::string, std::string>> old_mine;
-  if (!published_lines(dir_, *m.config, m.alias_syntax, &ms, affected_, why,
+  if (!published_lines(dir_, *m.config, m.alias_syntax, published_owners(*m.config), affected_, why,
                        [&](OwnerCode, std::string_view k, std::string_view v) { old_mine.emplace_back(k, v); }))
     return false;
   // A new key must not be another owner's: ask the published map itself.
@@ -518,6 +519,21 @@ bool IncrementalBuild::compare(IncrementalMap& m, const MapState& ms, std::strin
   }
   d.new_entries = d.old_entries + d.added - d.removed;
   return true;
+}
+
+const OwnerIndex* IncrementalBuild::load_owners(const MapConfig& mc, std::string& why) {
+  if (auto it = owners_.find(mc.name); it != owners_.end()) return &it->second;
+  const MapState* ms = old_.find(mc.name);
+  OwnerIndex index;
+  if (!ms) why = "map " + mc.name + " was not published before";
+  if (!ms || !read_owners(dir_, mc.name, ms->digest, ms->entries, index, why)) return nullptr;
+  return &owners_.emplace(mc.name, std::move(index)).first->second;
+}
+
+const OwnerIndex& IncrementalBuild::published_owners(const MapConfig& mc) const {
+  const auto it = owners_.find(mc.name);
+  if (it == owners_.end()) fail(Exit::software, "map " + mc.name + ": its owner index was not read before it was needed");
+  return it->second;
 }
 
 }  // namespace mapsync

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,6 +79,10 @@ class IncrementalBuild {
   bool prepare_in(Database& db, Findings& findings, std::string& why);
   bool settle(const AliasGraph& old_graph, Findings& findings, std::string& why);
   static bool patched(const IncrementalMap& m);
+  // The owner sidecar of a published map, read once a run (by prepare(): stage() only
+  // looks it up, from threads of its own); nullptr with why when it is not usable.
+  const OwnerIndex* load_owners(const MapConfig& mc, std::string& why);
+  const OwnerIndex& published_owners(const MapConfig& mc) const;
   void stage_whole(Publisher& pub, const IncrementalMap& m, const std::vector<OwnerCode>& owners, std::string& digest,
                    std::uint64_t& entries) const;  // patch a copy of the indexed file, or write it anew
   const MapsSettings& cfg_;
@@ -87,6 +92,7 @@ class IncrementalBuild {
   std::vector<IncrementalMap> maps_;
   std::vector<OwnerCode> affected_;  // sorted
   AliasGraph graph_;
+  std::map<std::string, OwnerIndex> owners_;  // by map name
   std::size_t changed_rows_ = 0, rendered_ = 0;
   std::uint64_t serial_ = 0, conn_id_ = 0;
 };

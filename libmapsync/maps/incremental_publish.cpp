@@ -39,26 +39,7 @@ void slurp_lines(const std::string& path, bool alias_syntax, TextLines& out) {
   out.lines.clear();
   out.lines.reserve(n);
   // read_text_source checked format and order; a second pass keeps the bytes.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) fail(Exit::tempfail, errno_text("cannot read " + path, errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    fail(Exit::tempfail, errno_text("cannot read " + path, errno));
-  }
-  out.data.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t done = 0;
-  while (done < out.data.size()) {
-    const ssize_t r = ::read(fd, out.data.data() + done, out.data.size() - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      const int err = r < 0 ? errno : EIO;
-      ::close(fd);
-      fail(Exit::tempfail, errno_text("cannot read " + path, err));
-    }
-    done += static_cast<std::size_t>(r);
-  }
-  ::close(fd);
+  if (!read_whole_file(path, out.data)) fail(Exit::tempfail, errno_text("cannot read " + path, errno));
   const std::string_view all(out.data);
   for (std::size_t pos = 0; pos < all.size();) {
     std::size_t nl = all.find('\n', pos);
@@ -86,10 +67,11 @@ template <class Emit>
 void merge_published(const std::string& path, const IncrementalMap& m, const std::vector<OwnerCode>& owners,
                      const std::vector<OwnerCode>& affected, Emit emit) {
   std::size_t i = 0, j = 0;
+  const OwnerFilter is_affected(affected);
   read_text_source(path, m.alias_syntax, [&](std::string_view k, std::string_view v) {
     if (i == owners.size()) fail(Exit::tempfail, path + ": changed while it was read");
     const OwnerCode o = owners[i++];
-    if (sorted_has(affected, o)) return;
+    if (is_affected(o)) return;
     for (; j < m.fresh.size() && m.fresh[j].key < k; ++j) emit(m.fresh[j].key, m.fresh[j].value, m.fresh_owners[j]);
     emit(k, v, o);
   });
@@ -118,12 +100,8 @@ struct StreamFile {
 
 void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::string& digest, std::uint64_t& entries) const {
   const MapConfig& mc = *m.config;
-  const MapState* ms = old_.find(mc.name);
-  OwnerIndex index;
   std::vector<OwnedLine> merged_owners;
-  std::string why;
-  if (!ms || !read_owners(dir_, mc.name, ms->digest, ms->entries, index, why)) fail(Exit::tempfail, mc.name + ": " + why);
-  const std::vector<OwnerCode>& owners = index.owners;
+  const std::vector<OwnerCode>& owners = published_owners(mc).owners;
   const std::string text_path = dir_ + "/" + mc.spec.text_file;
   const MapType& type = map_type_of(mc);
   const bool patch = patched(m);
@@ -187,8 +165,9 @@ void IncrementalBuild::stage_whole(Publisher& pub, const IncrementalMap& m, cons
   merged.entries.reserve(m.delta.new_entries);
   merged_owners.reserve(m.delta.new_entries);
   std::size_t j = 0;
+  const OwnerFilter is_affected(affected_);
   for (std::size_t i = 0; i < text.lines.size(); ++i) {
-    if (sorted_has(affected_, owners[i])) continue;
+    if (is_affected(owners[i])) continue;
     for (; j < m.fresh.size() && m.fresh[j].key < text.lines[i].first; ++j) {
       merged.entries.push_back(m.fresh[j]);
       merged_owners.push_back(m.fresh_owners[j]);

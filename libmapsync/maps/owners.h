@@ -33,6 +33,21 @@ inline std::uint32_t owner_id(OwnerCode c) { return static_cast<std::uint32_t>(c
 // Whether sorted holds c.
 inline bool sorted_has(const std::vector<OwnerCode>& sorted, OwnerCode c) { return std::binary_search(sorted.begin(), sorted.end(), c); }
 
+// sorted_has() for a pass over every entry of a map: a bit per hash of the owners in front
+// of the search, because nearly all of a million lookups miss a few hundred owners.
+class OwnerFilter {
+ public:
+  explicit OwnerFilter(const std::vector<OwnerCode>& sorted) : sorted_(sorted) {
+    for (OwnerCode c : sorted) bits_[slot(c) >> 6] |= std::uint64_t{1} << (slot(c) & 63);
+  }
+  bool operator()(OwnerCode c) const { return (bits_[slot(c) >> 6] >> (slot(c) & 63) & 1) && sorted_has(sorted_, c); }
+
+ private:
+  static std::uint32_t slot(OwnerCode c) { return static_cast<std::uint32_t>((c * 0x9e3779b97f4a7c15ull) >> 48); }
+  const std::vector<OwnerCode>& sorted_;
+  std::vector<std::uint64_t> bits_ = std::vector<std::uint64_t>(1024);  // 65536 bits
+};
+
 // The owner of an entry with origin o; an address row's owner is its account (0 when the
 // row is not in s, which a renderer never produces).
 OwnerCode owner_of(const Snapshot& s, const Origin& o);
@@ -47,8 +62,8 @@ struct AliasGraph {
 inline constexpr const char* kGraphFile = ".mapsync-graph";
 std::string owners_file(const std::string& map_name);
 
-// One entry of a sidecar: its owner and the length of its line in the text source (the
-// sidecar keeps where each line starts, so that a run reads only the lines it needs).
+// One entry of a sidecar: its owner and the length of its line in the text source (from
+// which a reader knows where each line starts, and reads only the lines it needs).
 struct OwnedLine {
   OwnerCode owner = 0;
   std::uint64_t line_bytes = 0;
@@ -68,6 +83,9 @@ struct OwnerIndex {
 // Reads it back; false (why set) when it is missing, damaged or not for this digest and size.
 bool read_owners(const std::string& dir, const std::string& map_name, const std::string& digest, std::uint64_t entries,
                  OwnerIndex& out, std::string& why);
+
+// The whole regular file at path (not followed if a symlink); false when it cannot be read.
+bool read_whole_file(const std::string& path, std::string& out);
 
 void stage_graph(Publisher& pub, std::uint64_t serial, const AliasGraph& g);
 bool read_graph(const std::string& dir, std::uint64_t serial, AliasGraph& g, std::string& why);

@@ -73,7 +73,9 @@ TEST_CASE("a full build's sidecar holds the owners in the order of the files, ex
 
 TEST_CASE("a sidecar is read back only for the map it describes") {
   maptest::TempDir dir;
-  const std::vector<OwnerCode> owners{owner_code(Table::accounts, 7), owner_code(Table::group_aliases, 2)};
+  // The largest id and table too: the sidecar packs both in a variable-length number.
+  const std::vector<OwnerCode> owners{owner_code(Table::accounts, 7), owner_code(Table::group_aliases, 2),
+                                      owner_code(Table::delivery_targets, 0xffffffffu)};
   {
     Publisher pub(dir.path());
     std::size_t i = 0;
@@ -82,16 +84,24 @@ TEST_CASE("a sidecar is read back only for the map it describes") {
   }
   OwnerIndex back;
   std::string why;
-  CHECK(read_owners(dir.path(), "virtual", "abc123", 2, back, why));
+  CHECK(read_owners(dir.path(), "virtual", "abc123", 3, back, why));
   CHECK(back.owners == owners);
-  CHECK(back.offsets == std::vector<std::uint64_t>{0, 10});
-  CHECK_FALSE(read_owners(dir.path(), "virtual", "abc124", 2, back, why));  // another content
+  CHECK(back.offsets == std::vector<std::uint64_t>{0, 10, 20});
+  CHECK_FALSE(read_owners(dir.path(), "virtual", "abc124", 3, back, why));  // another content
   CHECK(why.find("does not describe") != std::string::npos);
-  CHECK_FALSE(read_owners(dir.path(), "virtual", "abc123", 3, back, why));  // another size
-  CHECK_FALSE(read_owners(dir.path(), "transport", "abc123", 2, back, why));
+  CHECK_FALSE(read_owners(dir.path(), "virtual", "abc123", 2, back, why));  // another size
+  CHECK_FALSE(read_owners(dir.path(), "transport", "abc123", 3, back, why));
   CHECK(why.find("no owner index") != std::string::npos);
-  maptest::write_text(dir / owners_file("canonical"), "mapsync-owners 2\nabc\n1\nshort");
-  CHECK_FALSE(read_owners(dir.path(), "canonical", "abc", 1, back, why));  // truncated
+  maptest::write_text(dir / owners_file("canonical"), "mapsync-owners 3\nabc\n1\n\x97");
+  CHECK_FALSE(read_owners(dir.path(), "canonical", "abc", 1, back, why));  // truncated in an entry
+  maptest::write_text(dir / owners_file("canonical"), "mapsync-owners 3\nabc\n1\n\x13\x05\x05");
+  CHECK_FALSE(read_owners(dir.path(), "canonical", "abc", 1, back, why));  // a byte beyond the last entry
+  // One entry: account 1 (id 1 above table 3 in four bits), a line of 5 bytes.
+  maptest::write_text(dir / owners_file("canonical"), "mapsync-owners 3\nabc\n1\n\x13\x05");
+  CHECK(read_owners(dir.path(), "canonical", "abc", 1, back, why));
+  CHECK(back.owners == std::vector<OwnerCode>{owner_code(Table::accounts, 1)});
+  maptest::write_text(dir / owners_file("canonical"), "mapsync-owners 2\nabc\n1\n0123456789abcdef");
+  CHECK_FALSE(read_owners(dir.path(), "canonical", "abc", 1, back, why));  // the fixed-width format before
 }
 
 TEST_CASE("the alias graph is read back only for the serial it was written at") {
@@ -110,4 +120,21 @@ TEST_CASE("the alias graph is read back only for the serial it was written at") 
   CHECK(back.edges == g.edges);
   CHECK(back.unresolved == g.unresolved);
   CHECK_FALSE(read_graph(dir.path(), 43, back, why));
+}
+
+TEST_CASE("the owner filter answers as the sorted search does") {
+  std::vector<OwnerCode> few{owner_code(Table::accounts, 5), owner_code(Table::accounts, 70000), owner_code(Table::group_aliases, 5)};
+  std::vector<OwnerCode> many;  // more owners than the filter has bits: every bit set
+  for (std::uint32_t id = 0; id < 100000; id += 1) many.push_back(owner_code(Table::accounts, id * 3));
+  for (const auto* sorted : {&few, &many}) {
+    const OwnerFilter has(*sorted);
+    std::size_t hits = 0;
+    for (Table t : {Table::accounts, Table::group_aliases, Table::mailing_lists})
+      for (std::uint32_t id = 0; id < 300000; id += 7) {
+        const OwnerCode c = owner_code(t, id);
+        CHECK(has(c) == sorted_has(*sorted, c));
+        hits += has(c);
+      }
+    CHECK(hits > 0);
+  }
 }
