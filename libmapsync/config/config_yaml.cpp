@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -134,17 +135,33 @@ class Reader {
   std::string file_;
 };
 
-void resolve_owner(const Reader& r, const YAML::Node& map, const YAML::Node& maps, const std::string& path, MapConfig& m) {
+// Every map names the same one or two accounts, and each getpwnam()/getgrnam() reads
+// /etc/passwd or /etc/group anew: a config of six maps read them a dozen times a run.
+struct AccountCache {
+  std::map<std::string, std::optional<uid_t>> users;
+  std::map<std::string, std::optional<gid_t>> groups;
+};
+
+void resolve_owner(const Reader& r, const YAML::Node& map, const YAML::Node& maps, const std::string& path, MapConfig& m,
+                   AccountCache& cache) {
   auto fail_at = [&](const char* key, const std::string& what) {  // where it was set: maps.NAME.owner or maps.owner
     const bool own = is_map(map) && map[key].IsDefined();
     r.error(own ? map[key] : is_map(maps) && maps[key].IsDefined() ? maps[key] : maps, (own ? path : "maps") + "." + key, what);
   };
-  struct passwd* pw = m.owner_name.empty() ? nullptr : getpwnam(m.owner_name.c_str());
-  if (!m.owner_name.empty() && !pw) fail_at("owner", "no such user \"" + m.owner_name + "\"");
-  if (pw) m.owner = pw->pw_uid;
-  struct group* gr = m.group_name.empty() ? nullptr : getgrnam(m.group_name.c_str());
-  if (!m.group_name.empty() && !gr) fail_at("group", "no such group \"" + m.group_name + "\"");
-  if (gr) m.group = gr->gr_gid;
+  if (!m.owner_name.empty()) {
+    auto [it, fresh] = cache.users.try_emplace(m.owner_name);
+    if (fresh)
+      if (const struct passwd* pw = getpwnam(m.owner_name.c_str())) it->second = pw->pw_uid;
+    if (!it->second) fail_at("owner", "no such user \"" + m.owner_name + "\"");
+    m.owner = *it->second;
+  }
+  if (!m.group_name.empty()) {
+    auto [it, fresh] = cache.groups.try_emplace(m.group_name);
+    if (fresh)
+      if (const struct group* gr = getgrnam(m.group_name.c_str())) it->second = gr->gr_gid;
+    if (!it->second) fail_at("group", "no such group \"" + m.group_name + "\"");
+    m.group = *it->second;
+  }
 }
 
 // database.endpoints: [{host, port | socket, role}], tried in order.
@@ -275,6 +292,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   };
   check_type(at(n, "default_type").IsDefined() ? at(n, "default_type") : n, "maps.default_type", default_type);
 
+  AccountCache accounts;
   for (const MapKindInfo& kind : map_kinds) {
     const std::string name(kind.name);
     const std::string path = "maps." + name;
@@ -294,7 +312,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
     mc.group_name = r.str(m, "group", path, default_group);
     mc.mode = r.mode(m, "mode", path, default_mode);
     mc.gates = read_gates(r, at(m, "gates"), path + ".gates", default_gates);
-    resolve_owner(r, m, n, path, mc);
+    resolve_owner(r, m, n, path, mc, accounts);
     mc.spec = resolve_map_spec(maps.directory, mc);
     maps.maps.push_back(std::move(mc));
   }
