@@ -5,14 +5,11 @@
 // cron mail at 3 a.m. should not have to guess which of forty lines is meant.
 // Unknown keys are errors, not warnings: a misspelt "pasword_file" must not silently
 // fall back to a default.
-#include <grp.h>
-#include <pwd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
 #include <map>
-#include <optional>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -135,33 +132,17 @@ class Reader {
   std::string file_;
 };
 
-// Every map names the same one or two accounts, and each getpwnam()/getgrnam() reads
-// /etc/passwd or /etc/group anew: a config of six maps read them a dozen times a run.
-struct AccountCache {
-  std::map<std::string, std::optional<uid_t>> users;
-  std::map<std::string, std::optional<gid_t>> groups;
-};
-
-void resolve_owner(const Reader& r, const YAML::Node& map, const YAML::Node& maps, const std::string& path, MapConfig& m,
-                   AccountCache& cache) {
+void resolve_owner(const Reader& r, const YAML::Node& map, const YAML::Node& maps, const std::string& path, MapConfig& m) {
   auto fail_at = [&](const char* key, const std::string& what) {  // where it was set: maps.NAME.owner or maps.owner
     const bool own = is_map(map) && map[key].IsDefined();
     r.error(own ? map[key] : is_map(maps) && maps[key].IsDefined() ? maps[key] : maps, (own ? path : "maps") + "." + key, what);
   };
-  if (!m.owner_name.empty()) {
-    auto [it, fresh] = cache.users.try_emplace(m.owner_name);
-    if (fresh)
-      if (const struct passwd* pw = getpwnam(m.owner_name.c_str())) it->second = pw->pw_uid;
-    if (!it->second) fail_at("owner", "no such user \"" + m.owner_name + "\"");
-    m.owner = *it->second;
-  }
-  if (!m.group_name.empty()) {
-    auto [it, fresh] = cache.groups.try_emplace(m.group_name);
-    if (fresh)
-      if (const struct group* gr = getgrnam(m.group_name.c_str())) it->second = gr->gr_gid;
-    if (!it->second) fail_at("group", "no such group \"" + m.group_name + "\"");
-    m.group = *it->second;
-  }
+  const auto uid = m.owner_name.empty() ? std::nullopt : user_id(m.owner_name);
+  if (!m.owner_name.empty() && !uid) fail_at("owner", "no such user \"" + m.owner_name + "\"");
+  if (uid) m.owner = *uid;
+  const auto gid = m.group_name.empty() ? std::nullopt : group_id(m.group_name);
+  if (!m.group_name.empty() && !gid) fail_at("group", "no such group \"" + m.group_name + "\"");
+  if (gid) m.group = *gid;
 }
 
 // database.endpoints: [{host, port | socket, role}], tried in order.
@@ -292,7 +273,6 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
   };
   check_type(at(n, "default_type").IsDefined() ? at(n, "default_type") : n, "maps.default_type", default_type);
 
-  AccountCache accounts;
   for (const MapKindInfo& kind : map_kinds) {
     const std::string name(kind.name);
     const std::string path = "maps." + name;
@@ -312,7 +292,7 @@ void read_maps(const Reader& r, const YAML::Node& root, MapsConfig& maps) {
     mc.group_name = r.str(m, "group", path, default_group);
     mc.mode = r.mode(m, "mode", path, default_mode);
     mc.gates = read_gates(r, at(m, "gates"), path + ".gates", default_gates);
-    resolve_owner(r, m, n, path, mc, accounts);
+    resolve_owner(r, m, n, path, mc);
     mc.spec = resolve_map_spec(maps.directory, mc);
     maps.maps.push_back(std::move(mc));
   }
