@@ -201,12 +201,26 @@ bool Publisher::reassert(const std::string& final_name, uid_t owner, gid_t group
 
 void Publisher::commit() {
   std::lock_guard<std::mutex> lock(mu_);
+  // A rename that takes the last link of the file it replaces frees that file's blocks
+  // then and there (a 130 MB .db: 30 ms on ext4), which widens the window in which
+  // Postfix can see some maps new and some old. A second link keeps each replaced file
+  // until every rename is done (or one failed); a run killed before it unlinks them
+  // leaves temp names, which the next one removes.
+  struct Retired {
+    std::vector<std::string> paths;
+    ~Retired() {
+      for (const std::string& r : paths)
+        if (::unlink(r.c_str()) != 0) log::warning(errno_text("cannot remove " + r + " (a replaced file)", errno));
+    }
+  } retired;
   {
     // A signal between two renames would leave a mixed set for no reason: hold them off.
     SignalBlock block;
     for (const Staged& s : staged_) {
       testhook::crash_point(("before rename " + s.final_name).c_str());
       const std::string target = dir_ + "/" + s.final_name;
+      std::string keep = s.temp + ".replaced";
+      if (::link(target.c_str(), keep.c_str()) == 0) retired.paths.push_back(std::move(keep));
       if (::rename(s.temp.c_str(), target.c_str()) != 0)
         fail(Exit::cantcreat, errno_text("cannot rename " + s.temp + " to " + target, errno));
       temps_.erase(std::remove(temps_.begin(), temps_.end(), s.temp), temps_.end());

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "libmapsync/config/config.h"
@@ -179,4 +180,29 @@ maps:
   }
   CHECK(msg.find("test.yaml:7: maps.owner: no such user \"no-such-user-here\"") == 0);
   CHECK(msg.find("maps.transport") == std::string::npos);
+}
+
+TEST_CASE("a commit replaces by rename and leaves no second name of what it replaced") {
+  TempDir dir;
+  const std::string victim = plant_victim(dir, "victim");
+  fs::create_directory(dir / "maps");
+  write_text(dir / "maps/virtual", "old\n");
+  REQUIRE(::symlink(victim.c_str(), (dir / "maps/virtual.db").c_str()) == 0);
+  {
+    Publisher pub(dir / "maps");
+    for (const char* name : {"virtual", "virtual.db", "transport"}) {
+      const std::string temp = pub.temp_path(name);
+      write_text(temp, std::string("new ") + name + "\n");
+      pub.stage(temp, name, ::getuid(), ::getgid(), 0644);
+    }
+    pub.commit();
+  }
+  CHECK(read_text(dir / "maps/virtual") == "new virtual\n");
+  CHECK(read_text(dir / "maps/virtual.db") == "new virtual.db\n");
+  CHECK(read_text(dir / "maps/transport") == "new transport\n");
+  CHECK(read_text(victim) == kPrecious);  // the symlink was replaced, never followed
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir / "maps")) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{".mapsync.lock", "transport", "virtual", "virtual.db"});
 }
