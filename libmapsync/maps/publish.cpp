@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <system_error>
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
@@ -86,6 +87,7 @@ Publisher::Publisher(std::string directory) : dir_(std::move(directory)) {
 }
 
 Publisher::~Publisher() {
+  if (retiring_.joinable()) retiring_.join();
   discard();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
   if (dir_fd_ >= 0) ::close(dir_fd_);
@@ -204,15 +206,17 @@ void Publisher::commit() {
   // A rename that takes the last link of the file it replaces frees that file's blocks
   // then and there (a 130 MB .db: 30 ms on ext4), which widens the window in which
   // Postfix can see some maps new and some old. A second link keeps each replaced file
-  // until every rename is done (or one failed); a run killed before it unlinks them
-  // leaves temp names, which the next one removes.
+  // until every rename is done (or one failed); then a thread unlinks them while the run
+  // records its state. A run killed before leaves temp names, which the next one removes.
   struct Retired {
     std::vector<std::string> paths;
-    ~Retired() {
+    static void unlink_all(const std::vector<std::string>& paths) {
       for (const std::string& r : paths)
         if (::unlink(r.c_str()) != 0) log::warning(errno_text("cannot remove " + r + " (a replaced file)", errno));
     }
+    ~Retired() { unlink_all(paths); }
   } retired;
+  if (retiring_.joinable()) retiring_.join();
   {
     // A signal between two renames would leave a mixed set for no reason: hold them off.
     SignalBlock block;
@@ -229,6 +233,12 @@ void Publisher::commit() {
     staged_.clear();
     if (::fsync(dir_fd_) != 0) fail(Exit::tempfail, errno_text("cannot fsync directory " + dir_, errno));
     testhook::crash_point("after directory fsync");
+  }
+  try {
+    retiring_ = std::thread(&Retired::unlink_all, retired.paths);
+    retired.paths.clear();
+  } catch (const std::system_error&) {
+    // No thread to be had: ~Retired unlinks them here.
   }
 }
 

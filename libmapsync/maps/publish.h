@@ -12,6 +12,7 @@
 
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace mapsync {
@@ -46,7 +47,8 @@ class Publisher {
   bool reassert(const std::string& final_name, uid_t owner, gid_t group, mode_t mode);
 
   // Renames every staged file into place (signals held off meanwhile), then fsyncs the
-  // directory. Throws when a rename fails; files renamed before stay renamed.
+  // directory. Throws when a rename fails; files renamed before stay renamed. The files
+  // replaced are freed afterwards, in a thread the destructor waits for.
   void commit();
 
   // Removes temp files not committed (also done by the destructor).
@@ -63,6 +65,7 @@ class Publisher {
   std::mutex mu_;                   // temp_path() and stage() may run in a writer thread
   std::vector<std::string> temps_;  // every temp path handed out and not yet renamed
   std::vector<Staged> staged_;
+  std::thread retiring_;  // unlinks what the last commit() replaced
 };
 
 // Prefix of temp files in a map directory; never used for a map's own name.
