@@ -198,14 +198,17 @@ class Connection {
     return found;
   }
 
-  // 0 when the schema_version table is missing.
+  // 0 when the schema_version table is missing. One round trip, not a look in
+  // information_schema first: every run, no-op runs too, starts with this.
   unsigned schema_version() {
-    std::uint64_t exists = 0;
-    scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'schema_version'",
-           "looking for the schema_version table", exists);
-    if (!exists) return 0;
     std::uint64_t v = 0;
-    scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version", "reading the schema version", v);
+    try {
+      std::unique_ptr<sql::Statement> st(conn_->createStatement());
+      std::unique_ptr<sql::ResultSet> rs(st->executeQuery("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+      if (rs->next() && !rs->isNull(1)) v = rs->getUInt64(1);
+    } catch (const sql::SQLException& e) {
+      if (e.getErrorCode() != 1146) rethrow(db_, "reading the schema version", e);  // ER_NO_SUCH_TABLE
+    }
     return static_cast<unsigned>(v);
   }
 
