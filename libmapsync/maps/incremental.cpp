@@ -133,24 +133,22 @@ bool published_lines(const std::string& dir, const MapConfig& mc, bool alias_syn
   std::string buf;
   bool ok = true;
   const OwnerFilter is_wanted(wanted);
-  for (std::size_t i = 0; i < index.owners.size() && ok; ++i) {
-    if (!is_wanted(index.owners[i])) continue;
-    // The line up to its newline: lines are short, one read nearly always does.
-    buf.clear();
-    std::size_t nl = std::string::npos;
-    for (std::uint64_t at = index.offsets[i]; nl == std::string::npos;) {
-      char chunk[4096];
-      const ssize_t n = ::pread(fd, chunk, sizeof chunk, static_cast<off_t>(at));
+  OwnerIndex::Cursor cursor(index);
+  for (OwnerIndex::Entry e; ok && cursor.next(e);) {
+    if (!is_wanted(e.owner)) continue;
+    buf.resize(e.line_bytes);  // the line and its newline
+    std::size_t got = 0;
+    while (got < buf.size()) {
+      const ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(e.offset + got));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
-      buf.append(chunk, static_cast<std::size_t>(n));
-      at += static_cast<std::uint64_t>(n);
-      nl = buf.find('\n');
+      got += static_cast<std::size_t>(n);
     }
-    const std::string_view l = std::string_view(buf).substr(0, nl);
+    ok = got == buf.size() && got > 0 && buf.back() == '\n';
+    const std::string_view l = std::string_view(buf).substr(0, got ? got - 1 : 0);
     const std::size_t sep = alias_syntax ? l.find(": ") : l.find('\t');
-    ok = nl != std::string::npos && sep != std::string_view::npos;
-    if (ok) fn(index.owners[i], l.substr(0, sep), l.substr(sep + (alias_syntax ? 2 : 1)));
+    ok = ok && sep != std::string_view::npos && l.find('\n') == std::string_view::npos;
+    if (ok) fn(e.owner, l.substr(0, sep), l.substr(sep + (alias_syntax ? 2 : 1)));
   }
   ::close(fd);
   if (!ok) why = path + ": not the text source its owner index describes";

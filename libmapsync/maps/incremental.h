@@ -83,7 +83,7 @@ class IncrementalBuild {
   // looks it up, from threads of its own); nullptr with why when it is not usable.
   const OwnerIndex* load_owners(const MapConfig& mc, std::string& why);
   const OwnerIndex& published_owners(const MapConfig& mc) const;
-  void stage_whole(Publisher& pub, const IncrementalMap& m, const std::vector<OwnerCode>& owners, std::string& digest,
+  void stage_whole(Publisher& pub, const IncrementalMap& m, const OwnerIndex& owners, std::string& digest,
                    std::uint64_t& entries) const;  // patch a copy of the indexed file, or write it anew
   const MapsSettings& cfg_;
   const PublishState& old_;

@@ -64,18 +64,19 @@ namespace {
 // One pass over the published text source with the fresh entries merged in: every entry
 // of the new map, in key order, with its owner.
 template <class Emit>
-void merge_published(const std::string& path, const IncrementalMap& m, const std::vector<OwnerCode>& owners,
+void merge_published(const std::string& path, const IncrementalMap& m, const OwnerIndex& owners,
                      const std::vector<OwnerCode>& affected, Emit emit) {
-  std::size_t i = 0, j = 0;
+  std::size_t j = 0;
   const OwnerFilter is_affected(affected);
+  OwnerIndex::Cursor cursor(owners);
+  OwnerIndex::Entry e;
   read_text_source(path, m.alias_syntax, [&](std::string_view k, std::string_view v) {
-    if (i == owners.size()) fail(Exit::tempfail, path + ": changed while it was read");
-    const OwnerCode o = owners[i++];
-    if (is_affected(o)) return;
+    if (!cursor.next(e)) fail(Exit::tempfail, path + ": changed while it was read");
+    if (is_affected(e.owner)) return;
     for (; j < m.fresh.size() && m.fresh[j].key < k; ++j) emit(m.fresh[j].key, m.fresh[j].value, m.fresh_owners[j]);
-    emit(k, v, o);
+    emit(k, v, e.owner);
   });
-  if (i != owners.size()) fail(Exit::tempfail, path + ": changed while it was read");
+  if (cursor.next(e)) fail(Exit::tempfail, path + ": changed while it was read");
   for (; j < m.fresh.size(); ++j) emit(m.fresh[j].key, m.fresh[j].value, m.fresh_owners[j]);
   // The text source replaced is read by no one after this pass (Postfix reads the indexed
   // file): its pages leave the cache now, and the copy of the indexed file that follows
@@ -108,8 +109,8 @@ struct StreamFile {
 
 void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::string& digest, std::uint64_t& entries) const {
   const MapConfig& mc = *m.config;
-  std::vector<OwnedLine> merged_owners;
-  const std::vector<OwnerCode>& owners = published_owners(mc).owners;
+  OwnerIndex merged_owners;
+  const OwnerIndex& owners = published_owners(mc);
   const std::string text_path = dir_ + "/" + mc.spec.text_file;
   const MapType& type = map_type_of(mc);
   const bool patch = patched(m);
@@ -148,7 +149,7 @@ void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::strin
       d.update(block);
       block.clear();
     }
-    merged_owners.push_back({o, k.size() + v.size() + (m.alias_syntax ? 3 : 2)});
+    merged_owners.add(o, k.size() + v.size() + (m.alias_syntax ? 3 : 2));
     if (merged_owners.size() % 65536 == 0) check_interrupted();
     if (merged_owners.size() == m.delta.new_entries / 2) testhook::crash_point(("half written " + text.final_name).c_str());
   });
@@ -159,12 +160,11 @@ void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::strin
   else patch_map_file(pub, type, mc, m.delta);
   digest = d.hex();
   entries = merged_owners.size();
-  std::size_t i = 0;
-  stage_owners(pub, mc.name, digest, merged_owners.size(), [&] { return merged_owners[i++]; });
+  stage_owners(pub, mc.name, digest, merged_owners);
 }
 
-void IncrementalBuild::stage_whole(Publisher& pub, const IncrementalMap& m, const std::vector<OwnerCode>& owners,
-                                   std::string& digest, std::uint64_t& entries) const {
+void IncrementalBuild::stage_whole(Publisher& pub, const IncrementalMap& m, const OwnerIndex& owners, std::string& digest,
+                                   std::uint64_t& entries) const {
   TextLines text;
   slurp_lines(dir_ + "/" + m.config->spec.text_file, m.alias_syntax, text);
   if (text.lines.size() != owners.size()) fail(Exit::tempfail, m.config->name + ": the published text source changed while it was read");
@@ -174,14 +174,16 @@ void IncrementalBuild::stage_whole(Publisher& pub, const IncrementalMap& m, cons
   merged_owners.reserve(m.delta.new_entries);
   std::size_t j = 0;
   const OwnerFilter is_affected(affected_);
-  for (std::size_t i = 0; i < text.lines.size(); ++i) {
-    if (is_affected(owners[i])) continue;
+  OwnerIndex::Cursor cursor(owners);
+  OwnerIndex::Entry owner;
+  for (std::size_t i = 0; i < text.lines.size() && cursor.next(owner); ++i) {
+    if (is_affected(owner.owner)) continue;
     for (; j < m.fresh.size() && m.fresh[j].key < text.lines[i].first; ++j) {
       merged.entries.push_back(m.fresh[j]);
       merged_owners.push_back(m.fresh_owners[j]);
     }
     merged.entries.push_back({text.lines[i].first, text.lines[i].second, {}});
-    merged_owners.push_back(owners[i]);
+    merged_owners.push_back(owner.owner);
   }
   for (; j < m.fresh.size(); ++j) {
     merged.entries.push_back(m.fresh[j]);

@@ -152,11 +152,33 @@ bool read_whole_file(const std::string& path, std::string& out) {
   return ok;
 }
 
+void OwnerIndex::add(OwnerCode owner, std::uint64_t line_bytes) {
+  put_varint(body_, pack_owner(owner));
+  put_varint(body_, line_bytes);
+  ++count_;
+}
+
+bool OwnerIndex::Cursor::next(Entry& e) {
+  std::uint64_t owner = 0, bytes = 0;
+  if (!get_varint(body_, pos_, owner) || !get_varint(body_, pos_, bytes)) return false;
+  e = {unpack_owner(owner), offset_, bytes};
+  offset_ += bytes;
+  return true;
+}
+
+namespace {
+
+std::string owners_header(const std::string& digest, std::uint64_t count) {
+  return kOwnersMagic + digest + "\n" + std::to_string(count) + "\n";
+}
+
+}  // namespace
+
 void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, std::size_t count,
                   const std::function<OwnedLine()>& next) {
-  // In pieces: a million entries would otherwise cost a second copy of 16 MB at the peak.
+  // In pieces: no second copy of the entries at the peak of a full build.
   StagedFile f(pub, owners_file(map_name));
-  std::string data = kOwnersMagic + digest + "\n" + std::to_string(count) + "\n";
+  std::string data = owners_header(digest, count);
   for (std::size_t i = 0; i < count; ++i) {
     const OwnedLine l = next();
     put_varint(data, pack_owner(l.owner));
@@ -170,6 +192,13 @@ void stage_owners(Publisher& pub, const std::string& map_name, const std::string
   f.finish();
 }
 
+void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, const OwnerIndex& index) {
+  StagedFile f(pub, owners_file(map_name));
+  f.write(owners_header(digest, index.size()));
+  f.write(index.encoded());
+  f.finish();
+}
+
 bool read_owners(const std::string& dir, const std::string& map_name, const std::string& digest, std::uint64_t entries,
                  OwnerIndex& out, std::string& why) {
   std::string data, d, n;
@@ -179,20 +208,17 @@ bool read_owners(const std::string& dir, const std::string& map_name, const std:
     return false;
   }
   why = "the owner index of map " + map_name + " does not describe the published map";
-  // Each entry takes two bytes at least: a count beyond that is damage, not a size to reserve.
   if (data.compare(0, pos, kOwnersMagic) != 0 || !line(data, pos, d) || !line(data, pos, n) || d != digest ||
-      n != std::to_string(entries) || entries > (data.size() - pos) / 2)
+      n != std::to_string(entries))
     return false;
-  out.owners.resize(entries);
-  out.offsets.resize(entries);
-  std::uint64_t offset = 0, owner = 0, bytes = 0;
-  for (std::uint64_t i = 0; i < entries; ++i) {
-    if (!get_varint(data, pos, owner) || !get_varint(data, pos, bytes)) return false;
-    out.owners[i] = unpack_owner(owner);
-    out.offsets[i] = offset;
-    offset += bytes;
-  }
-  if (pos != data.size()) return false;
+  // Exactly entries whole entries, nothing after them: one pass of the decoder.
+  data.erase(0, pos);
+  std::uint64_t v = 0, seen = 0;
+  for (pos = 0; pos < data.size(); ++seen)
+    if (!get_varint(data, pos, v) || !get_varint(data, pos, v)) return false;
+  if (seen != entries) return false;
+  out.body_ = std::move(data);
+  out.count_ = entries;
   why.clear();
   return true;
 }

@@ -69,18 +69,48 @@ struct OwnedLine {
   std::uint64_t line_bytes = 0;
 };
 
+// The entries of a sidecar as it stores them (LEB128, about 5 bytes an entry where a
+// vector of owners and offsets takes 16): a million entries are 7 MB in memory, made or
+// read in one pass. Entries are read back in order only, which is all any user needs.
+class OwnerIndex {
+ public:
+  void add(OwnerCode owner, std::uint64_t line_bytes);
+  std::uint64_t size() const { return count_; }
+  const std::string& encoded() const { return body_; }
+  void reserve(std::size_t entries) { body_.reserve(entries * 5); }
+
+  struct Entry {
+    OwnerCode owner = 0;
+    std::uint64_t offset = 0, line_bytes = 0;  // where the line starts in the text source, its length
+  };
+  // The entries in text-source order.
+  class Cursor {
+   public:
+    explicit Cursor(const OwnerIndex& index) : body_(index.body_) {}
+    bool next(Entry& e);  // false after the last (or at damage, which read_owners() rules out)
+
+   private:
+    const std::string& body_;
+    std::size_t pos_ = 0;
+    std::uint64_t offset_ = 0;
+  };
+
+ private:
+  friend bool read_owners(const std::string&, const std::string&, const std::string&, std::uint64_t, OwnerIndex&,
+                          std::string&);
+  std::string body_;
+  std::uint64_t count_ = 0;
+};
+
 // Writes the sidecar of a map (count entries, made one by one by next, in text-source
 // order) under a temp name, fsyncs it and stages it with pub (renamed with the maps).
 void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, std::size_t count,
                   const std::function<OwnedLine()>& next);
+// The same for entries gathered in an OwnerIndex.
+void stage_owners(Publisher& pub, const std::string& map_name, const std::string& digest, const OwnerIndex& index);
 
-// What a sidecar holds: the owner of every entry and where its line starts.
-struct OwnerIndex {
-  std::vector<OwnerCode> owners;
-  std::vector<std::uint64_t> offsets;
-};
-
-// Reads it back; false (why set) when it is missing, damaged or not for this digest and size.
+// Reads a sidecar back; false (why set) when it is missing, damaged or not for this digest
+// and size.
 bool read_owners(const std::string& dir, const std::string& map_name, const std::string& digest, std::uint64_t entries,
                  OwnerIndex& out, std::string& why);
 
