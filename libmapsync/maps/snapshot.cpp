@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <type_traits>
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
@@ -153,25 +154,26 @@ void read_rows(Database& c, Snapshot& s, const SnapshotOptions& options, std::ui
   read_routing(c, s);
 }
 
-// "WHERE column IN (?,?,...)" for ids.
-Filter in(const char* column, const std::vector<std::uint32_t>& ids) {
+// "WHERE column IN (?,?,...)" for the values (ids or strings).
+template <class T>
+Filter in(const char* column, const std::vector<T>& values) {
   Filter f;
   f.where = std::string("WHERE ") + column + " IN (";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
+  for (std::size_t i = 0; i < values.size(); ++i) {
     f.where += i ? ",?" : "?";
-    f.params.emplace_back(std::uint64_t{ids[i]});
+    if constexpr (std::is_same_v<T, std::uint32_t>) f.params.emplace_back(std::uint64_t{values[i]});
+    else f.params.emplace_back(values[i]);
   }
   f.where += ")";
   return f;
 }
 
-// Large IN lists in slices: a statement per few hundred ids.
-template <class Fn>
-void in_slices(const std::vector<std::uint32_t>& ids, Fn fn) {
-  constexpr std::size_t kSlice = 500;
-  for (std::size_t i = 0; i < ids.size(); i += kSlice)
-    fn(std::vector<std::uint32_t>(ids.begin() + static_cast<std::ptrdiff_t>(i),
-                                  ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), i + kSlice))));
+// Large IN lists in slices: a statement per few hundred values.
+template <class T, class Fn>
+void in_slices(const std::vector<T>& values, Fn fn, std::size_t slice = 500) {
+  for (std::size_t i = 0; i < values.size(); i += slice)
+    fn(std::vector<T>(values.begin() + static_cast<std::ptrdiff_t>(i),
+                      values.begin() + static_cast<std::ptrdiff_t>(std::min(values.size(), i + slice))));
 }
 
 template <class T>
@@ -233,23 +235,20 @@ void PartialReader::finish() {
 
 void PartialReader::owners_of(const std::vector<std::string>& addresses, const std::vector<std::string>& locals,
                               std::vector<OwnerCode>& out) {
-  constexpr std::size_t kSlice = 200;
-  const auto ask = [&](const std::vector<std::string>& values, const char* sql_head, Table t, const char* doing) {
-    for (std::size_t i = 0; i < values.size(); i += kSlice) {
-      std::string sql = sql_head;
-      SqlParams params;
-      for (std::size_t j = i; j < std::min(values.size(), i + kSlice); ++j) {
-        sql += j > i ? ",?" : "?";
-        params.emplace_back(values[j]);
-      }
-      c_.query(sql + ")", params, doing, [&](const SqlRow& r) { out.push_back(owner_code(t, id(r, 1))); });
-    }
+  // Addresses are longer than ids: smaller slices keep each statement short.
+  const auto ask = [&](const std::vector<std::string>& values, const char* select, const char* column, Table t, const char* doing) {
+    in_slices(
+        values,
+        [&](const std::vector<std::string>& x) {
+          rows(c_, select, "", in(column, x), doing, [&](const SqlRow& r) { out.push_back(owner_code(t, id(r, 1))); });
+        },
+        200);
   };
-  ask(addresses, "SELECT id FROM accounts WHERE primary_address IN (", Table::accounts, "looking up accounts by address");
-  ask(addresses, "SELECT account_id FROM addresses WHERE address IN (", Table::accounts, "looking up addresses");
-  ask(addresses, "SELECT id FROM group_aliases WHERE address IN (", Table::group_aliases, "looking up groups by address");
-  ask(addresses, "SELECT id FROM mailing_lists WHERE address IN (", Table::mailing_lists, "looking up lists by address");
-  ask(locals, "SELECT id FROM accounts WHERE uid IN (", Table::accounts, "looking up accounts by uid");
+  ask(addresses, "SELECT id FROM accounts", "primary_address", Table::accounts, "looking up accounts by address");
+  ask(addresses, "SELECT account_id FROM addresses", "address", Table::accounts, "looking up addresses");
+  ask(addresses, "SELECT id FROM group_aliases", "address", Table::group_aliases, "looking up groups by address");
+  ask(addresses, "SELECT id FROM mailing_lists", "address", Table::mailing_lists, "looking up lists by address");
+  ask(locals, "SELECT id FROM accounts", "uid", Table::accounts, "looking up accounts by uid");
 }
 
 void read_snapshot_in(Database& c, Snapshot& s, const SnapshotOptions& options) {
