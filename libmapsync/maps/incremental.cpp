@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "libmapsync/core/address.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/testhooks.h"
@@ -259,12 +260,16 @@ class Loader {
   std::vector<OwnerCode> targets_of_new_rows() {
     std::vector<OwnerCode> out;
     std::vector<std::string> addresses, locals;
+    // Domain names compare in ASCII lowercase (core/address.h), each lowered once here.
+    std::vector<std::string> names;
+    for (const Domain& d : s_.domains) names.push_back(lowercase_domain("@" + std::string(d.name)));
     const auto target = [&](std::string_view t) {
       const auto at = t.rfind('@');
       if (at == std::string_view::npos) return;
-      const std::string local(t.substr(0, at)), domain = lower(t.substr(at + 1));
-      for (const Domain& d : s_.domains) {
-        if (lower(d.name) != domain) continue;
+      const std::string local(t.substr(0, at)), domain = lowercase_domain(t.substr(at));
+      for (std::size_t i = 0; i < s_.domains.size(); ++i) {
+        const Domain& d = s_.domains[i];
+        if (names[i] != domain) continue;
         addresses.emplace_back(t);
         locals.push_back(local);
         if (d.kind == DomainKind::alias)  // x@alias.edu is x@target.edu
@@ -284,13 +289,6 @@ class Loader {
     std::sort(locals.begin(), locals.end());
     locals.erase(std::unique(locals.begin(), locals.end()), locals.end());
     if (!addresses.empty()) rd_.owners_of(addresses, locals, out);
-    return out;
-  }
-
-  static std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& ch : out)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
     return out;
   }
 
