@@ -169,35 +169,29 @@ void IncrementalBuild::stage_whole(Publisher& pub, const IncrementalMap& m, cons
   slurp_lines(dir_ + "/" + m.config->spec.text_file, m.alias_syntax, text);
   if (text.lines.size() != owners.size()) fail(Exit::tempfail, m.config->name + ": the published text source changed while it was read");
   MapEntries merged;
-  std::vector<OwnerCode> merged_owners;  // in the order of merged
+  OwnerIndex merged_owners;  // in the order of merged
   merged.entries.reserve(m.delta.new_entries);
   merged_owners.reserve(m.delta.new_entries);
+  const std::size_t framing = m.alias_syntax ? 3 : 2;  // separator and newline of a text-source line
+  const auto take = [&](const MapEntries::Entry& e, OwnerCode o) {
+    merged.entries.push_back(e);
+    merged_owners.add(o, e.key.size() + e.value.size() + framing);
+  };
   std::size_t j = 0;
   const OwnerFilter is_affected(affected_);
   OwnerIndex::Cursor cursor(owners);
   OwnerIndex::Entry owner;
   for (std::size_t i = 0; i < text.lines.size() && cursor.next(owner); ++i) {
     if (is_affected(owner.owner)) continue;
-    for (; j < m.fresh.size() && m.fresh[j].key < text.lines[i].first; ++j) {
-      merged.entries.push_back(m.fresh[j]);
-      merged_owners.push_back(m.fresh_owners[j]);
-    }
-    merged.entries.push_back({text.lines[i].first, text.lines[i].second, {}});
-    merged_owners.push_back(owner.owner);
+    for (; j < m.fresh.size() && m.fresh[j].key < text.lines[i].first; ++j) take(m.fresh[j], m.fresh_owners[j]);
+    take({text.lines[i].first, text.lines[i].second, {}}, owner.owner);
   }
-  for (; j < m.fresh.size(); ++j) {
-    merged.entries.push_back(m.fresh[j]);
-    merged_owners.push_back(m.fresh_owners[j]);
-  }
+  for (; j < m.fresh.size(); ++j) take(m.fresh[j], m.fresh_owners[j]);
   const MapView view{&merged, {}, {}, m.alias_syntax};
   stage_map(pub, *m.config, view, nullptr);
   digest = content_digest(view);
   entries = view.size();
-  std::size_t i = 0;
-  stage_owners(pub, m.config->name, digest, view.size(), [&] {
-    const auto& e = merged.entries[i];
-    return OwnedLine{merged_owners[i++], e.key.size() + e.value.size() + (m.alias_syntax ? 3 : 2)};
-  });
+  stage_owners(pub, m.config->name, digest, merged_owners);
 }
 
 void IncrementalBuild::stage_changed(Publisher& pub, std::vector<MapState>& states) const {

@@ -11,8 +11,9 @@
 # must hold the same maps, key for key (postmap -s / postalias -s) and byte for byte (text
 # sources), and most runs must have been incremental. Then incremental runs are killed
 # with SIGKILL at every crash point of their publish: each map stays wholly old or wholly
-# new, and the next run publishes what a full build does. A periodic full build (its time
-# come) proves the maps and changes nothing.
+# new, and the next run publishes what a full build does. A change of more than 1000 keys
+# rewrites the hash file from the merged entries instead of patching it, still incremental.
+# A periodic full build (its time come) proves the maps and changes nothing.
 TEST_NAME=incremental_builds
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -204,6 +205,28 @@ killed_runs() {
   note "$points crash points of an incremental publish, each killed once"
 }
 
+# A change too large to patch the hash file (more than 1000 changed keys) rewrites it in
+# bucket order from the merged entries (IncrementalBuild::stage_whole): still incremental,
+# still what a full build publishes. Then the same keys removed again.
+bulk_change() {
+  local active t
+  active=$(sql <<< "SELECT id FROM accounts WHERE status = 'active' AND delivery = 'cyrus' ORDER BY id LIMIT 1;")
+  [[ -n $active ]] || die "no active Cyrus account left"
+  for what in "INSERT INTO addresses (account_id, address) SELECT $active, CONCAT('bulk', seq, '@example.edu') FROM seq_1_to_1200;" \
+              "DELETE FROM addresses WHERE address LIKE 'bulk%@example.edu';"; do
+    sql <<< "$what" || die "the bulk edit failed: $what"
+    for t in $TYPES; do
+      build_both "$t" "bulk: ${what%% *}"
+      grep -q 'incremental read and render' "$WS/inc.out" || { cat "$WS/inc.out" >&2; die "bulk ${what%% *} ($t): not incremental"; }
+      if [[ $t == hash ]]; then
+        grep -Eq 'write virtual \(text and hash, rewritten for [0-9]+ changes\)' "$WS/inc.out" ||
+          { cat "$WS/inc.out" >&2; die "bulk ${what%% *}: virtual.db was not rewritten from the merged entries"; }
+      fi
+      same "$t" "bulk: ${what%% *}"
+    done
+  done
+}
+
 # The periodic full build, once due, renders everything and finds the maps as they are.
 periodic_proof() {
   local state=$WS/inc-hash/.mapsync-state.json before
@@ -222,5 +245,6 @@ periodic_proof() {
 step first_builds first_builds
 step --needs first_builds random_edits random_edits
 step --needs random_edits killed_runs killed_runs
+step --needs first_builds bulk_change bulk_change
 step --needs first_builds periodic_proof periodic_proof
 finish
