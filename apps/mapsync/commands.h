@@ -27,6 +27,7 @@ void setup_check(CLI::App& app, Global& g);
 void setup_status(CLI::App& app, Global& g);
 void setup_rollback(CLI::App& app, Global& g);
 void setup_hold(CLI::App& app, Global& g);  // hold and release
+void setup_prune(CLI::App& app, Global& g);  // prune-log
 
 // mapsync_apps::load_config, and the maps section must be there.
 mapsync::MapsSettings load(const Global& g);

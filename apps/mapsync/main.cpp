@@ -34,5 +34,6 @@ int main(int argc, char** argv) {
   setup_status(app, g);
   setup_rollback(app, g);
   setup_hold(app, g);
+  setup_prune(app, g);
   return mapsync_apps::run(app, g, argc, argv);
 }

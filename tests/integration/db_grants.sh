@@ -5,7 +5,8 @@
 # message naming the command and the table.
 #  - mapsync: migrate as the migrate account (without TRIGGER: refused), build and status
 #    as the hub account (without SELECT on accounts: refused; without the fleet tables: a
-#    warning, the maps are published), hold/release --fleet (without fleet_control: refused);
+#    warning, the maps are published), hold/release --fleet (without fleet_control: refused),
+#    prune-log as the migrate account (as the hub account: refused);
 #  - mapadm: a change with its audit row (without INSERT on admin_audit: refused, nothing
 #    written);
 #  - mboxsync: `run` on an empty queue, its database phase only (the lease; without INSERT
@@ -126,6 +127,16 @@ hub_without_fleet_tables() {
   refused '(INSERT|DELETE|UPDATE)' fleet_control "$MAPSYNC" -c "$WS/mapsync_hub.yaml" hold --fleet "db_grants test"
 }
 
+# prune-log is the migrate account's (DELETE on change_log, UPDATE on change_log_start);
+# the hub account, which may only read them, is refused.
+prune_log() {
+  db_root "$DB" "$DBN" <<< "UPDATE change_log SET changed_at = NOW(6) - INTERVAL 40 DAY;
+                            UPDATE fleet_hubs SET reported_at = NOW(6) - INTERVAL 1 DAY;"
+  refused UPDATE change_log_start "$MAPSYNC" -c "$WS/mapsync_hub.yaml" prune-log
+  expect_exit 0 "$MAPSYNC" -c "$WS/mapsync_migrate.yaml" prune-log
+  expect_output "deleted [1-9][0-9]* change-log row"
+}
+
 admin_change() {
   expect_exit 0 "$MAPADM" -c "$WS/mapsync_admin.yaml" account add kim primary_address=kim@example.edu delivery=cyrus backend=be1
   [[ $(q "$DBN" "SELECT COUNT(*) FROM admin_audit") -ge 1 ]] || die "no audit row"
@@ -164,6 +175,7 @@ step --needs migrate_without_trigger migrate migrate
 step --needs migrate hub_build hub_build
 step --needs hub_build hub_without_select_on_accounts hub_without_select_on_accounts
 step --needs hub_build hub_without_fleet_tables hub_without_fleet_tables
+step --needs hub_build prune_log prune_log
 step --needs migrate admin_change admin_change
 step --needs admin_change admin_without_audit admin_without_audit
 step --needs migrate mboxsync_queue mboxsync_queue
