@@ -27,5 +27,5 @@ int main(int argc, char** argv) {
   setup_plan(app, g);
   setup_apply(app, g);
   setup_status(app, g);
-  return mapsync_apps::run(app, g, argc, argv, "plan");
+  mapsync_apps::run(app, g, argc, argv, "plan");
 }

@@ -2,8 +2,12 @@
 #include "apps/common/driver.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <iostream>
+
+#include <unistd.h>
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
@@ -124,7 +128,9 @@ std::string closest_subcommand(const std::string& word, const std::vector<std::s
   return prefixed.size() == 1 ? prefixed[0] : best;
 }
 
-int run(CLI::App& app, Global& g, int argc, char** argv, const char* default_subcommand) {
+namespace {
+
+int run_action(CLI::App& app, Global& g, int argc, char** argv, const char* default_subcommand) {
   // Before any password is read: a core file or a debugger must not find it.
   mapsync::protect_secrets_in_memory();
   if (const std::string m = unknown_subcommand_message(app, g.program, argc, argv); !m.empty()) {
@@ -152,6 +158,29 @@ int run(CLI::App& app, Global& g, int argc, char** argv, const char* default_sub
     mapsync::log::error(std::string("internal error: ") + e.what());
     return finish(static_cast<int>(mapsync::Exit::software));
   }
+}
+
+[[noreturn]] void exit_process(int status) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  std::cout.flush();
+  std::exit(status);
+#else
+  std::cout.flush();
+  std::cerr.flush();
+  const bool written = static_cast<bool>(std::cout) && std::fflush(nullptr) == 0;
+  if (!written && status == 0) {
+    // Output cut short (a full disk under `mapsync dump > file`) must not look like success.
+    mapsync::log::error("writing the standard output failed");
+    status = static_cast<int>(mapsync::Exit::ioerr);
+  }
+  _exit(status);
+#endif
+}
+
+}  // namespace
+
+void run(CLI::App& app, Global& g, int argc, char** argv, const char* default_subcommand) {
+  exit_process(run_action(app, g, argc, argv, default_subcommand));
 }
 
 }  // namespace mapsync_apps

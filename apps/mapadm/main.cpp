@@ -22,5 +22,5 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   setup_admin(app, g);
   setup_import(app, g);
-  return mapsync_apps::run(app, g, argc, argv);
+  mapsync_apps::run(app, g, argc, argv);
 }

@@ -35,5 +35,5 @@ int main(int argc, char** argv) {
   setup_rollback(app, g);
   setup_hold(app, g);
   setup_prune(app, g);
-  return mapsync_apps::run(app, g, argc, argv);
+  mapsync_apps::run(app, g, argc, argv);
 }

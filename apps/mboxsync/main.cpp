@@ -84,5 +84,5 @@ int main(int argc, char** argv) {
   setup_rebalance(app, g);
   setup_jobs(app, g);
   setup_status(app, g);
-  return mapsync_apps::run(app, g, argc, argv);
+  mapsync_apps::run(app, g, argc, argv);
 }

@@ -57,19 +57,45 @@ struct SerialAt {
   std::uint64_t serial = 0;
   double changed_at = 0;  // unix time of the last change this server has applied
   double now = 0;         // the server's clock
+  unsigned schema = 0;    // schema_version (with_schema only)
 };
 
-SerialAt serial_at(Database& d) {
+// Plain statements, each one round trip (a prepared one takes two), and with_schema brings
+// the schema version along: a hub that finds nothing changed spends most of its run
+// waiting for the server's answers.
+SerialAt serial_at(Database& d, bool with_schema = false) {
   SerialAt s;
   bool found = false;
-  d.query("SELECT serial, UNIX_TIMESTAMP(changed_at), UNIX_TIMESTAMP(NOW(6)) FROM change_serial WHERE id = 1", {},
-          "reading the change serial", [&](const SqlRow& r) {
-            s.serial = r.u64(1);
-            s.changed_at = std::stod("0" + r.str(2));
-            s.now = std::stod("0" + r.str(3));
-            found = true;
-          });
-  if (!found) fail(Exit::data, d.where() + ": table change_serial has no row id=1");
+  d.each_row(std::string("SELECT serial, UNIX_TIMESTAMP(changed_at), UNIX_TIMESTAMP(NOW(6))") +
+                 (with_schema ? ", (SELECT COALESCE(MAX(version), 0) FROM schema_version)" : "") +
+                 " FROM change_serial WHERE id = 1",
+             "reading the change serial", [&](const SqlRow& r) {
+               s.serial = r.u64(1);
+               s.changed_at = std::stod("0" + r.str(2));
+               s.now = std::stod("0" + r.str(3));
+               if (with_schema) s.schema = static_cast<unsigned>(r.u64(4));
+               found = true;
+             });
+  if (!found) {
+    if (with_schema) d.check_schema(d.schema_version());
+    fail(Exit::data, d.where() + ": table change_serial has no row id=1");
+  }
+  return s;
+}
+
+// The serial of a session opened with SchemaCheck::by_caller, and the schema check that
+// `check` asks for done with it. A database without our tables fails the statement: the
+// check alone then says what is wrong ("create it with mapsync migrate").
+SerialAt checked_serial_at(Database& d, SchemaCheck check) {
+  if (check != SchemaCheck::on_connect) return serial_at(d);
+  SerialAt s;
+  try {
+    s = serial_at(d, true);
+  } catch (const Error&) {
+    d.check_schema(d.schema_version());
+    throw;
+  }
+  d.check_schema(s.schema);
   return s;
 }
 
@@ -122,7 +148,8 @@ ReaderChoice connect_reader(const DatabaseConfig& db, std::uint64_t min_serial, 
     const DbEndpoint& e = eps[i];
     const std::string name = endpoint_name(e);
     try {
-      auto d = std::make_unique<Database>(at_endpoint(db, e), check);
+      // The schema is checked with the serial, below: one round trip fewer.
+      auto d = std::make_unique<Database>(at_endpoint(db, e), SchemaCheck::by_caller);
       bool can_write = true;
       if (!db.endpoints.empty()) {
         const ServerState st = d->server_state();
@@ -137,7 +164,7 @@ ReaderChoice connect_reader(const DatabaseConfig& db, std::uint64_t min_serial, 
         // what another already showed it: causal reads.
         if (st.galera) d->execute("SET SESSION wsrep_sync_wait = 1", "asking for causal reads");
       }
-      const SerialAt here = serial_at(*d);
+      const SerialAt here = checked_serial_at(*d, check);
       if (here.serial < min_serial) {
         all_config = false;
         pass_over(out.passed_over, name,
