@@ -10,18 +10,9 @@
 namespace mapsync_cli {
 namespace {
 
-struct PruneCli {
-  unsigned keep_days = 30;
-  std::uint64_t batch = 10000;
-  bool dry_run = false;
-};
-
-int run(const Global& g, const PruneCli& o) {
+// The options bind straight to the library's struct: nothing to translate.
+int run(const Global& g, mapsync::PruneOptions po) {
   const auto cfg = load(g);
-  mapsync::PruneOptions po;
-  po.keep_days = o.keep_days;
-  po.batch = o.batch;
-  po.dry_run = o.dry_run;
   // Hubs that ran within their stale window count as running (as for `mapsync migrate`).
   po.active_seconds = cfg.database.fleet.period * cfg.database.fleet.stale_periods;
   auto db = mapsync::connect_writer(cfg.database);
@@ -29,7 +20,7 @@ int run(const Global& g, const PruneCli& o) {
   std::string held;
   if (!r.floor_hub.empty())
     held = "; hub " + r.floor_hub + " published serial " + std::to_string(r.hub_floor) + ", so nothing after it goes";
-  mapsync::log::info(std::string(o.dry_run ? "would delete " : "deleted ") + std::to_string(r.deleted) +
+  mapsync::log::info(std::string(po.dry_run ? "would delete " : "deleted ") + std::to_string(r.deleted) +
                      " change-log row(s), kept " + std::to_string(r.kept) + "; the log starts at serial " +
                      std::to_string(r.start_after) + (r.start_after != r.start_before
                                                           ? " (was " + std::to_string(r.start_before) + ")"
@@ -41,7 +32,7 @@ int run(const Global& g, const PruneCli& o) {
 }  // namespace
 
 void setup_prune(CLI::App& app, Global& g) {
-  auto o = std::make_shared<PruneCli>();
+  auto o = std::make_shared<mapsync::PruneOptions>();
   CLI::App* sub = app.add_subcommand(
       "prune-log", "delete change-log rows older than --keep-days that no running hub still needs (the migrate account)");
   sub->add_option("--keep-days", o->keep_days, "keep the rows of this many days (default 30)")->check(CLI::Range(1u, 36500u));

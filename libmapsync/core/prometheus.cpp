@@ -12,6 +12,7 @@
 #include <cstdlib>
 
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/fileio.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/version.h"
 
@@ -126,14 +127,8 @@ void PromFile::write() const {
     return;
   }
   const std::string text = out_.str();
-  std::size_t done = 0;
   int err = ::fchmod(fd, 0644) == 0 ? 0 : errno;
-  while (err == 0 && done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) err = errno;
-    else done += static_cast<std::size_t>(n);
-  }
+  if (err == 0) err = write_all(fd, text);
   if (::close(fd) != 0 && err == 0) err = errno;
   if (err != 0) {
     log::warning(errno_text("cannot write metrics file " + temp, err));

@@ -11,6 +11,7 @@
 
 #include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/fileio.h"
 #include "libmapsync/core/identity.h"
 #include "libmapsync/core/json_format.h"
 #include "libmapsync/core/log.h"
@@ -215,16 +216,10 @@ void write_file_replacing(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) fail(Exit::cantcreat, errno_text("cannot create " + tmp, errno));
-  std::size_t off = 0;
-  while (off < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(Exit::ioerr, errno_text("cannot write " + tmp, err));
-    }
-    off += static_cast<std::size_t>(n);
+  if (const int err = write_all(fd, text)) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail(err == ENOSPC ? Exit::tempfail : Exit::ioerr, errno_text("cannot write " + tmp, err));
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;

@@ -11,6 +11,7 @@
 #include <functional>
 
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/fileio.h"
 #include "libmapsync/maps/publish.h"
 
 namespace mapsync {
@@ -84,13 +85,7 @@ class StagedFile {
   StagedFile& operator=(const StagedFile&) = delete;
 
   void write(const std::string& data) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-      const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) failed(n < 0 ? errno : EIO);
-      done += static_cast<std::size_t>(n);
-    }
+    if (const int err = write_all(fd_, data)) failed(err);
   }
   void finish() {
     if (::fsync(fd_) != 0) failed(errno);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/fileio.h"
 #include "libmapsync/core/json_format.h"
 
 namespace mapsync {
@@ -160,17 +161,10 @@ void write_state(const std::string& dir, const PublishState& state) {
   const std::string text = state_to_json(state);
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) fail(Exit::cantcreat, errno_text("cannot create " + temp, errno));
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(temp.c_str());
-      fail(err == ENOSPC ? Exit::tempfail : Exit::ioerr, errno_text("cannot write " + temp, err));
-    }
-    done += static_cast<std::size_t>(n);
+  if (const int err = write_all(fd, text)) {
+    ::close(fd);
+    ::unlink(temp.c_str());
+    fail(err == ENOSPC ? Exit::tempfail : Exit::ioerr, errno_text("cannot write " + temp, err));
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const int err = errno;

@@ -1,9 +1,10 @@
-// Secret files, the config file's limits and prompt termination on SIGTERM.
+// Secret files, the config file's limits, prompt termination on SIGTERM, write_all.
 //
 // What used to hang (a FIFO opened for reading, /dev/zero read to its end, an alias bomb
 // walked) runs in a child process with a generous alarm(): a child killed by SIGALRM is
 // a hang, reported as a failure instead of blocking the whole unit test run.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "libmapsync/config/config.h"
+#include "libmapsync/core/fileio.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/secret.h"
 #include "libmapsync/core/signals.h"
@@ -193,4 +196,25 @@ TEST_CASE("SIGTERM ends the process at once (75), but waits for the end of a cri
   close(fds[0]);
   CHECK(rc == 75);
   CHECK(got == "finished");
+}
+
+TEST_CASE("write_all: everything written, or the errno of the write that failed") {
+  char dir_template[] = "/tmp/mapsync-write-all.XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string path = std::string(dir_template) + "/f";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  std::string big(3 * 1024 * 1024 + 17, 'x');
+  big[12345] = '\n';
+  CHECK(mapsync::write_all(fd, big) == 0);
+  CHECK(mapsync::write_all(fd, "") == 0);
+  ::close(fd);
+  CHECK(mapsync::read_regular_file(path, "test", big.size()) == big);
+  const int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  REQUIRE(full >= 0);
+  CHECK(mapsync::write_all(full, "x") == ENOSPC);
+  ::close(full);
+  CHECK(mapsync::write_all(-1, "x") == EBADF);
+  ::unlink(path.c_str());
+  ::rmdir(dir_template);
 }
