@@ -2,6 +2,7 @@
 #include "apps/common/driver.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -161,18 +162,19 @@ int run_action(CLI::App& app, Global& g, int argc, char** argv, const char* defa
 }
 
 [[noreturn]] void exit_process(int status) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  std::cout.flush();
-  std::exit(status);
-#else
-  std::cout.flush();
   std::cerr.flush();
-  const bool written = static_cast<bool>(std::cout) && std::fflush(nullptr) == 0;
-  if (!written && status == 0) {
-    // Output cut short (a full disk under `mapsync dump > file`) must not look like success.
-    mapsync::log::error("writing the standard output failed");
+  errno = 0;
+  const bool written = std::cout.flush() && std::fflush(nullptr) == 0;
+  // Output cut short (a full disk under `mapsync dump > file`) must not look like success;
+  // a reader that stopped reading (`| head`) is not our failure.
+  if (!written && status == 0 && errno != EPIPE) {
+    const std::string what = "writing the standard output failed";
+    mapsync::log::error(errno ? mapsync::errno_text(what, errno) : what);
     status = static_cast<int>(mapsync::Exit::ioerr);
   }
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  std::exit(status);  // the sanitizers' leak check runs at exit
+#else
   _exit(status);
 #endif
 }
