@@ -182,8 +182,10 @@ bool temporary_no(const std::string& text) {
   const std::string code = imap_response_code(text);
   if (code == "UNAVAILABLE" || code == "SERVERBUG" || code == "INUSE" || code == "LIMIT") return true;
   const std::string t = lower(text);
+  // "Resource deadlock avoided" (EDEADLK): two imapd processes locking the same quota root
+  // or mailbox, e.g. ours and one still finishing the commands of a killed run.
   for (const char* p : {"unavailable", "no connection", "try again", "timed out", "system i/o error", "temporarily",
-                        "server(s)"})
+                        "server(s)", "resource deadlock"})
     if (t.find(p) != std::string::npos) return true;
   return false;
 }

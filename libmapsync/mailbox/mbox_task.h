@@ -85,8 +85,8 @@ MboxResult judge_replies(const Task& t, const std::vector<ImapCommand>& commands
 // A result for the task with no outcome decided yet (uid, back end, mailbox filled in).
 MboxResult task_result(const Task& t, MboxOutcome outcome, std::string detail = {});
 
-// Reply classifiers. A NO that says the server is busy or a Murder peer is unreachable
-// is temporary (retry); Cyrus does not always send the RFC 5530 codes, so its words count.
+// Reply classifiers. A NO that says the server is busy, a lock is taken or a Murder peer
+// is unreachable is temporary (retry); Cyrus does not always send the RFC 5530 codes, so its words count.
 bool temporary_no(const std::string& text);
 bool already_exists(const ImapResult& r);
 bool nonexistent(const ImapResult& r);

@@ -51,7 +51,22 @@ step killed_midway step_killed_midway
 
 step_rerun() {
   note "run again: every mailbox exactly once, nothing pending"
-  expect_exit 0 mboxsync -c "$CONF" bulk --log "$LOG"
+  local rc=0
+  mboxsync -c "$CONF" bulk --log "$LOG" > "$WS/out" 2>&1 || rc=$?
+  if [[ $rc == 75 ]]; then
+    # The killed run's imapd processes may still be working through the commands it had
+    # pipelined, and a lock they hold refuses ours for a moment ("Resource deadlock
+    # avoided"): a temporary failure, 75, which cron follows with another run. So does
+    # this test; that run must finish everything.
+    grep -Eq " [1-9][0-9]* to retry" "$WS/out" || { cat "$WS/out" >&2; die "exit 75 without a mailbox to retry"; }
+    cat "$WS/out" >&2
+    mv "$WS/out" "$WS/out.first"
+    expect_exit 0 mboxsync -c "$CONF" bulk --log "$LOG"
+    cat "$WS/out.first" >> "$WS/out"
+  elif [[ $rc != 0 ]]; then
+    cat "$WS/out" >&2
+    die "expected exit 0, got $rc: mboxsync bulk"
+  fi
   expect_output "accounts: "
   # The killed run could not release its lease; its successor takes it over at once.
   expect_output "a process on this host that no longer exists; taking it over"

@@ -298,3 +298,15 @@ TEST_CASE("the queue's backoff doubles from base_seconds up to max_seconds") {
   CHECK(retry_delay(p, 40) == 3600);
   CHECK(retry_delay({0, 3600, 5}, 3) == 0);
 }
+
+TEST_CASE("temporary_no: a busy server, a lock conflict or an unreachable peer is temporary; the rest is not") {
+  using mapsync::temporary_no;
+  CHECK(temporary_no("[UNAVAILABLE] try later"));
+  CHECK(temporary_no("[INUSE] Mailbox is locked"));
+  CHECK(temporary_no("Resource deadlock avoided"));  // Cyrus passes EDEADLK's text through
+  CHECK(temporary_no("System I/O error"));
+  CHECK(temporary_no("Server(s) unavailable to complete operation"));
+  CHECK_FALSE(temporary_no("Permission denied"));
+  CHECK_FALSE(temporary_no("[ALREADYEXISTS] Mailbox already exists"));
+  CHECK_FALSE(temporary_no("Invalid mailbox name"));
+}
