@@ -149,7 +149,7 @@ void IncrementalBuild::stage(Publisher& pub, const IncrementalMap& m, std::strin
       d.update(block);
       block.clear();
     }
-    merged_owners.add(o, k.size() + v.size() + (m.alias_syntax ? 3 : 2));
+    merged_owners.add(o, text_line_bytes(k.size(), v.size(), m.alias_syntax));
     if (merged_owners.size() % 65536 == 0) check_interrupted();
     if (merged_owners.size() == m.delta.new_entries / 2) testhook::crash_point(("half written " + text.final_name).c_str());
   });
@@ -172,10 +172,9 @@ void IncrementalBuild::stage_whole(Publisher& pub, const IncrementalMap& m, cons
   OwnerIndex merged_owners;  // in the order of merged
   merged.entries.reserve(m.delta.new_entries);
   merged_owners.reserve(m.delta.new_entries);
-  const std::size_t framing = m.alias_syntax ? 3 : 2;  // separator and newline of a text-source line
   const auto take = [&](const MapEntries::Entry& e, OwnerCode o) {
     merged.entries.push_back(e);
-    merged_owners.add(o, e.key.size() + e.value.size() + framing);
+    merged_owners.add(o, text_line_bytes(e.key.size(), e.value.size(), m.alias_syntax));
   };
   std::size_t j = 0;
   const OwnerFilter is_affected(affected_);
@@ -227,9 +226,9 @@ void stage_owners_of(Publisher& pub, const std::string& map_name, const std::str
   stage_owners(pub, map_name, digest, v.size(), [&] {
     const bool from_base = j == v.extra.size() || (i < base.size() && base[i].key < v.extra[j].key);
     const MapEntries::Entry& e = from_base ? base[i++] : v.extra[j++];
-    // The line the text source holds: key, separator, value (or the one value of all), newline.
+    // The value of the line: the entry's, or the one value of all.
     const std::size_t value = from_base && !v.value.empty() ? v.value.size() : e.value.size();
-    return OwnedLine{owner_of(s, e.origin), e.key.size() + value + (v.alias_syntax ? 3 : 2)};
+    return OwnedLine{owner_of(s, e.origin), text_line_bytes(e.key.size(), value, v.alias_syntax)};
   });
 }
 

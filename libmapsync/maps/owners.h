@@ -14,6 +14,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -68,6 +69,12 @@ struct OwnedLine {
   OwnerCode owner = 0;
   std::uint64_t line_bytes = 0;
 };
+
+// The length of a text-source line: key, separator ("\t", or ": " in alias syntax),
+// value, newline.
+constexpr std::uint64_t text_line_bytes(std::size_t key, std::size_t value, bool alias_syntax) {
+  return key + value + (alias_syntax ? 3 : 2);
+}
 
 // The entries of a sidecar as it stores them (LEB128, about 5 bytes an entry where a
 // vector of owners and offsets takes 16): a million entries are 7 MB in memory, made or
