@@ -7,6 +7,7 @@
 
 #include "apps/mapsync/commands.h"
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/fileio.h"
 #include "libmapsync/maps/fleet_report.h"
 #include "libmapsync/maps/state.h"
 
@@ -31,7 +32,7 @@ std::string when(std::int64_t t) {
 // metrics; monitoring alerts on those).
 int run_fleet(const mapsync::MapsSettings& cfg, const StatusCli& o) {
   const mapsync::FleetStatus st = mapsync::fleet_status(cfg);
-  if (!o.prometheus.empty()) mapsync::write_file_replacing(o.prometheus, mapsync::fleet_prometheus(st));
+  if (!o.prometheus.empty()) mapsync::replace_file_or_fail(o.prometheus, mapsync::fleet_prometheus(st), {.temp_template = o.prometheus + ".tmp.XXXXXX"});
   std::cout << (o.json ? mapsync::fleet_json(st) : mapsync::fleet_text(st));
   return 0;
 }

@@ -117,28 +117,13 @@ void PromFile::run_outcome(const std::string& program, int exit_status, double s
 
 void PromFile::write() const {
   if (path_.empty()) return;
-  // The metrics directory may be writable by others (node_exporter's): a name they can
-  // guess, opened without O_EXCL, would let a planted symlink make us overwrite any file.
-  // mkstemp creates a new file of its own (O_CREAT|O_EXCL: never through a symlink).
-  std::string temp = path_ + ".tmp.XXXXXX";
-  const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) {
-    log::warning(errno_text("cannot create a metrics file beside " + path_, errno));
-    return;
-  }
-  const std::string text = out_.str();
-  int err = ::fchmod(fd, 0644) == 0 ? 0 : errno;
-  if (err == 0) err = write_all(fd, text);
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err != 0) {
-    log::warning(errno_text("cannot write metrics file " + temp, err));
-    ::unlink(temp.c_str());
-    return;
-  }
-  if (std::rename(temp.c_str(), path_.c_str()) != 0) {
-    log::warning(errno_text("cannot rename metrics file to " + path_, errno));
-    std::remove(temp.c_str());
-  }
+  // The metrics directory may be writable by others (node_exporter's): replace_file's temp
+  // file is its own (O_EXCL), never one a planted symlink leads to. 0644: node_exporter
+  // reads it under its own user. Not durable: the next run writes it again, and an fsync
+  // would cost every run (a no-op one too) a journal commit.
+  std::string what;
+  if (const int err = replace_file(path_, out_.str(), {.mode = 0644, .temp_template = path_ + ".tmp.XXXXXX", .durable = false}, &what))
+    log::warning(errno_text(what + " (metrics file)", err));
 }
 
 }  // namespace mapsync

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <optional>
 #include <exception>
 #include <fstream>
@@ -560,7 +559,7 @@ class BuildJob {
     rep_.seconds = seconds();
     next_.checked_at = now_seconds();
     next_.duration = rep_.seconds;
-    record_publish(dir_, cfg_.maps, next_, wrote_ && !staging_);
+    pruning_ = record_publish(dir_, cfg_.maps, next_, wrote_ && !staging_);
   }
 
   const MapsSettings& cfg_;
@@ -581,7 +580,8 @@ class BuildJob {
   bool wrote_ = false;
   bool proof_ = false;  // this full build is the periodic one that checks incremental runs
   AliasGraph graph_;    // recorded by the full render, or carried on by an incremental run
-  std::unique_ptr<BackgroundWrite> writing_;  // last: its threads read the members above
+  std::unique_ptr<BackgroundWrite> writing_;  // its threads read the members above
+  std::jthread pruning_;                       // last: old generations go while the job reports
 };
 
 }  // namespace

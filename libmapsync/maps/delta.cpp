@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/fileio.h"
 #include "libmapsync/maps/mapdiff.h"
 
 namespace mapsync {
@@ -55,8 +56,16 @@ class Merger {
 
 }  // namespace
 
+bool split_text_line(std::string_view line, bool alias_syntax, std::string_view& key, std::string_view& value) {
+  const std::size_t sep = alias_syntax ? line.find(": ") : line.find('\t');
+  if (sep == std::string_view::npos) return false;
+  key = line.substr(0, sep);
+  value = line.substr(sep + (alias_syntax ? 2 : 1));
+  return true;
+}
+
 void read_text_source(const std::string& path, bool alias_syntax,
-                      const std::function<void(std::string_view, std::string_view)>& fn) {
+                      const std::function<void(std::string_view, std::string_view)>& fn, bool drop_behind) {
   // Never through a symlink: the text sources we publish are files of our own.
   const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -66,11 +75,12 @@ void read_text_source(const std::string& path, bool alias_syntax,
   std::string buf, prev;
   char chunk[1 << 16];
   std::size_t line_no = 0;
+  off_t read_bytes = 0;
+  DropBehind dropper(fd);
   auto line = [&](std::string_view l) {
     ++line_no;
-    const std::size_t sep = alias_syntax ? l.find(": ") : l.find('\t');
-    if (sep == std::string_view::npos) fail(Exit::data, path + ":" + std::to_string(line_no) + ": not a line mapsync writes");
-    const std::string_view k = l.substr(0, sep), v = l.substr(sep + (alias_syntax ? 2 : 1));
+    std::string_view k, v;
+    if (!split_text_line(l, alias_syntax, k, v)) fail(Exit::data, path + ":" + std::to_string(line_no) + ": not a line mapsync writes");
     if (line_no > 1 && !(std::string_view(prev) < k))
       fail(Exit::data, path + ":" + std::to_string(line_no) + ": keys out of order (edited by hand?)");
     prev.assign(k);
@@ -85,12 +95,15 @@ void read_text_source(const std::string& path, bool alias_syntax,
       fail(Exit::tempfail, errno_text("cannot read " + path, err));
     }
     if (n == 0) break;
+    read_bytes += n;
+    if (drop_behind) dropper.read_to(read_bytes);
     buf.append(chunk, static_cast<std::size_t>(n));
     std::size_t start = 0;
     for (std::size_t nl; (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1)
       line(std::string_view(buf).substr(start, nl - start));
     buf.erase(0, start);
   }
+  if (drop_behind) dropper.done();
   ::close(fd);
   if (!buf.empty()) line(buf);
 }

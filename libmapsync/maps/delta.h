@@ -64,11 +64,17 @@ struct MapDelta {
   bool complete = true;
 };
 
+// A text-source line (without its newline) split at the separator mapsync writes ("\t",
+// or ": " in alias syntax); false when it has none.
+bool split_text_line(std::string_view line, bool alias_syntax, std::string_view& key, std::string_view& value);
+
 // Reads a text source that mapsync wrote ("key<TAB>value" lines, or "key: value" for
 // aliases), in file order, checking that keys ascend. Throws Exit::tempfail when the
 // file cannot be read, Exit::data when it is not in our format or not sorted.
+// drop_behind: the file is being replaced and read for the last time (core/fileio.h).
 void read_text_source(const std::string& path, bool alias_syntax,
-                      const std::function<void(std::string_view key, std::string_view value)>& fn);
+                      const std::function<void(std::string_view key, std::string_view value)>& fn,
+                      bool drop_behind = false);
 
 // Compares the published text source at path (our format, sorted) with view. Throws
 // Exit::tempfail when the file cannot be read, Exit::data when it is not sorted.

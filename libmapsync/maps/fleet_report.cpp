@@ -11,7 +11,6 @@
 
 #include "libmapsync/core/digest.h"
 #include "libmapsync/core/error.h"
-#include "libmapsync/core/fileio.h"
 #include "libmapsync/core/identity.h"
 #include "libmapsync/core/json_format.h"
 #include "libmapsync/core/log.h"
@@ -210,22 +209,6 @@ std::string fleet_prometheus(const FleetStatus& st) {
     for (const HubRow& h : st.hubs) o << g.name << label(h.report.hub) << " " << g.value(h) << "\n";
   }
   return o.str();
-}
-
-void write_file_replacing(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) fail(Exit::cantcreat, errno_text("cannot create " + tmp, errno));
-  if (const int err = write_all(fd, text)) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    fail(err == ENOSPC ? Exit::tempfail : Exit::ioerr, errno_text("cannot write " + tmp, err));
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    fail(Exit::ioerr, errno_text("cannot replace " + path, err));
-  }
 }
 
 void set_fleet_hold(const MapsSettings& cfg, bool held, const std::string& reason) {

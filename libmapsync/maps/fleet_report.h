@@ -25,8 +25,6 @@ FleetStatus fleet_status(const MapsSettings& config);
 std::string fleet_text(const FleetStatus& status);
 std::string fleet_json(const FleetStatus& status);
 std::string fleet_prometheus(const FleetStatus& status);
-// Replaces path with text (temp file in the same directory, fsync, rename).
-void write_file_replacing(const std::string& path, const std::string& text);
 
 // mapsync hold --fleet REASON / release --fleet, on a writable endpoint.
 void set_fleet_hold(const MapsSettings& config, bool held, const std::string& reason);

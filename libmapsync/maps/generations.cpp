@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <chrono>
 #include <filesystem>
+#include <system_error>
 
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/log.h"
@@ -90,31 +91,50 @@ void store_generation(const std::string& dir, const MapsConfig& maps, const Publ
   fs::remove_all(tmp, ec);
   if (!fs::create_directory(tmp, ec))
     fail(Exit::cantcreat, "cannot create " + tmp + ": " + ec.message());
-  for (const MapState& m : state.maps) {
-    const MapConfig* mc = maps.find(m.name);
-    if (!mc) continue;
-    const std::string from = dir + "/" + mc->spec.text_file, to = tmp + "/" + mc->spec.text_file;
-    // A link costs no copy; the text sources are never rewritten in place.
+  std::vector<std::string> files;
+  for (const MapState& m : state.maps)
+    if (const MapConfig* mc = maps.find(m.name)) files.push_back(mc->spec.text_file);
+  files.push_back(kStateFile);  // state's own file: record_publish has just written it
+  for (const std::string& f : files) {
+    const std::string from = dir + "/" + f, to = tmp + "/" + f;
+    // A link costs no copy, and the text sources and the state file are only ever
+    // replaced by rename, never rewritten in place.
     if (::link(from.c_str(), to.c_str()) != 0) {
       const int err = errno;
       fs::remove_all(tmp, ec);
       fail(Exit::cantcreat, errno_text("cannot link " + from + " into " + tmp, err));
     }
   }
-  write_state(tmp, state);
+  fsync_dir(tmp);
   fs::remove_all(final_dir, ec);  // a number reused after a crash between publish and state
   fs::rename(tmp, final_dir, ec);
   if (ec) fail(Exit::cantcreat, "cannot rename " + tmp + " to " + final_dir + ": " + ec.message());
   fsync_dir(base);
-  // Keep the newest ones; anything half-made by a killed run goes too.
-  std::vector<std::uint64_t> gens = stored_generations(dir);
-  while (gens.size() > keep) {
-    fs::remove_all(base + "/" + std::to_string(gens.front()), ec);
-    gens.erase(gens.begin());
+}
+
+void prune_generations(const std::string& dir, unsigned keep) noexcept {
+  try {
+    if (keep == 0) return;
+    const std::string base = base_of(dir);
+    std::error_code ec;
+    // Keep the newest ones; anything half-made by a killed run goes too.
+    std::vector<std::uint64_t> gens = stored_generations(dir);
+    for (std::size_t i = 0; i + keep < gens.size(); ++i) fs::remove_all(base + "/" + std::to_string(gens[i]), ec);
+    for (const auto& e : fs::directory_iterator(base, ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(".tmp.", 0) == 0) fs::remove_all(e.path(), ec);  // a link is removed, not followed
+    }
+  } catch (const std::exception& e) {
+    log::warning(std::string("cannot prune the stored generations: ") + e.what());
   }
-  for (const auto& e : fs::directory_iterator(base, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind(".tmp.", 0) == 0) fs::remove_all(e.path(), ec);  // a link is removed, not followed
+}
+
+std::jthread prune_generations_beside(const std::string& dir, unsigned keep) {
+  try {
+    return std::jthread(prune_generations, dir, keep);
+  } catch (const std::system_error&) {
+    prune_generations(dir, keep);
+    return {};
   }
 }
 
@@ -176,7 +196,7 @@ RollbackReport rollback(const MapsSettings& cfg, std::optional<std::uint64_t> ge
   commit_staged(pub, cfg.maps, next, next.generation);
   next.published_at = next.checked_at =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  record_publish(dir, cfg.maps, next, true);
+  record_publish(dir, cfg.maps, next, true);  // the pruning it returns ends with this statement
   rep.new_generation = next.generation;
   log::audit("rolled back to generation " + std::to_string(rep.restored) + " as generation " +
                std::to_string(rep.new_generation) +

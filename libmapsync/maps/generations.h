@@ -1,8 +1,8 @@
 // generations.h - the last N published generations, and rollback to one of them.
 //
 // After every publish that changed files, <maps.directory>/.generations/<N>/ gets a hard
-// link to the text source of every map and a copy of the state file: cheap (no data is
-// copied) and safe, because only the text sources are linked. The indexed files are
+// link to the text source of every map and to the state file: cheap (no data is copied)
+// and safe, because those files are only ever replaced by rename. The indexed files are
 // never linked: Postfix notices a replaced map by its old inode's link count dropping
 // to zero, and a second link would hide the replacement from running daemons.
 // A rollback rebuilds the indexed files from a generation's text sources and publishes
@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "libmapsync/maps/options.h"
@@ -23,8 +24,16 @@ namespace mapsync {
 
 inline constexpr const char* kGenerationsDir = ".generations";
 
-// Records state's generation (whose maps are published in dir) and keeps the newest keep.
+// Records state's generation (whose maps and state file are published in dir).
 void store_generation(const std::string& dir, const MapsConfig& maps, const PublishState& state, unsigned keep);
+
+// Removes all but the newest keep stored generations, and what a killed run left half
+// made. Freeing old text sources takes a while (their last link goes), so a build runs
+// it beside its fleet report; a failure is only logged: nothing published depends on it.
+void prune_generations(const std::string& dir, unsigned keep) noexcept;
+// The same in a thread of its own, joined when the result goes (inline when no thread
+// can be had), so that it overlaps what the caller does next.
+std::jthread prune_generations_beside(const std::string& dir, unsigned keep);
 
 // Stored generation numbers, ascending.
 std::vector<std::uint64_t> stored_generations(const std::string& dir);

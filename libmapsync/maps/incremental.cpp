@@ -147,9 +147,9 @@ bool published_lines(const std::string& dir, const MapConfig& mc, bool alias_syn
     }
     ok = got == buf.size() && got > 0 && buf.back() == '\n';
     const std::string_view l = std::string_view(buf).substr(0, got ? got - 1 : 0);
-    const std::size_t sep = alias_syntax ? l.find(": ") : l.find('\t');
-    ok = ok && sep != std::string_view::npos && l.find('\n') == std::string_view::npos;
-    if (ok) fn(e.owner, l.substr(0, sep), l.substr(sep + (alias_syntax ? 2 : 1)));
+    std::string_view k, v;
+    ok = ok && split_text_line(l, alias_syntax, k, v) && l.find('\n') == std::string_view::npos;
+    if (ok) fn(e.owner, k, v);
   }
   ::close(fd);
   if (!ok) why = path + ": not the text source its owner index describes";

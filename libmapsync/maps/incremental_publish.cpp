@@ -1,6 +1,5 @@
 // incremental_publish.cpp - the publishing half of incremental.h: the changed maps
 // written from the published ones with the affected owners' entries replaced.
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,9 +44,9 @@ void slurp_lines(const std::string& path, bool alias_syntax, TextLines& out) {
     std::size_t nl = all.find('\n', pos);
     if (nl == std::string_view::npos) nl = all.size();
     const std::string_view l = all.substr(pos, nl - pos);
-    const std::size_t sep = alias_syntax ? l.find(": ") : l.find('\t');
-    if (sep == std::string_view::npos) fail(Exit::data, path + ": changed while it was read");
-    out.lines.emplace_back(l.substr(0, sep), l.substr(sep + (alias_syntax ? 2 : 1)));
+    std::string_view k, v;
+    if (!split_text_line(l, alias_syntax, k, v)) fail(Exit::data, path + ": changed while it was read");
+    out.lines.emplace_back(k, v);
     pos = nl + 1;
   }
 }
@@ -70,22 +69,19 @@ void merge_published(const std::string& path, const IncrementalMap& m, const Own
   const OwnerFilter is_affected(affected);
   OwnerIndex::Cursor cursor(owners);
   OwnerIndex::Entry e;
-  read_text_source(path, m.alias_syntax, [&](std::string_view k, std::string_view v) {
-    if (!cursor.next(e)) fail(Exit::tempfail, path + ": changed while it was read");
-    if (is_affected(e.owner)) return;
-    for (; j < m.fresh.size() && m.fresh[j].key < k; ++j) emit(m.fresh[j].key, m.fresh[j].value, m.fresh_owners[j]);
-    emit(k, v, e.owner);
-  });
+  // The text source replaced is read by no one after this pass (Postfix reads the indexed
+  // file): its pages leave the cache as the pass goes, and the new text source takes them.
+  read_text_source(
+      path, m.alias_syntax,
+      [&](std::string_view k, std::string_view v) {
+        if (!cursor.next(e)) fail(Exit::tempfail, path + ": changed while it was read");
+        if (is_affected(e.owner)) return;
+        for (; j < m.fresh.size() && m.fresh[j].key < k; ++j) emit(m.fresh[j].key, m.fresh[j].value, m.fresh_owners[j]);
+        emit(k, v, e.owner);
+      },
+      /*drop_behind=*/true);
   if (cursor.next(e)) fail(Exit::tempfail, path + ": changed while it was read");
   for (; j < m.fresh.size(); ++j) emit(m.fresh[j].key, m.fresh[j].value, m.fresh_owners[j]);
-  // The text source replaced is read by no one after this pass (Postfix reads the indexed
-  // file): its pages leave the cache now, and the copy of the indexed file that follows
-  // takes them, rather than memory the kernel has not handed out yet.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0) {
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    ::close(fd);
-  }
 }
 
 // A writer of one file of map mc under a temp name, staged by done().

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "libmapsync/core/casefold.h"
+#include "libmapsync/core/fileio.h"
 #include "libmapsync/core/error.h"
 #include "libmapsync/maps/map_backend.h"
 #include "libmapsync/maps/map_types_internal.h"
@@ -192,17 +193,9 @@ class TextWriter final : public MapWriter {
   }
 
   void flush() {
-    const char* p = buf_.data();
-    std::size_t left = buf_.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        failed("write", errno);
-      }
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
+    if (const int err = write_all(fd_, buf_)) failed("write", err);
+    written_ += static_cast<off_t>(buf_.size());
+    write_behind_.written_to(written_);
     buf_.clear();
   }
 
@@ -215,6 +208,8 @@ class TextWriter final : public MapWriter {
   std::string last_;
   std::size_t count_ = 0;
   std::string buf_;
+  off_t written_ = 0;
+  WriteBehind write_behind_{fd_};
 };
 
 class TextReader final : public MapReader {

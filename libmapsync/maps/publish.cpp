@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "libmapsync/core/error.h"
+#include "libmapsync/core/fileio.h"
 #include "libmapsync/core/log.h"
 #include "libmapsync/core/signals.h"
 #include "libmapsync/core/testhooks.h"
@@ -114,6 +115,11 @@ std::string Publisher::copy_to_temp(const std::string& final_name) {
   // Only the data extents are copied (SEEK_DATA/SEEK_HOLE), with copy_file_range in the
   // kernel: a hash file pre-sized by libdb is sparse, and copying its holes would double
   // the bytes written and fsynced. ftruncate restores the length after a trailing hole.
+  // The file copied is the published one this run replaces: what has been copied leaves
+  // the page cache as the copy goes (the copy takes those pages back; core/fileio.h).
+  // Running Postfix daemons keep reading it until the rename, from disk where a page has
+  // left the cache, and pages a reader has mapped (lmdb) stay. The copy goes to disk as
+  // it is made, not all at the patch's fsync.
   struct stat st {};
   if (::fstat(in, &st) != 0) {
     const int err = errno;
@@ -126,6 +132,9 @@ std::string Publisher::copy_to_temp(const std::string& final_name) {
     ::close(out);
     fail(err == ENOSPC || err == EIO ? Exit::tempfail : Exit::cantcreat, errno_text(what, err));
   };
+  constexpr std::size_t kStep = 4 << 20;
+  DropBehind dropper(in);
+  WriteBehind write_behind(out);
   off_t pos = 0;
   while (pos < st.st_size) {
     off_t data = ::lseek(in, pos, SEEK_DATA);
@@ -135,13 +144,16 @@ std::string Publisher::copy_to_temp(const std::string& final_name) {
     if (hole < 0) failed("cannot seek in " + src, errno);
     off_t from = data, to = data;
     while (from < hole) {
-      const ssize_t n = ::copy_file_range(in, &from, out, &to, static_cast<std::size_t>(hole - from), 0);
+      const ssize_t n = ::copy_file_range(in, &from, out, &to, std::min(kStep, static_cast<std::size_t>(hole - from)), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) failed("cannot copy " + src + " to " + temp, errno);
       if (n == 0) break;  // the file shrank under us: it was replaced, and so is ours
+      dropper.read_to(from);
+      write_behind.written_to(to);
     }
     pos = hole;
   }
+  dropper.done();
   if (::ftruncate(out, st.st_size) != 0) failed("cannot size " + temp, errno);
   ::close(in);
   if (::close(out) != 0) fail(Exit::tempfail, errno_text("cannot write " + temp, errno));

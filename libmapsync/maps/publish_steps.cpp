@@ -192,10 +192,12 @@ void commit_staged(Publisher& pub, const MapsConfig& maps, PublishState& next, s
   }
 }
 
-void record_publish(const std::string& dir, const MapsConfig& maps, const PublishState& next, bool store) {
+std::jthread record_publish(const std::string& dir, const MapsConfig& maps, const PublishState& next, bool store) {
   testhook::crash_point("before state");
   write_state(dir, next);
-  if (store) store_generation(dir, maps, next, maps.generations);
+  if (!store) return {};
+  store_generation(dir, maps, next, maps.generations);
+  return prune_generations_beside(dir, maps.generations);
 }
 
 }  // namespace mapsync

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "libmapsync/maps/delta.h"
 #include "libmapsync/maps/map_backend.h"
@@ -53,6 +54,8 @@ void patch_map_file(Publisher& pub, const MapType& type, const MapConfig& map, c
 void commit_staged(Publisher& pub, const MapsConfig& maps, PublishState& next, std::uint64_t written);
 
 // Writes next as the state of dir and, when store, keeps it as a generation for rollback.
-void record_publish(const std::string& dir, const MapsConfig& maps, const PublishState& next, bool store);
+// Returns the removal of the generations beyond maps.generations, under way in a thread
+// (generations.h), joined when the result goes.
+std::jthread record_publish(const std::string& dir, const MapsConfig& maps, const PublishState& next, bool store);
 
 }  // namespace mapsync

@@ -12,6 +12,7 @@
 #include "libmapsync/core/error.h"
 #include "libmapsync/core/fileio.h"
 #include "libmapsync/core/json_format.h"
+#include "libmapsync/maps/publish.h"
 
 namespace mapsync {
 
@@ -156,31 +157,10 @@ std::optional<PublishState> read_state(const std::string& dir) {
 }
 
 void write_state(const std::string& dir, const PublishState& state) {
-  const std::string path = dir + "/" + kStateFile;
-  const std::string temp = dir + "/.mapsync-tmp." + std::to_string(::getpid()) + ".state";
-  const std::string text = state_to_json(state);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) fail(Exit::cantcreat, errno_text("cannot create " + temp, errno));
-  if (const int err = write_all(fd, text)) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    fail(err == ENOSPC ? Exit::tempfail : Exit::ioerr, errno_text("cannot write " + temp, err));
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    fail(Exit::tempfail, errno_text("cannot write " + temp, err));
-  }
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(temp.c_str());
-    fail(Exit::cantcreat, errno_text("cannot rename " + temp, err));
-  }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  // Under the temp prefix, so that a run killed before the rename leaves nothing the next
+  // publish does not clear away.
+  replace_file_or_fail(dir + "/" + kStateFile, state_to_json(state),
+                       {.temp_template = dir + "/" + kTempPrefix + "XXXXXX.state", .suffix_len = 6});
 }
 
 }  // namespace mapsync

@@ -101,6 +101,7 @@ TEST_CASE("a symlinked .generations is refused: nothing stored or pruned outside
   st.generation = 3;
   CHECK(status_of([&] { mapsync::store_generation(dir / "maps", maps, st, 1); }) == Exit::config);
   CHECK(status_of([&] { mapsync::stored_generations(dir / "maps"); }) == Exit::config);
+  mapsync::prune_generations(dir / "maps", 1);  // refuses too, and only says so
   CHECK(read_text(dir / "elsewhere/1/keep") == kPrecious);
   CHECK(fs::exists(dir / "elsewhere/2"));
   CHECK_FALSE(fs::exists(dir / "elsewhere/3"));
@@ -110,8 +111,11 @@ TEST_CASE("a symlinked .generations is refused: nothing stored or pruned outside
   fs::create_directory(dir / "maps/.generations");
   REQUIRE(::symlink((dir / "elsewhere/1").c_str(), (dir / "maps/.generations/1").c_str()) == 0);
   CHECK(mapsync::stored_generations(dir / "maps").empty());
+  mapsync::write_state(dir / "maps", st);  // as record_publish does before it stores
   mapsync::store_generation(dir / "maps", maps, st, 1);
+  mapsync::prune_generations(dir / "maps", 1);
   CHECK(mapsync::stored_generations(dir / "maps") == std::vector<std::uint64_t>{3});
+  CHECK(mapsync::read_state(dir / "maps/.generations/3")->generation == 3);
   CHECK(read_text(dir / "elsewhere/1/keep") == kPrecious);
 }
 

@@ -1,4 +1,4 @@
-// Secret files, the config file's limits, prompt termination on SIGTERM, write_all.
+// Secret files, the config file's limits, prompt termination on SIGTERM, write_all, replace_file.
 //
 // What used to hang (a FIFO opened for reading, /dev/zero read to its end, an alias bomb
 // walked) runs in a child process with a generous alarm(): a child killed by SIGALRM is
@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 
 #include "libmapsync/config/config.h"
@@ -217,4 +218,50 @@ TEST_CASE("write_all: everything written, or the errno of the write that failed"
   CHECK(mapsync::write_all(-1, "x") == EBADF);
   ::unlink(path.c_str());
   ::rmdir(dir_template);
+}
+
+TEST_CASE("replace_file: the whole new file by rename, exactly its mode, and no temp file left") {
+  char dir_template[] = "/tmp/mapsync-replace.XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template, path = dir + "/state";
+  const auto entries = [&] {
+    const std::filesystem::directory_iterator it(dir);
+    return static_cast<std::size_t>(std::distance(begin(it), end(it)));
+  };
+  const mode_t old_umask = ::umask(077);
+  std::string what;
+  CHECK(mapsync::replace_file(path, "one\n", {.mode = 0644, .temp_template = dir + "/.t.XXXXXX.x", .suffix_len = 2}, &what) == 0);
+  ::umask(old_umask);
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0644);  // not narrowed by the umask: node_exporter reads it
+  const ino_t first = st.st_ino;
+  // A symlink at path is replaced, never followed.
+  const std::string victim = dir + "/victim";
+  { std::ofstream(victim) << "keep\n"; }
+  ::unlink(path.c_str());
+  REQUIRE(::symlink(victim.c_str(), path.c_str()) == 0);
+  CHECK(mapsync::replace_file(path, "two\n", {.mode = 0600, .temp_template = dir + "/.t.XXXXXX", .durable = false}, &what) == 0);
+  CHECK(mapsync::read_regular_file(victim, "test", 100) == "keep\n");
+  CHECK(mapsync::read_regular_file(path, "test", 100) == "two\n");
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK(st.st_ino != first);
+  CHECK(entries() == 2);
+  // A failed rename (a directory in the way) names the step and leaves no temp file.
+  const std::string blocked = dir + "/blocked";
+  REQUIRE(::mkdir(blocked.c_str(), 0700) == 0);
+  REQUIRE(::mkdir((blocked + "/inside").c_str(), 0700) == 0);
+  CHECK(mapsync::replace_file(blocked, "x", {.temp_template = dir + "/.t.XXXXXX"}, &what) != 0);
+  CHECK(what.find("cannot rename " + dir + "/.t.") == 0);
+  CHECK(entries() == 3);
+  // No directory to put the temp file in: "cannot create", and the throwing form says 73.
+  CHECK(mapsync::replace_file(dir + "/none/f", "x", {.temp_template = dir + "/none/.t.XXXXXX"}, &what) == ENOENT);
+  CHECK(what.find("cannot create " + dir + "/none/.t.") == 0);
+  try {
+    mapsync::replace_file_or_fail(dir + "/none/f", "x", {.temp_template = dir + "/none/.t.XXXXXX"});
+    FAIL("no exception");
+  } catch (const mapsync::Error& e) {
+    CHECK(e.status() == mapsync::Exit::cantcreat);
+  }
+  std::filesystem::remove_all(dir);
 }
