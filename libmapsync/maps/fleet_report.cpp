@@ -31,10 +31,15 @@ std::string combined_digest(const PublishState& st) {
 
 namespace {
 
-// Every stored generation's content, from the state file stored with it.
-std::vector<GenerationDigest> stored_digests(const std::string& dir) {
+// Every stored generation's content, from the state file stored with it; with keep, the
+// newest keep only: what a build's pruning leaves, which may still be under way
+// (prune_generations_beside) when the build reports.
+std::vector<GenerationDigest> stored_digests(const std::string& dir, unsigned keep = 0) {
   std::vector<GenerationDigest> out;
-  for (std::uint64_t g : stored_generations(dir)) {
+  const std::vector<std::uint64_t> gens = stored_generations(dir);
+  const std::size_t from = keep && gens.size() > keep ? gens.size() - keep : 0;
+  for (std::size_t i = from; i < gens.size(); ++i) {
+    const std::uint64_t g = gens[i];
     try {
       const auto st = read_state(dir + "/" + kGenerationsDir + "/" + std::to_string(g));
       if (st) out.push_back({g, st->serial, combined_digest(*st), st->published_at});
@@ -100,7 +105,7 @@ void report_hub(const MapsSettings& cfg, ReaderChoice& reader, const PublishStat
   r.held = held || st.held;
   // The stored generations change only when something is published.
   r.with_generations = result != "unchanged" && result != "held";
-  if (r.with_generations) r.generations = stored_digests(cfg.maps.directory);
+  if (r.with_generations) r.generations = stored_digests(cfg.maps.directory, cfg.maps.generations);
   try {
     Database* w = reader.writable ? reader.db.get() : reader.writer.get();
     if (!w) {

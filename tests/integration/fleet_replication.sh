@@ -7,7 +7,9 @@
 #     passes r1 over and publishes the new serial from p; a config with r1 alone is then
 #     refused (75, maps untouched: a hub never goes back in time); after START SLAVE r1
 #     catches up and hub1 reads it again;
-#   - r2 stopped: hub2 passes it over (cannot connect) and reads p.
+#   - r2 stopped: hub2 passes it over (cannot connect) and reads p;
+#   - with maps.generations 2, hub3 reports exactly the generations it keeps after each
+#     publish (the oldest is pruned in a thread while the build reports).
 # It starts its own servers in a private network namespace (fleet_lib.sh).
 TEST_NAME=fleet_replication
 # shellcheck source=lib.sh
@@ -164,5 +166,23 @@ step_replica_down() {
   read_from hub2 "$s" 127.0.0.23:3306
 }
 step --needs publish_all replica_down step_replica_down
+
+step_generations_reported() {
+  note "maps.generations 2: after every publish the hub reports exactly the two generations it kept"
+  local i kept reported
+  sed 's|^  directory: \(.*\)/maps$|  directory: \1/maps\n  generations: 2|' "$WS/hub3.yaml" > "$WS/hub3-g2.yaml"
+  grep -q '^  generations: 2$' "$WS/hub3-g2.yaml" || die "no generations line in hub3-g2.yaml"
+  for i in 1 2 3 4; do
+    add_alias "fleet-gen$i@example.edu" > /dev/null
+    build hub3 0 "$WS/hub3-g2.yaml"
+    # The build prunes the oldest generation in a thread while it reports: what it reports
+    # must still be what it keeps.
+    kept=$(find "$WS/hub-hub3/maps/.generations" -mindepth 1 -maxdepth 1 -name '[0-9]*' -printf '%f\n' | sort -n | xargs)
+    reported=$(nq p "SELECT generation FROM maildb.fleet_generations WHERE hub = 'hub3' ORDER BY generation" | xargs)
+    [[ $(wc -w <<<"$kept") == 2 ]] || die "publish $i: kept generations \"$kept\", want two"
+    [[ $reported == "$kept" ]] || die "publish $i: reported generations \"$reported\", kept \"$kept\""
+  done
+}
+step --needs publish_all generations_reported step_generations_reported
 
 finish
