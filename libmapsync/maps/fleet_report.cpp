@@ -31,15 +31,11 @@ std::string combined_digest(const PublishState& st) {
 
 namespace {
 
-// Every stored generation's content, from the state file stored with it; with keep, the
-// newest keep only: what a build's pruning leaves, which may still be under way
-// (prune_generations_beside) when the build reports.
+// The content of every stored generation kept (kept_generations: a build's pruning may
+// still be under way when it reports), from the state file stored with it.
 std::vector<GenerationDigest> stored_digests(const std::string& dir, unsigned keep = 0) {
   std::vector<GenerationDigest> out;
-  const std::vector<std::uint64_t> gens = stored_generations(dir);
-  const std::size_t from = keep && gens.size() > keep ? gens.size() - keep : 0;
-  for (std::size_t i = from; i < gens.size(); ++i) {
-    const std::uint64_t g = gens[i];
+  for (std::uint64_t g : kept_generations(dir, keep)) {
     try {
       const auto st = read_state(dir + "/" + kGenerationsDir + "/" + std::to_string(g));
       if (st) out.push_back({g, st->serial, combined_digest(*st), st->published_at});

@@ -61,7 +61,17 @@ bool is_generation_dir(const fs::directory_entry& e) {
   return all_digits(e.path().filename().string()) && e.symlink_status(ec).type() == fs::file_type::directory;
 }
 
+// How many of n stored generations (ascending) are older than the newest keep; keep 0
+// (no generations stored) prunes nothing.
+std::size_t beyond_keep(std::size_t n, unsigned keep) { return keep && n > keep ? n - keep : 0; }
+
 }  // namespace
+
+std::vector<std::uint64_t> kept_generations(const std::string& dir, unsigned keep) {
+  std::vector<std::uint64_t> gens = stored_generations(dir);
+  gens.erase(gens.begin(), gens.begin() + static_cast<std::ptrdiff_t>(beyond_keep(gens.size(), keep)));
+  return gens;
+}
 
 std::vector<std::uint64_t> stored_generations(const std::string& dir) {
   std::vector<std::uint64_t> out;
@@ -118,8 +128,8 @@ void prune_generations(const std::string& dir, unsigned keep) noexcept {
     const std::string base = base_of(dir);
     std::error_code ec;
     // Keep the newest ones; anything half-made by a killed run goes too.
-    std::vector<std::uint64_t> gens = stored_generations(dir);
-    for (std::size_t i = 0; i + keep < gens.size(); ++i) fs::remove_all(base + "/" + std::to_string(gens[i]), ec);
+    const std::vector<std::uint64_t> gens = stored_generations(dir);
+    for (std::size_t i = 0; i < beyond_keep(gens.size(), keep); ++i) fs::remove_all(base + "/" + std::to_string(gens[i]), ec);
     for (const auto& e : fs::directory_iterator(base, ec)) {
       const std::string name = e.path().filename().string();
       if (name.rfind(".tmp.", 0) == 0) fs::remove_all(e.path(), ec);  // a link is removed, not followed

@@ -37,6 +37,9 @@ std::jthread prune_generations_beside(const std::string& dir, unsigned keep);
 
 // Stored generation numbers, ascending.
 std::vector<std::uint64_t> stored_generations(const std::string& dir);
+// The newest keep of them (all when keep is 0): what prune_generations leaves, also while
+// it is still at work.
+std::vector<std::uint64_t> kept_generations(const std::string& dir, unsigned keep);
 
 struct RollbackReport {
   std::uint64_t restored = 0;        // the generation whose content is published again
