@@ -11,8 +11,13 @@
 #      (wall time, peak RSS from /usr/bin/time, the -v phase timings).
 #   2. no-op: BENCH_NOOP_RUNS `mapsync build` runs with nothing changed, timed one by one
 #      (bash $EPOCHREALTIME around the process: fork, exec, run, exit), then hyperfine
-#      (-N, BENCH_HYPERFINE_RUNS runs after 3 warm-ups) when it is installed. Every run
-#      must log "nothing changed", and no file under the maps directory may change (path,
+#      (-N, BENCH_HYPERFINE_RUNS runs after 3 warm-ups) when it is installed. The same
+#      hyperfine run times the floors to compare with: `mapsync --version` (the binary's own
+#      start-up), and the stock client doing a no-op run's work: `mariadb` (defaults file
+#      with the bench password, mode 0600) sending the statements a no-op run sends of its
+#      own (the serial with the schema version and the fleet hold, the hub report's REPLACE
+#      for a hub "bench-stock-client", deleted afterwards), next to `mariadb --version`.
+#      Every run must log "nothing changed", and no file under the maps directory may change (path,
 #      inode, size, mtime, ctime; the lock file .mapsync.lock, which every run rewrites with
 #      its pid, is checked for its inode only and its mtime reported).
 #   3. incremental: BENCH_ROUNDS rounds of one SQL change of 100 virtual keys, different
@@ -205,15 +210,39 @@ NOOP_SELF=$(median <"$WORK/noop.self")
 say "no-op: median $(ms "$NOOP_MED") ms (min $(ms "$NOOP_MIN"), max $(ms "$NOOP_MAX")), mapsync's own median $(ms "$NOOP_SELF") ms"
 
 HF_LINE=
+FLOOR_LINES=
 if [[ -n $HYPERFINE ]]; then
+  MARIADB_CLI=$(command -v mariadb || command -v mysql || true)
+  [[ -n $MARIADB_CLI ]] || die "mariadb client missing: apt-get install mariadb-client"
+  db_port=$(MARIADB_PORT='' && source "$WORK/db/env" && printf '%s' "$MARIADB_PORT")
+  ( umask 077 && printf '[client]\nhost=127.0.0.1\nport=%s\nuser=mapsync\npassword=%s\ndatabase=mailusers\n' \
+      "$db_port" "$(cat "$WORK/db/mapsync.password")" >"$WORK/client.cnf" )
+  # What a no-op run sends of its own (db/endpoints.cpp serial_at, db/fleet.cpp replace_hub_row;
+  # mapsync prepares the REPLACE, one round trip more than this plain statement).
+  stock_sql="SELECT s.serial, UNIX_TIMESTAMP(s.changed_at), UNIX_TIMESTAMP(NOW(6)), (SELECT COALESCE(MAX(version), 0) FROM schema_version), f.held, f.reason, f.held_by, COALESCE(f.held_at, ''), COALESCE(f.rollback_digest, '') FROM change_serial s LEFT JOIN fleet_control f ON f.id = 1 WHERE s.id = 1; REPLACE INTO fleet_hubs (hub, host, generation, serial, digest, maps, published_at, reported_at, version, schema_needed, reader, lag_serials, lag_seconds, result, held) VALUES ('bench-stock-client', 'localhost', 0, 0, '', '', NULL, NOW(6), 'stock', 7, '', 0, '0', 'unchanged', 0)"
+  "$MARIADB_CLI" --defaults-file="$WORK/client.cnf" -e "$stock_sql" >"$WORK/stock.log" 2>&1 ||
+    { cat "$WORK/stock.log" >&2; die "the stock client cannot run a no-op run's statements"; }
   # -N: no shell in between; output discarded; a failing run fails hyperfine.
   "$HYPERFINE" -N --warmup 3 --runs "$HF_RUNS" --export-csv "$WORK/hyperfine.csv" \
-    "$MAPSYNC -c $CONF build" >"$WORK/hyperfine.log" 2>&1 ||
+    "$MAPSYNC -c $CONF build" "$MAPSYNC --version" \
+    "$MARIADB_CLI --defaults-file=$WORK/client.cnf -e \"$stock_sql\"" "$MARIADB_CLI --version" >"$WORK/hyperfine.log" 2>&1 ||
     { cat "$WORK/hyperfine.log" >&2; die "hyperfine failed"; }
-  # command,mean,stddev,median,user,system,min,max (seconds)
+  echo "DELETE FROM fleet_hubs WHERE hub = 'bench-stock-client'" | "$FIXTURE" sql "$WORK/db" || die "cannot delete the stock client's hub row"
+  # command,mean,stddev,median,user,system,min,max (seconds); rows in the order given
   read -r HF_MEAN HF_SD HF_MEDIAN HF_MIN HF_MAX < <(awk -F, 'NR == 2 { print $(NF-6), $(NF-5), $(NF-4), $(NF-1), $NF }' "$WORK/hyperfine.csv")
+  read -r HF_VERSION HF_STOCK HF_STOCK_VERSION < <(awk -F, 'NR > 2 { printf "%s ", $(NF-6) } END { print "" }' "$WORK/hyperfine.csv")
   HF_LINE="mean $(ms "$HF_MEAN") ± $(ms "$HF_SD") ms, median $(ms "$HF_MEDIAN"), min $(ms "$HF_MIN"), max $(ms "$HF_MAX") ($HF_RUNS runs after 3 warm-ups, hyperfine -N)"
-  say "hyperfine: $HF_LINE"
+  R_NOOP_FLOOR=$(ratio "$HF_MEAN" "$HF_VERSION")
+  R_STOCK_FLOOR=$(ratio "$HF_STOCK" "$HF_STOCK_VERSION")
+  FLOOR_LINES=$(
+    printf '| `mapsync --version` (start-up floor), hyperfine mean (ms) | %s |\n' "$(ms "$HF_VERSION")"
+    printf '| no-op run / `mapsync --version` (goal <= 1.5) | **%s** (%s) |\n' "$R_NOOP_FLOOR" "$(verdict "$R_NOOP_FLOOR" 1.5)"
+    printf '| stock `mariadb -e` with a no-op run'"'"'s own statements, hyperfine mean (ms) | %s |\n' "$(ms "$HF_STOCK")"
+    printf '| `mariadb --version`, hyperfine mean (ms) | %s |\n' "$(ms "$HF_STOCK_VERSION")"
+    printf '| the stock client / its own `--version` | %s |\n' "$R_STOCK_FLOOR"
+    printf '| no-op run / the stock client | %s |\n' "$(ratio "$HF_MEAN" "$HF_STOCK")"
+  )
+  say "hyperfine: $HF_LINE; / mapsync --version $R_NOOP_FLOOR; stock client / its --version $R_STOCK_FLOOR"
 fi
 if ! "$MAPSYNC" -c "$CONF" build >"$WORK/noop.last.log" 2>&1 || ! grep -q 'nothing changed' "$WORK/noop.last.log"; then
   cat "$WORK/noop.last.log" >&2
@@ -423,7 +452,7 @@ table=$(
   printf '| wall per run, %s runs: median / min / max (ms) | %s / %s / %s |\n' "$NOOP_RUNS" \
     "$(ms "$NOOP_MED")" "$(ms "$NOOP_MIN")" "$(ms "$NOOP_MAX")"
   printf '| mapsync'"'"'s own figure ("nothing changed ..., X s"), median (ms) | %s |\n' "$(ms "$NOOP_SELF")"
-  if [[ -n $HF_LINE ]]; then printf '| hyperfine | %s |\n' "$HF_LINE"; fi
+  if [[ -n $HF_LINE ]]; then printf '| hyperfine | %s |\n%s\n' "$HF_LINE" "$FLOOR_LINES"; fi
   printf '| peak RSS (MB) | %s |\n' "$(mb "$NOOP_RSS_KB")"
   printf '\n'
   printf 'Incremental rounds (%s changed virtual keys each: +%s -%s ~%s; relay_recipients +%s -%s). Times in s;\n' \
@@ -447,6 +476,11 @@ table=$(
   printf '\n'
   printf -- '- no-op run: median **%s ms** (goal <= 10 ms: %s)%s\n' "$(ms "$NOOP_MED")" "$V_NOOP" \
     "${HF_LINE:+; hyperfine mean **$(ms "$HF_MEAN") ms** ($V_NOOP_HF)}"
+  if [[ -n $HF_LINE ]]; then
+    printf -- '- no-op run / `mapsync --version` (hyperfine means): **%s** (goal <= 1.5: %s); the stock client\n' \
+      "$R_NOOP_FLOOR" "$(verdict "$R_NOOP_FLOOR" 1.5)"
+    printf '  sending the same statements / its own `--version`: %s\n' "$R_STOCK_FLOOR"
+  fi
   printf -- '- no-op runs really were no-ops: all %s logged "nothing changed"; none of the %s files and\n' "$NOOP_TOTAL" "$FILES_CHECKED"
   printf '  directories under the maps directory changed (inode, size, mtime, ctime, links);\n'
   printf '  the lock file .mapsync.lock: %s\n' "$LOCK_NOTE"

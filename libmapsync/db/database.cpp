@@ -350,6 +350,10 @@ struct Database::Impl {
   explicit Impl(const DatabaseConfig& c) : cfg(c), conn(cfg) {}
   DatabaseConfig cfg;  // the Connection keeps a reference: this copy outlives it
   Connection conn;
+  // Set by a statement that begins a transaction (before it is sent: one that fails may
+  // still have begun it), cleared by a COMMIT or ROLLBACK that succeeded. A statement that
+  // commits implicitly (DDL) leaves it set: one COMMIT too many is harmless.
+  bool transaction_open = false;
 };
 
 namespace {
@@ -450,7 +454,16 @@ std::string Database::endpoint() const {
   return c.socket.empty() ? c.host + ":" + std::to_string(c.port) : c.socket;
 }
 
-void Database::execute(const std::string& q, const std::string& doing) { impl_->conn.execute(q, doing); }
+void Database::execute(const std::string& q, const std::string& doing) {
+  const bool begins = q.starts_with("START TRANSACTION") || q.starts_with("BEGIN");
+  if (begins) impl_->transaction_open = true;
+  impl_->conn.execute(q, doing);
+  if (q == "COMMIT" || q == "ROLLBACK") impl_->transaction_open = false;
+}
+
+void Database::end_transaction(const std::string& doing) {
+  if (impl_->transaction_open) execute("COMMIT", doing);
+}
 
 std::uint64_t Database::update(const std::string& q, const SqlParams& params, const std::string& doing) {
   return impl_->conn.update(q, params, doing);

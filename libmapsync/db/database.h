@@ -74,6 +74,10 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   void execute(const std::string& sql, const std::string& doing);
+  // COMMIT when a transaction this session began may still be open (a read that failed
+  // half-way leaves its read-only snapshot open, and that refuses writes); otherwise
+  // nothing, and no round trip.
+  void end_transaction(const std::string& doing);
   // A plain statement, streamed forward-only: a million rows cost no client memory.
   std::size_t each_row(const std::string& sql, const std::string& doing, const std::function<void(const SqlRow&)>& fn);
   // The first column of a one-row query; false when there is no row.

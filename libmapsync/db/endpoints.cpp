@@ -57,42 +57,48 @@ struct SerialAt {
   std::uint64_t serial = 0;
   double changed_at = 0;  // unix time of the last change this server has applied
   double now = 0;         // the server's clock
-  unsigned schema = 0;    // schema_version (with_schema only)
+  unsigned schema = 0;    // schema_version (for_reader only)
+  FleetHold hold;         // for_reader only
 };
 
-// Plain statements, each one round trip (a prepared one takes two), and with_schema brings
-// the schema version along: a hub that finds nothing changed spends most of its run
-// waiting for the server's answers.
-SerialAt serial_at(Database& d, bool with_schema = false) {
+// Plain statements, each one round trip (a prepared one takes two); for_reader brings the
+// schema version and the fleet hold along: a hub that finds nothing changed spends most of
+// its run waiting for the server's answers.
+SerialAt serial_at(Database& d, bool for_reader = false) {
   SerialAt s;
   bool found = false;
-  d.each_row(std::string("SELECT serial, UNIX_TIMESTAMP(changed_at), UNIX_TIMESTAMP(NOW(6))") +
-                 (with_schema ? ", (SELECT COALESCE(MAX(version), 0) FROM schema_version)" : "") +
-                 " FROM change_serial WHERE id = 1",
+  d.each_row(std::string("SELECT s.serial, UNIX_TIMESTAMP(s.changed_at), UNIX_TIMESTAMP(NOW(6))") +
+                 (for_reader ? std::string(", (SELECT COALESCE(MAX(version), 0) FROM schema_version), ") + kFleetHoldColumns +
+                                   " FROM change_serial s LEFT JOIN fleet_control f ON f.id = 1"
+                             : std::string(" FROM change_serial s")) +
+                 " WHERE s.id = 1",
              "reading the change serial", [&](const SqlRow& r) {
                s.serial = r.u64(1);
                s.changed_at = std::stod("0" + r.str(2));
                s.now = std::stod("0" + r.str(3));
-               if (with_schema) s.schema = static_cast<unsigned>(r.u64(4));
+               if (for_reader) {
+                 s.schema = static_cast<unsigned>(r.u64(4));
+                 s.hold = fleet_hold_from(r, 5);
+               }
                found = true;
              });
   if (!found) fail(Exit::data, d.where() + ": table change_serial has no row id=1");
   return s;
 }
 
-// The serial of a session opened with SchemaCheck::by_caller, and the schema check that
-// `check` asks for done with it. A database without our tables fails the statement: the
-// check alone then says what is wrong ("create it with mapsync migrate").
+// The serial and hold of a reader's session (opened with SchemaCheck::by_caller), and the
+// schema check that `check` asks for done with them. A database without our tables fails
+// the statement: the check alone then says what is wrong ("create it with mapsync migrate").
 SerialAt checked_serial_at(Database& d, SchemaCheck check) {
-  if (check != SchemaCheck::on_connect) return serial_at(d);
+  const bool checking = check == SchemaCheck::on_connect;
   SerialAt s;
   try {
     s = serial_at(d, true);
   } catch (const Error&) {
-    d.check_schema(d.schema_version());
+    if (checking) d.check_schema(d.schema_version());
     throw;
   }
-  d.check_schema(s.schema);
+  if (checking) d.check_schema(s.schema);
   return s;
 }
 
@@ -203,6 +209,7 @@ ReaderChoice connect_reader(const DatabaseConfig& db, std::uint64_t min_serial, 
       out.db = std::move(d);
       out.endpoint = name;
       out.serial = here.serial;
+      out.hold = here.hold;
       out.lag_serials = lag_serials;
       out.lag_seconds = lag_seconds;
       out.writable = can_write;

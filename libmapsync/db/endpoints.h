@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "libmapsync/db/database.h"
+#include "libmapsync/db/fleet.h"
 #include "libmapsync/db/options.h"
 
 namespace mapsync {
@@ -29,6 +30,7 @@ struct ReaderChoice {
   std::unique_ptr<Database> writer;  // a writable session when one was opened (lag, fleet report); may be db's twin
   std::string endpoint;              // endpoint_name() of db
   std::uint64_t serial = 0;          // change_serial on db when chosen
+  FleetHold hold;                    // fleet_control on db, read with the serial
   std::uint64_t lag_serials = 0;     // the writable endpoint's serial minus serial (0 when unknown)
   double lag_seconds = 0;            // see docs/fleet.md: how much older db's newest change is
   bool writable = false;             // db is itself writable (then writer is empty)

@@ -47,10 +47,10 @@ void replace_hub_row(Database& db, const HubReport& r) {
 
 void write_hub_report(Database& db, const HubReport& r) {
   if (!r.with_generations) {
-    // One statement (every hub, every run, most of them finding nothing changed): in
-    // autocommit, after a COMMIT that ends what a failed read may have left open (a
-    // read-only snapshot would refuse the write): one round trip fewer than a transaction.
-    db.execute("COMMIT", "writing the fleet report");
+    // One statement (every hub, every run, most of them finding nothing changed) in
+    // autocommit, once what a failed read may have left open is ended: one round trip
+    // instead of a transaction's three.
+    db.end_transaction("writing the fleet report");
     replace_hub_row(db, r);
     return;
   }
@@ -111,16 +111,20 @@ FleetStatus read_fleet(Database& db, unsigned period, unsigned stale_periods) {
   return st;
 }
 
+FleetHold fleet_hold_from(const SqlRow& r, int first) {
+  FleetHold h;
+  h.held = r.u64(first) != 0;
+  h.reason = r.str(first + 1);
+  h.by = r.str(first + 2);
+  h.at = r.str(first + 3);
+  h.rollback_digest = r.str(first + 4);
+  return h;
+}
+
 FleetHold read_fleet_hold(Database& db) {
   FleetHold h;
-  db.each_row("SELECT held, reason, held_by, COALESCE(held_at, ''), COALESCE(rollback_digest, '') FROM fleet_control WHERE id = 1",
-              "reading the fleet hold", [&](const SqlRow& r) {
-                h.held = r.u64(1) != 0;
-                h.reason = r.str(2);
-                h.by = r.str(3);
-                h.at = r.str(4);
-                h.rollback_digest = r.str(5);
-              });
+  db.each_row(std::string("SELECT ") + kFleetHoldColumns + " FROM fleet_control f WHERE f.id = 1", "reading the fleet hold",
+              [&](const SqlRow& r) { h = fleet_hold_from(r, 1); });
   return h;
 }
 

@@ -67,6 +67,12 @@ FleetStatus read_fleet(Database& db, unsigned period, unsigned stale_periods);
 void judge_fleet(FleetStatus& status, unsigned period, unsigned stale_periods);
 
 FleetHold read_fleet_hold(Database& db);
+// The hold as columns of another statement (a hub's reader brings it along with the serial:
+// one round trip fewer on every run): kFleetHoldColumns of fleet_control row id = 1 joined as
+// alias f, read back from column first on (NULLs, no row: not held).
+inline constexpr const char* kFleetHoldColumns =
+    "f.held, f.reason, f.held_by, COALESCE(f.held_at, ''), COALESCE(f.rollback_digest, '')";
+FleetHold fleet_hold_from(const SqlRow& row, int first);
 void write_fleet_hold(Database& writer, const FleetHold& hold);
 
 // Hubs reported within active_seconds that have no stored generation with this digest.

@@ -272,7 +272,7 @@ class BuildJob {
     rep_.reader = reader_.endpoint;
     rep_.lag_serials = reader_.lag_serials;
     rep_.lag_seconds = reader_.lag_seconds;
-    hold_ = read_fleet_hold(*reader_.db);
+    hold_ = reader_.hold;
   }
 
   // A fleet-wide rollback (mapsync rollback --fleet): publish the stored generation with the
