@@ -212,20 +212,16 @@ say "no-op: median $(ms "$NOOP_MED") ms (min $(ms "$NOOP_MIN"), max $(ms "$NOOP_
 HF_LINE=
 FLOOR_LINES=
 if [[ -n $HYPERFINE ]]; then
-  MARIADB_CLI=$(command -v mariadb || command -v mysql || true)
-  [[ -n $MARIADB_CLI ]] || die "mariadb client missing: apt-get install mariadb-client"
-  db_port=$(MARIADB_PORT='' && source "$WORK/db/env" && printf '%s' "$MARIADB_PORT")
-  ( umask 077 && printf '[client]\nhost=127.0.0.1\nport=%s\nuser=mapsync\npassword=%s\ndatabase=mailusers\n' \
-      "$db_port" "$(cat "$WORK/db/mapsync.password")" >"$WORK/client.cnf" )
+  stock_client
   # What a no-op run sends of its own (db/endpoints.cpp serial_at, db/fleet.cpp replace_hub_row;
   # mapsync prepares the REPLACE, one round trip more than this plain statement).
   stock_sql="SELECT s.serial, UNIX_TIMESTAMP(s.changed_at), UNIX_TIMESTAMP(NOW(6)), (SELECT COALESCE(MAX(version), 0) FROM schema_version), f.held, f.reason, f.held_by, COALESCE(f.held_at, ''), COALESCE(f.rollback_digest, '') FROM change_serial s LEFT JOIN fleet_control f ON f.id = 1 WHERE s.id = 1; REPLACE INTO fleet_hubs (hub, host, generation, serial, digest, maps, published_at, reported_at, version, schema_needed, reader, lag_serials, lag_seconds, result, held) VALUES ('bench-stock-client', 'localhost', 0, 0, '', '', NULL, NOW(6), 'stock', 7, '', 0, '0', 'unchanged', 0)"
-  "$MARIADB_CLI" --defaults-file="$WORK/client.cnf" -e "$stock_sql" >"$WORK/stock.log" 2>&1 ||
+  "$MARIADB_CLI" --defaults-file="$STOCK_CNF" -e "$stock_sql" >"$WORK/stock.log" 2>&1 ||
     { cat "$WORK/stock.log" >&2; die "the stock client cannot run a no-op run's statements"; }
   # -N: no shell in between; output discarded; a failing run fails hyperfine.
   "$HYPERFINE" -N --warmup 3 --runs "$HF_RUNS" --export-csv "$WORK/hyperfine.csv" \
     "$MAPSYNC -c $CONF build" "$MAPSYNC --version" \
-    "$MARIADB_CLI --defaults-file=$WORK/client.cnf -e \"$stock_sql\"" "$MARIADB_CLI --version" >"$WORK/hyperfine.log" 2>&1 ||
+    "$MARIADB_CLI --defaults-file=$STOCK_CNF -e \"$stock_sql\"" "$MARIADB_CLI --version" >"$WORK/hyperfine.log" 2>&1 ||
     { cat "$WORK/hyperfine.log" >&2; die "hyperfine failed"; }
   echo "DELETE FROM fleet_hubs WHERE hub = 'bench-stock-client'" | "$FIXTURE" sql "$WORK/db" || die "cannot delete the stock client's hub row"
   # command,mean,stddev,median,user,system,min,max (seconds); rows in the order given

@@ -203,6 +203,19 @@ load_campus() {
   say "loaded in ${LOAD_SECONDS} s"
 }
 
+# stock_client: the stock mariadb client as the application user 'mapsync' of load_campus's
+# server, over TCP like mapsync: sets MARIADB_CLI and STOCK_CNF (WORK/client.cnf, mode 0600, the
+# password in it: never on a command line). Run it as "$MARIADB_CLI" --defaults-file="$STOCK_CNF" ARGS.
+stock_client() {
+  local port
+  MARIADB_CLI=$(command -v mariadb || command -v mysql || true)
+  [[ -n $MARIADB_CLI ]] || die "mariadb client missing: apt-get install mariadb-client"
+  port=$(MARIADB_PORT='' && source "$WORK/db/env" && printf '%s' "$MARIADB_PORT")
+  STOCK_CNF=$WORK/client.cnf
+  ( umask 077 && printf '[client]\nhost=127.0.0.1\nport=%s\nuser=mapsync\npassword=%s\ndatabase=mailusers\n' \
+      "$port" "$(cat "$WORK/db/mapsync.password")" >"$STOCK_CNF" )
+}
+
 # start_mariadb (bench_adsync.sh, bench_mboxsync.sh, bench_moves.sh): a private MariaDB in WORK/db (buffer pool
 # 512M), stopped at exit; sources its env (MARIADB_SOCKET, ...). Then:
 #   db_root [ARGS...]   the mariadb client as root over the socket, batch mode
