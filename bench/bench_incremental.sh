@@ -11,12 +11,13 @@
 #      (wall time, peak RSS from /usr/bin/time, the -v phase timings).
 #   2. no-op: BENCH_NOOP_RUNS `mapsync build` runs with nothing changed, timed one by one
 #      (bash $EPOCHREALTIME around the process: fork, exec, run, exit), then hyperfine
-#      (-N, BENCH_HYPERFINE_RUNS runs after 3 warm-ups) when it is installed. The same
-#      hyperfine run times the floors to compare with: `mapsync --version` (the binary's own
-#      start-up), and the stock client doing a no-op run's work: `mariadb` (defaults file
-#      with the bench password, mode 0600) sending the statements a no-op run sends of its
-#      own (the serial with the schema version and the fleet hold, the hub report's REPLACE
-#      for a hub "bench-stock-client", deleted afterwards), next to `mariadb --version`.
+#      (-N, BENCH_HYPERFINE_RUNS runs after 3 warm-ups) when it is installed. Then the floors,
+#      BENCH_FLOOR_ROUNDS rounds interleaved (bench/startup_compare.py): `mapsync --version` (the
+#      binary's own start-up), the no-op run, and the stock client doing a no-op run's work:
+#      `mariadb` (a defaults file of mode 0600 with the bench password and the statements)
+#      sending the statements a no-op run sends of its own (the serial with the schema version
+#      and the fleet hold, the hub report's REPLACE for a hub "bench-stock-client", deleted
+#      afterwards), next to `mariadb --version`.
 #      Every run must log "nothing changed", and no file under the maps directory may change (path,
 #      inode, size, mtime, ctime; the lock file .mapsync.lock, which every run rewrites with
 #      its pid, is checked for its inode only and its mtime reported).
@@ -47,13 +48,14 @@
 #   docs/benchmarks.md (BENCH_NO_DOC=1: leave it alone). postmap runs with MAIL_CONFIG set
 #   to a private directory, so /etc/postfix is neither read nor touched.
 #   Needs: BUILD_DIR/apps/mapsync/mapsync and BUILD_DIR/bench/gen_userdb built, MariaDB
-#   server and client, postfix, db5.3-util (db5.3_verify), GNU time; hyperfine optional
+#   server and client, postfix, db5.3-util (db5.3_verify), GNU time, python3; hyperfine optional
 #   (apt-get install hyperfine).
 # ENVIRONMENT
 #   BENCH_ADDRESSES        addresses to generate (default 1000000)
 #   BENCH_FULL_RUNS        full builds (default 3; the last one is what the no-op runs find)
 #   BENCH_NOOP_RUNS        timed no-op runs (default 20)
 #   BENCH_HYPERFINE_RUNS   no-op runs under hyperfine (default 50; 0: skip hyperfine)
+#   BENCH_FLOOR_ROUNDS     interleaved rounds of the no-op run and its floors (default 200)
 #   BENCH_ROUNDS           incremental rounds (default 5)
 #   BENCH_SEED             gen_userdb seed (default: gen_userdb's)
 #   BENCH_PERF=1           after the rounds, one more round under `perf record -g`
@@ -74,10 +76,11 @@ readonly N=${BENCH_ADDRESSES:-1000000}
 readonly FULL_RUNS=${BENCH_FULL_RUNS:-3}
 readonly NOOP_RUNS=${BENCH_NOOP_RUNS:-20}
 readonly HF_RUNS=${BENCH_HYPERFINE_RUNS:-50}
+readonly FLOOR_ROUNDS=${BENCH_FLOOR_ROUNDS:-200}
 readonly ROUNDS=${BENCH_ROUNDS:-5}
 readonly PERF=${BENCH_PERF:-0}
 [[ $N =~ ^[0-9]+$ ]] || die "BENCH_ADDRESSES: not a number: $N"
-for v in FULL_RUNS NOOP_RUNS ROUNDS; do
+for v in FULL_RUNS NOOP_RUNS ROUNDS FLOOR_ROUNDS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v: not a positive number: ${!v}"
 done
 [[ $HF_RUNS =~ ^[0-9]+$ ]] || die "BENCH_HYPERFINE_RUNS: not a number: $HF_RUNS"
@@ -210,36 +213,41 @@ NOOP_SELF=$(median <"$WORK/noop.self")
 say "no-op: median $(ms "$NOOP_MED") ms (min $(ms "$NOOP_MIN"), max $(ms "$NOOP_MAX")), mapsync's own median $(ms "$NOOP_SELF") ms"
 
 HF_LINE=
-FLOOR_LINES=
 if [[ -n $HYPERFINE ]]; then
-  stock_client
-  # What a no-op run sends of its own (db/endpoints.cpp serial_at, db/fleet.cpp replace_hub_row;
-  # mapsync prepares the REPLACE, one round trip more than this plain statement).
-  stock_sql="SELECT s.serial, UNIX_TIMESTAMP(s.changed_at), UNIX_TIMESTAMP(NOW(6)), (SELECT COALESCE(MAX(version), 0) FROM schema_version), f.held, f.reason, f.held_by, COALESCE(f.held_at, ''), COALESCE(f.rollback_digest, '') FROM change_serial s LEFT JOIN fleet_control f ON f.id = 1 WHERE s.id = 1; REPLACE INTO fleet_hubs (hub, host, generation, serial, digest, maps, published_at, reported_at, version, schema_needed, reader, lag_serials, lag_seconds, result, held) VALUES ('bench-stock-client', 'localhost', 0, 0, '', '', NULL, NOW(6), 'stock', 7, '', 0, '0', 'unchanged', 0)"
-  "$MARIADB_CLI" --defaults-file="$STOCK_CNF" -e "$stock_sql" >"$WORK/stock.log" 2>&1 ||
-    { cat "$WORK/stock.log" >&2; die "the stock client cannot run a no-op run's statements"; }
   # -N: no shell in between; output discarded; a failing run fails hyperfine.
   "$HYPERFINE" -N --warmup 3 --runs "$HF_RUNS" --export-csv "$WORK/hyperfine.csv" \
-    "$MAPSYNC -c $CONF build" "$MAPSYNC --version" \
-    "$MARIADB_CLI --defaults-file=$STOCK_CNF -e \"$stock_sql\"" "$MARIADB_CLI --version" >"$WORK/hyperfine.log" 2>&1 ||
+    "$MAPSYNC -c $CONF build" >"$WORK/hyperfine.log" 2>&1 ||
     { cat "$WORK/hyperfine.log" >&2; die "hyperfine failed"; }
-  echo "DELETE FROM fleet_hubs WHERE hub = 'bench-stock-client'" | "$FIXTURE" sql "$WORK/db" || die "cannot delete the stock client's hub row"
-  # command,mean,stddev,median,user,system,min,max (seconds); rows in the order given
+  # command,mean,stddev,median,user,system,min,max (seconds)
   read -r HF_MEAN HF_SD HF_MEDIAN HF_MIN HF_MAX < <(awk -F, 'NR == 2 { print $(NF-6), $(NF-5), $(NF-4), $(NF-1), $NF }' "$WORK/hyperfine.csv")
-  read -r HF_VERSION HF_STOCK HF_STOCK_VERSION < <(awk -F, 'NR > 2 { printf "%s ", $(NF-6) } END { print "" }' "$WORK/hyperfine.csv")
   HF_LINE="mean $(ms "$HF_MEAN") ± $(ms "$HF_SD") ms, median $(ms "$HF_MEDIAN"), min $(ms "$HF_MIN"), max $(ms "$HF_MAX") ($HF_RUNS runs after 3 warm-ups, hyperfine -N)"
-  R_NOOP_FLOOR=$(ratio "$HF_MEAN" "$HF_VERSION")
-  R_STOCK_FLOOR=$(ratio "$HF_STOCK" "$HF_STOCK_VERSION")
-  FLOOR_LINES=$(
-    printf '| `mapsync --version` (start-up floor), hyperfine mean (ms) | %s |\n' "$(ms "$HF_VERSION")"
-    printf '| no-op run / `mapsync --version` (goal <= 1.5) | **%s** (%s) |\n' "$R_NOOP_FLOOR" "$(verdict "$R_NOOP_FLOOR" 1.5)"
-    printf '| stock `mariadb -e` with a no-op run'"'"'s own statements, hyperfine mean (ms) | %s |\n' "$(ms "$HF_STOCK")"
-    printf '| `mariadb --version`, hyperfine mean (ms) | %s |\n' "$(ms "$HF_STOCK_VERSION")"
-    printf '| the stock client / its own `--version` | %s |\n' "$R_STOCK_FLOOR"
-    printf '| no-op run / the stock client | %s |\n' "$(ratio "$HF_MEAN" "$HF_STOCK")"
-  )
-  say "hyperfine: $HF_LINE; / mapsync --version $R_NOOP_FLOOR; stock client / its --version $R_STOCK_FLOOR"
+  say "hyperfine: $HF_LINE"
 fi
+
+# The floors, interleaved (bench/startup_compare.py): the binary's own start-up, and the stock
+# client doing what a no-op run does of its own: the serial with the schema version and the
+# fleet hold (db/endpoints.cpp serial_at), the hub report (db/fleet.cpp replace_hub_row; mapsync
+# prepares it, one round trip more than this plain statement) for a hub of its own, deleted after.
+stock_client
+stock_sql="SELECT s.serial, UNIX_TIMESTAMP(s.changed_at), UNIX_TIMESTAMP(NOW(6)), (SELECT COALESCE(MAX(version), 0) FROM schema_version), f.held, f.reason, f.held_by, COALESCE(f.held_at, ''), COALESCE(f.rollback_digest, '') FROM change_serial s LEFT JOIN fleet_control f ON f.id = 1 WHERE s.id = 1; REPLACE INTO fleet_hubs (hub, host, generation, serial, digest, maps, published_at, reported_at, version, schema_needed, reader, lag_serials, lag_seconds, result, held) VALUES ('bench-stock-client', 'localhost', 0, 0, '', '', NULL, NOW(6), 'stock', 7, '', 0, '0', 'unchanged', 0)"
+# In the defaults file ([mysql] execute=): startup_compare.py runs commands without a shell.
+( umask 077 && { cat "$STOCK_CNF"; printf '[mysql]\nexecute=%s\n' "$stock_sql"; } >"$WORK/stock-noop.cnf" )
+"$MARIADB_CLI" --defaults-file="$WORK/stock-noop.cnf" >"$WORK/stock.log" 2>&1 && grep -q unchanged <(echo "SELECT result FROM fleet_hubs WHERE hub = 'bench-stock-client'" | "$FIXTURE" sql "$WORK/db" -N) ||
+  { cat "$WORK/stock.log" >&2; die "the stock client did not run a no-op run's statements"; }
+python3 "$SRC/bench/startup_compare.py" --rounds "$FLOOR_ROUNDS" --tsv "$WORK/floors.tsv" \
+  "mapsync --version=$MAPSYNC --version" "mapsync no-op run=$MAPSYNC -c $CONF build" \
+  "mariadb --version=$MARIADB_CLI --version" "stock client, a no-op run's statements=$MARIADB_CLI --defaults-file=$WORK/stock-noop.cnf" \
+  >"$WORK/floors.md" || die "startup_compare.py failed"
+echo "DELETE FROM fleet_hubs WHERE hub = 'bench-stock-client'" | "$FIXTURE" sql "$WORK/db" || die "cannot delete the stock client's hub row"
+# label<TAB>wall<TAB>cpu (ms), in the order given
+read -r FL_VERSION FL_NOOP FL_STOCK_VERSION FL_STOCK < <(cut -f2 "$WORK/floors.tsv" | paste -sd' ')
+read -r FLC_VERSION FLC_NOOP FLC_STOCK_VERSION FLC_STOCK < <(cut -f3 "$WORK/floors.tsv" | paste -sd' ')
+R_NOOP_FLOOR=$(ratio "$FL_NOOP" "$FL_VERSION")
+R_NOOP_FLOOR_CPU=$(ratio "$FLC_NOOP" "$FLC_VERSION")
+R_STOCK_FLOOR=$(ratio "$FL_STOCK" "$FL_STOCK_VERSION")
+R_STOCK_FLOOR_CPU=$(ratio "$FLC_STOCK" "$FLC_STOCK_VERSION")
+R_NOOP_STOCK=$(ratio "$FL_NOOP" "$FL_STOCK")
+say "floors: no-op / mapsync --version $R_NOOP_FLOOR (CPU $R_NOOP_FLOOR_CPU); stock client / mariadb --version $R_STOCK_FLOOR (CPU $R_STOCK_FLOOR_CPU); no-op / stock client $R_NOOP_STOCK"
 if ! "$MAPSYNC" -c "$CONF" build >"$WORK/noop.last.log" 2>&1 || ! grep -q 'nothing changed' "$WORK/noop.last.log"; then
   cat "$WORK/noop.last.log" >&2
   die "the run after hyperfine was no no-op"
@@ -448,8 +456,13 @@ table=$(
   printf '| wall per run, %s runs: median / min / max (ms) | %s / %s / %s |\n' "$NOOP_RUNS" \
     "$(ms "$NOOP_MED")" "$(ms "$NOOP_MIN")" "$(ms "$NOOP_MAX")"
   printf '| mapsync'"'"'s own figure ("nothing changed ..., X s"), median (ms) | %s |\n' "$(ms "$NOOP_SELF")"
-  if [[ -n $HF_LINE ]]; then printf '| hyperfine | %s |\n%s\n' "$HF_LINE" "$FLOOR_LINES"; fi
+  if [[ -n $HF_LINE ]]; then printf '| hyperfine | %s |\n' "$HF_LINE"; fi
   printf '| peak RSS (MB) | %s |\n' "$(mb "$NOOP_RSS_KB")"
+  printf '\nThe floors, timed interleaved (bench/startup_compare.py: every round runs the four in a random\n'
+  printf 'order; wall = fork + exec + run + exit), "stock client": `mariadb` as the same user over TCP\n'
+  printf 'sending the statements a no-op run sends of its own (serial with schema version and fleet hold,\n'
+  printf 'the hub report'"'"'s REPLACE), %s\n\n' "$(head -n 1 "$WORK/floors.md")"
+  tail -n +2 "$WORK/floors.md"
   printf '\n'
   printf 'Incremental rounds (%s changed virtual keys each: +%s -%s ~%s; relay_recipients +%s -%s). Times in s;\n' \
     "$KEYS" "$ADD" "$DEL" "$FWD" "$ADD" "$DEL"
@@ -472,11 +485,10 @@ table=$(
   printf '\n'
   printf -- '- no-op run: median **%s ms** (goal <= 10 ms: %s)%s\n' "$(ms "$NOOP_MED")" "$V_NOOP" \
     "${HF_LINE:+; hyperfine mean **$(ms "$HF_MEAN") ms** ($V_NOOP_HF)}"
-  if [[ -n $HF_LINE ]]; then
-    printf -- '- no-op run / `mapsync --version` (hyperfine means): **%s** (goal <= 1.5: %s); the stock client\n' \
-      "$R_NOOP_FLOOR" "$(verdict "$R_NOOP_FLOOR" 1.5)"
-    printf '  sending the same statements / its own `--version`: %s\n' "$R_STOCK_FLOOR"
-  fi
+  printf -- '- no-op run / `mapsync --version` (the binary'"'"'s start-up floor), interleaved medians: wall **%s**\n' "$R_NOOP_FLOOR"
+  printf '  (goal <= 1.5: %s), CPU %s; the stock client sending the same statements / `mariadb --version`:\n' \
+    "$(verdict "$R_NOOP_FLOOR" 1.5)" "$R_NOOP_FLOOR_CPU"
+  printf '  wall %s, CPU %s; no-op run / the stock client: wall %s\n' "$R_STOCK_FLOOR" "$R_STOCK_FLOOR_CPU" "$R_NOOP_STOCK"
   printf -- '- no-op runs really were no-ops: all %s logged "nothing changed"; none of the %s files and\n' "$NOOP_TOTAL" "$FILES_CHECKED"
   printf '  directories under the maps directory changed (inode, size, mtime, ctime, links);\n'
   printf '  the lock file .mapsync.lock: %s\n' "$LOCK_NOTE"

@@ -13,6 +13,7 @@ DESCRIPTION
   percentile and minimum of the wall time (fork + exec + run + exit, from time.perf_counter
   around posix_spawn and wait4) and the median CPU time (user + system, from wait4's
   rusage), in ms, then each LABEL's median wall and CPU over the first LABEL's.
+  --tsv FILE also writes one line per LABEL: label, wall median, CPU median (tab-separated, ms).
   Used for "No-op start-up (issue 15)" in docs/benchmarks.md.
 """
 import argparse
@@ -39,6 +40,7 @@ def main():
     ap = argparse.ArgumentParser(description="interleaved start-up timing")
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--tsv", metavar="FILE")
     ap.add_argument("commands", nargs="+", metavar="LABEL=COMMAND")
     a = ap.parse_args()
     cmds = []
@@ -69,6 +71,10 @@ def main():
         mc = statistics.median(cpus[label])
         print(f"| {label} | {mw:.1f} | {q[0]:.1f} / {q[2]:.1f} | {min(walls[label]):.1f} | {mc:.1f} | "
               f"{mw / base_w:.2f} | {mc / base_c:.2f} |")
+    if a.tsv:
+        with open(a.tsv, "w") as out:
+            for label, _ in cmds:
+                out.write(f"{label}\t{statistics.median(walls[label]):.3f}\t{statistics.median(cpus[label]):.3f}\n")
 
 
 if __name__ == "__main__":
