@@ -21,12 +21,8 @@ source "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || die "openssl is not installed (the test needs the real thing)"
 DB="$WS/db"
 PLAIN="$WS/plain"
-stop_dbs() {
-  bash "$FIXTURE" stop "$DB" >/dev/null 2>&1 || true
-  bash "$FIXTURE" stop "$PLAIN" >/dev/null 2>&1 || true
-}
-at_exit stop_dbs
-MARIADB_TLS=1 bash "$FIXTURE" start "$DB" >/dev/null
+MARIADB_TLS=1 own_mariadb "$DB"
+at_exit "stop_mariadb $(printf '%q' "$PLAIN")"  # started by step_plain_server, a subshell
 CA="$DB/tls/ca.pem"
 [[ -s $CA && -s $DB/tls/server.pem && -s $DB/tls/ca.key ]] || die "the fixture made no TLS files in $DB/tls"
 grep -qx "MARIADB_TLS_CA=$CA" "$DB/env" || die "$DB/env does not name the CA"

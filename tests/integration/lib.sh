@@ -168,6 +168,16 @@ db_root() {
   ( source "$dir/env"; mariadb --no-defaults --default-character-set=utf8mb4 --socket="$MARIADB_SOCKET" -uroot --batch "$@" )
 }
 
+# own_mariadb DIR: a MariaDB of the test's own in DIR (tests/fixtures/mariadb.sh; MARIADB_TLS
+# and the fixture's other variables pass through), for a test that stops its server or counts
+# what the server was sent; stopped when the test exits. stop_mariadb DIR stops it before.
+# At the top level only: a step runs in a subshell, and what it registers is lost.
+own_mariadb() {
+  at_exit "stop_mariadb $(printf '%q' "$1")"  # first: a start that fails half-way is stopped too
+  bash "$FIXTURE" start "$1" >/dev/null
+}
+stop_mariadb() { bash "$FIXTURE" stop "$1" >/dev/null 2>&1 || true; }
+
 # new_db DBDIR NAME: an empty database NAME that the fixture's mapsync user may use.
 new_db() {
   local dir=$1 name=$2

@@ -18,9 +18,7 @@ TEST_NAME=noop_startup
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 DBDIR="$WS/db"
-bash "$FIXTURE" start "$DBDIR" >/dev/null
-stop_db() { bash "$FIXTURE" stop "$DBDIR" >/dev/null 2>&1 || true; }
-at_exit stop_db
+own_mariadb "$DBDIR"
 
 readonly LATE='libicu|libidn2|libunistring|libdb-5'
 DB=noop_startup

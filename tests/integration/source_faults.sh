@@ -10,9 +10,7 @@ TEST_NAME=source_faults
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 DB="$WS/db"
-bash "$FIXTURE" start "$DB" >/dev/null
-stop_db() { bash "$FIXTURE" stop "$DB" >/dev/null 2>&1 || true; }
-at_exit stop_db
+own_mariadb "$DB"
 at_exit 'umount "$WS/small" 2>/dev/null || true'
 
 MAPS="$WS/maps"
@@ -196,7 +194,7 @@ step disk_full step_disk_full
 
 step_database_stopped() {
   note "database stopped"
-  stop_db
+  stop_mariadb "$DB"
   expect_exit 75 "$MAPSYNC" -c "$WS/ok.yaml" build
   expect_output "cannot connect"
   unchanged "database stopped"
